@@ -1,0 +1,66 @@
+// Lint rules, including the module boundaries of docs/architecture.md: a broken boundary fails `npm test`.
+import tseslint from 'typescript-eslint';
+
+const netModules = ['node:net', 'node:tls', 'node:http', 'node:https', 'ws', 'net', 'tls', 'http', 'https'];
+const netBan = netModules.map((name) => ({ name, message: 'Only src/transport/ (and the composition roots) may import network modules.' }));
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'build/**', '.scratch/**', '.bench-tmp/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The codec imports nothing but node:buffer and its own files.
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '^(?!node:buffer$|\\./|\\.\\./)', message: 'src/protocol/ may import only node:buffer and its own files.' },
+          { regex: '^\\.\\./\\.\\./', message: 'src/protocol/ may not import from outside itself.' },
+        ],
+      }],
+    },
+  },
+  {
+    // Pure state machines and data structures: no I/O, no broker.
+    files: ['src/session/**/*.ts', 'src/router/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: netBan,
+        patterns: [{ regex: '^\\.\\./(broker|transport|persistence|cluster|server|bin|config|admin)', message: 'session/ and router/ are pure: no broker, I/O or storage imports.' }],
+      }],
+    },
+  },
+  {
+    files: ['src/broker/**/*.ts', 'src/client/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts', 'src/persistence/**/*.ts', 'src/cluster/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: netBan,
+        patterns: [{ regex: '^\\.\\./+(\\.\\./)*transport/', message: 'The broker never sees sockets: transports hand it a Duplex.' }],
+      }],
+    },
+  },
+  {
+    files: ['src/broker/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: netBan,
+        patterns: [{ regex: '^\\.\\./+(\\.\\./)*(transport|admin|server|bin|config/load)', message: 'broker/ gets transports, config and stores injected.' }],
+      }],
+    },
+  },
+  {
+    files: ['src/transport/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: '^\\.\\./(broker|client)', message: 'transport/ only hands back Duplex streams.' }],
+      }],
+    },
+  },
+);

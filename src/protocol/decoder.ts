@@ -1,0 +1,183 @@
+/**
+ * Incremental decoder: feed it arbitrary chunks, get whole packets. Invariants:
+ * - the packet size is checked against `maxPacketSize` as soon as the fixed header is read,
+ *   before any of the body is buffered;
+ * - a complete packet inside one chunk is decoded in place (payload is a view, no copy);
+ * - a packet spread over chunks is copied once, when its last byte arrives;
+ * - after an error the decoder is dead: every later call throws the same error.
+ */
+import { Buffer } from 'node:buffer';
+import { MaxPacketSize, PacketType, RequiredFlags } from './constants.js';
+import { MalformedPacketError, MqttError, PacketTooLargeError } from './errors.js';
+import type { Packet } from './packets.js';
+import { decodeAck } from './packets/ack.js';
+import { decodeConnack } from './packets/connack.js';
+import { decodeConnect } from './packets/connect.js';
+import { checkEmpty, decodeAuth, decodeDisconnect } from './packets/disconnect.js';
+import { decodePublish } from './packets/publish.js';
+import { decodeSuback, decodeSubscribe } from './packets/subscribe.js';
+import { decodeUnsuback, decodeUnsubscribe } from './packets/unsubscribe.js';
+import { Reader } from './primitives.js';
+
+export interface DecoderOptions {
+  /** Largest whole packet accepted, fixed header included. Default: the protocol maximum. */
+  maxPacketSize?: number;
+  /** Protocol level of the stream. A broker leaves it unset: the CONNECT packet sets it. */
+  protocolVersion?: 3 | 4 | 5;
+}
+
+export type PacketSink = (packet: Packet) => void;
+
+const PING_REQ = { type: PacketType.Pingreq } as const;
+const PING_RESP = { type: PacketType.Pingresp } as const;
+
+export class Decoder {
+  maxPacketSize: number;
+  /** 0 until known; set by a decoded CONNECT. */
+  protocolVersion: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Total length of the packet being buffered, or -1 while its fixed header is incomplete. */
+  #needed = -1;
+  #error: MqttError | undefined;
+  readonly #reader = new Reader();
+
+  constructor(options: DecoderOptions = {}) {
+    this.maxPacketSize = options.maxPacketSize ?? MaxPacketSize;
+    this.protocolVersion = options.protocolVersion ?? 0;
+  }
+
+  /** Bytes held back waiting for the rest of a packet. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** Decodes what `chunk` completes; returns the whole packets in order. */
+  push(chunk: Buffer): Packet[] {
+    const out: Packet[] = [];
+    this.feed(chunk, (p) => out.push(p));
+    return out;
+  }
+
+  /**
+   * Decodes what `chunk` completes and hands each packet to `sink` as soon as it is decoded,
+   * so packets before a malformed one are still delivered before the error is thrown.
+   */
+  feed(chunk: Buffer, sink: PacketSink): void {
+    if (this.#error !== undefined) throw this.#error;
+    try {
+      if (this.#buffered === 0) {
+        this.#scan(chunk, sink);
+        return;
+      }
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      if (this.#needed < 0) this.#needed = this.#headerLength();
+      if (this.#needed < 0 || this.#buffered < this.#needed) return;
+      const joined = Buffer.concat(this.#chunks, this.#buffered);
+      this.#chunks = [];
+      this.#buffered = 0;
+      this.#needed = -1;
+      this.#scan(joined, sink);
+    } catch (err) {
+      this.#chunks = [];
+      this.#buffered = 0;
+      this.#error = err instanceof MqttError ? err : new MalformedPacketError('undecodable packet', { cause: err });
+      throw this.#error;
+    }
+  }
+
+  /** Decodes every whole packet in `buf`; keeps the incomplete tail. */
+  #scan(buf: Buffer, sink: PacketSink): void {
+    const len = buf.length;
+    let pos = 0;
+    while (pos < len) {
+      // Fixed header: type byte then the Remaining Length as a Variable Byte Integer.
+      let remaining = 0;
+      let mul = 1;
+      let i = pos + 1;
+      let complete = false;
+      while (i < len && i <= pos + 4) {
+        const b = buf[i++] as number;
+        remaining += (b & 0x7f) * mul;
+        if ((b & 0x80) === 0) { complete = true; break; }
+        mul *= 128;
+      }
+      if (!complete) {
+        if (i > pos + 4) throw new MalformedPacketError('remaining length longer than 4 bytes [MQTT-1.5.5-1]');
+        break;
+      }
+      const total = i - pos + remaining;
+      if (total > this.maxPacketSize) throw new PacketTooLargeError(total, this.maxPacketSize);
+      if (pos + total > len) {
+        this.#needed = total;
+        break;
+      }
+      sink(this.#decodeOne(buf, pos, i, i + remaining));
+      pos += total;
+    }
+    if (pos < len) {
+      const tail = buf.subarray(pos);
+      this.#chunks.push(tail);
+      this.#buffered = tail.length;
+      if (this.#needed < 0) this.#needed = this.#headerLength();
+    } else {
+      this.#needed = -1;
+    }
+  }
+
+  /** Total packet length from the buffered bytes, or -1 if the fixed header is still incomplete. */
+  #headerLength(): number {
+    let remaining = 0;
+    let mul = 1;
+    let index = 0;
+    for (const chunk of this.#chunks) {
+      for (let j = 0; j < chunk.length; j++, index++) {
+        if (index === 0) continue;
+        const b = chunk[j] as number;
+        remaining += (b & 0x7f) * mul;
+        if ((b & 0x80) === 0) {
+          const total = index + 1 + remaining;
+          if (total > this.maxPacketSize) throw new PacketTooLargeError(total, this.maxPacketSize);
+          return total;
+        }
+        if (index === 4) throw new MalformedPacketError('remaining length longer than 4 bytes [MQTT-1.5.5-1]');
+        mul *= 128;
+      }
+    }
+    return -1;
+  }
+
+  #decodeOne(buf: Buffer, start: number, body: number, end: number): Packet {
+    const first = buf[start] as number;
+    const type = first >> 4;
+    const flags = first & 0x0f;
+    const r = this.#reader.reset(buf, body, end);
+    const version = this.protocolVersion;
+    if (type === PacketType.Publish) return decodePublish(r, flags, version);
+    const required = RequiredFlags[type];
+    if (required === undefined) throw new MalformedPacketError(`reserved packet type ${type}`);
+    // [MQTT-2.2.2-1] [MQTT-2.2.2-2]: reserved flags must hold their defined values.
+    if (flags !== required) throw new MalformedPacketError(`invalid fixed header flags for packet type ${type} [MQTT-2.2.2-2]`);
+    switch (type) {
+      case PacketType.Connect: {
+        const p = decodeConnect(r);
+        this.protocolVersion = p.protocolVersion;
+        return p;
+      }
+      case PacketType.Connack: return decodeConnack(r, version);
+      case PacketType.Puback: return decodeAck(r, PacketType.Puback, version);
+      case PacketType.Pubrec: return decodeAck(r, PacketType.Pubrec, version);
+      case PacketType.Pubrel: return decodeAck(r, PacketType.Pubrel, version);
+      case PacketType.Pubcomp: return decodeAck(r, PacketType.Pubcomp, version);
+      case PacketType.Subscribe: return decodeSubscribe(r, version);
+      case PacketType.Suback: return decodeSuback(r, version);
+      case PacketType.Unsubscribe: return decodeUnsubscribe(r, version);
+      case PacketType.Unsuback: return decodeUnsuback(r, version);
+      case PacketType.Pingreq: checkEmpty(r, 'PINGREQ'); return PING_REQ;
+      case PacketType.Pingresp: checkEmpty(r, 'PINGRESP'); return PING_RESP;
+      case PacketType.Disconnect: return decodeDisconnect(r, version);
+      default: return decodeAuth(r, version);
+    }
+  }
+}

@@ -1,0 +1,11 @@
+/** The MQTT 3.1 / 3.1.1 / 5.0 codec shared by broker and client. Depends on node:buffer only. */
+export * from './constants.js';
+export * from './reason-codes.js';
+export * from './errors.js';
+export * from './packets.js';
+export * from './properties.js';
+export * from './topic.js';
+export { Decoder, type DecoderOptions, type PacketSink } from './decoder.js';
+export { encode, encodedLength } from './encoder.js';
+export { preparePublish, stampPublish, publishWithId, type PreparedPublish } from './packets/publish.js';
+export { validUtf8 } from './primitives.js';

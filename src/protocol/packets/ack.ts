@@ -1,0 +1,59 @@
+/**
+ * PUBACK, PUBREC, PUBREL and PUBCOMP (§3.4 to §3.7) share one layout: packet identifier, then
+ * in 5.0 an optional reason code and optional properties. One codec serves all four.
+ */
+import type { Buffer } from 'node:buffer';
+import { PacketType, ProtocolVersion } from '../constants.js';
+import { MalformedPacketError, ProtocolError } from '../errors.js';
+import type { AckPacket } from '../packets.js';
+import type { Reader } from '../primitives.js';
+import { varintLength } from '../primitives.js';
+import { propertiesLength, readProperties, writeProperties } from '../properties.js';
+import { AllowedReasonCodes } from '../reason-codes.js';
+import { startPacket } from './header.js';
+
+type AckType = typeof PacketType.Puback | typeof PacketType.Pubrec | typeof PacketType.Pubrel | typeof PacketType.Pubcomp;
+
+export function decodeAck<T extends AckType>(r: Reader, type: T, version: number): AckPacket<T> {
+  const packetId = r.u16('packet identifier');
+  if (packetId === 0) throw new MalformedPacketError('packet identifier 0 [MQTT-2.3.1-1] [MQTT-2.2.1-3]');
+  const packet: AckPacket<T> = { type, packetId };
+  if (version === ProtocolVersion.V5) {
+    // [MQTT-3.4.2-1]: reason code and properties may be omitted when the code is 0x00.
+    if (r.remaining() > 0) {
+      const code = r.u8('reason code');
+      if (!(AllowedReasonCodes[type] as ReadonlySet<number>).has(code)) {
+        throw new ProtocolError(`reason code 0x${code.toString(16)} is not allowed here`);
+      }
+      packet.reasonCode = code;
+      if (r.remaining() > 0) {
+        const props = readProperties(r, type);
+        if (props !== undefined) packet.properties = props;
+      }
+    }
+  }
+  if (r.remaining() !== 0) throw new MalformedPacketError('bytes after the acknowledgement');
+  return packet;
+}
+
+export function encodeAck(p: AckPacket<AckType>, version: number): Buffer {
+  const first = (p.type << 4) | (p.type === PacketType.Pubrel ? 0x02 : 0);
+  const code = p.reasonCode ?? 0;
+  if (version !== ProtocolVersion.V5) {
+    const w = startPacket(first, 2);
+    w.u16(p.packetId);
+    return w.buf;
+  }
+  const propsLen = propertiesLength(p.properties, p.type);
+  if (propsLen === 0 && code === 0) {
+    const w = startPacket(first, 2);
+    w.u16(p.packetId);
+    return w.buf;
+  }
+  const withProps = propsLen > 0;
+  const w = startPacket(first, 3 + (withProps ? varintLength(propsLen) + propsLen : 0));
+  w.u16(p.packetId);
+  w.u8(code);
+  if (withProps) writeProperties(w, p.properties, p.type, propsLen);
+  return w.buf;
+}
