@@ -28,7 +28,11 @@ export function decodeSubscribe(r: Reader, version: number): SubscribePacket {
     if (problem !== undefined) throw new TopicFilterInvalidError(problem);
     const options = r.u8('subscription options');
     const qos = options & 0x03;
-    if (qos === 3) throw new MalformedPacketError('subscription QoS 3 [MQTT-3.8.3-4]');
+    if (qos === 3) {
+      // 5.0 §3.8.3.1: a Maximum QoS of 3 is a Protocol Error; 3.1.1 [MQTT-3-8.3-4]: malformed.
+      if (v5) throw new ProtocolError('subscription QoS 3');
+      throw new MalformedPacketError('subscription QoS 3 [MQTT-3-8.3-4]');
+    }
     const sub: Subscription = { topicFilter, qos: qos as QoS };
     if (v5) {
       if (options & 0xc0) throw new MalformedPacketError('reserved subscription option bits set [MQTT-3.8.3-5]');
