@@ -1,0 +1,239 @@
+/**
+ * Per-connection driver: Decoder → dispatch → batched writes → Duplex. The broker never sees
+ * sockets, only this stream. Output produced during one event-loop turn is collected and
+ * written with a single `write` (one system call for many packets); a prepared PUBLISH is
+ * copied into that batch with its packet identifier stamped in place. When the stream stops
+ * accepting bytes the connection is `congested` and its session queues (bounded) instead.
+ */
+import { Buffer } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+import {
+  Decoder, encode, type Packet, PacketType, type PreparedPublish, ProtocolVersion, type QoS, stampPublish, type WillMessage,
+} from '../protocol/index.js';
+import type { BrokerState } from './state.js';
+import { dispatch } from './dispatch.js';
+import { encodePublishFor, preparedFor, receiverProperties, type Message } from './message.js';
+import type { Outgoing, Session, SessionLink } from './session.js';
+import type { ClientInfo } from './events.js';
+
+/** Bytes collected in one turn before they are written without waiting for the turn's end. */
+const FLUSH_THRESHOLD = 64 * 1024;
+
+export type ConnState = 'new' | 'connecting' | 'connected' | 'closed';
+
+export class Connection implements SessionLink {
+  readonly state: BrokerState;
+  readonly stream: Duplex;
+  readonly remoteAddress: string | undefined;
+  readonly decoder: Decoder;
+  phase: ConnState = 'new';
+  version = 0;
+  session: Session | undefined;
+  info: ClientInfo | undefined;
+  will: WillMessage | undefined;
+  keepalive = 0;
+  lastSeen: number;
+  congested = false;
+  /** Set by a DISCONNECT from the client: the will is not published (unless 0x04). */
+  graceful = false;
+  /** 5.0 limits the client set in CONNECT. */
+  clientMaxPacketSize = 0x10000000;
+  clientAliasMax = 0;
+  /** 5.0 topic aliases: inbound alias → topic, outbound topic → alias. */
+  readonly aliasesIn = new Map<number, string>();
+  readonly aliasesOut = new Map<string, number>();
+  /** Request Problem Information (5.0): reason strings and user properties only when true. */
+  problemInfo = true;
+  /** Session Expiry Interval from CONNECT (5.0 DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]). */
+  connectExpiry = 0;
+  flushScheduled = false;
+  #pending: (Buffer | PreparedPublish | number)[] = [];
+  #pendingIds: number[] = [];
+  #pendingBytes = 0;
+  #inbound: Packet[] = [];
+  #busy = false;
+
+  constructor(state: BrokerState, stream: Duplex, remoteAddress: string | undefined) {
+    this.state = state;
+    this.stream = stream;
+    this.remoteAddress = remoteAddress;
+    this.decoder = new Decoder({ maxPacketSize: state.options.maxPacketSize });
+    this.lastSeen = state.clock.now();
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('drain', () => this.#onDrain());
+    stream.on('end', () => this.close(undefined));
+    stream.on('close', () => this.close(undefined));
+    stream.on('error', (err: Error) => this.close(err));
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.lastSeen = this.state.clock.now();
+    try {
+      this.decoder.feed(chunk, this.#onPacket);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  readonly #onPacket = (packet: Packet): void => {
+    if (this.#busy) {
+      this.#inbound.push(packet);
+      return;
+    }
+    this.#run(packet);
+  };
+
+  /** Runs one packet's handler; an async handler holds the following packets back, in order. */
+  #run(packet: Packet): void {
+    if (this.phase === 'closed') return;
+    let result: void | Promise<void>;
+    try {
+      result = dispatch(this, packet);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (result === undefined) return;
+    this.#busy = true;
+    this.stream.pause();
+    result.then(() => this.#resume(), (err: unknown) => {
+      this.fail(err);
+      this.#resume();
+    });
+  }
+
+  #resume(): void {
+    this.#busy = false;
+    while (!this.#busy && this.#inbound.length > 0 && this.phase !== 'closed') {
+      this.#run(this.#inbound.shift() as Packet);
+    }
+    if (!this.#busy && this.phase !== 'closed') this.stream.resume();
+  }
+
+  /** Turns an error into the reply the protocol requires, then closes. */
+  fail(err: unknown): void {
+    this.state.failConnection(this, err);
+  }
+
+  // ---- output -------------------------------------------------------------------------
+
+  /** Queues a packet for this turn's write. */
+  send(packet: Packet): void {
+    this.sendBytes(encode(packet, this.version || ProtocolVersion.V311));
+  }
+
+  sendBytes(buf: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.#pending.push(buf);
+    this.#pendingIds.push(0);
+    this.#queued(buf.length);
+  }
+
+  /** PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0 and no properties: 4 bytes, no allocation until flush. */
+  sendAck(type: number, packetId: number): void {
+    if (this.phase === 'closed') return;
+    this.#pending.push(((type << 4) | (type === PacketType.Pubrel ? 2 : 0)) * 65536 + packetId);
+    this.#pendingIds.push(0);
+    this.#queued(4);
+  }
+
+  sendPubrel(packetId: number): void {
+    this.sendAck(PacketType.Pubrel, packetId);
+  }
+
+  sendPublish(_o: Outgoing | undefined, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+    if (this.phase === 'closed') return true;
+    const v5 = this.version === ProtocolVersion.V5;
+    if (!v5 || (subIds === undefined && msg.expiresAt === undefined && this.clientAliasMax === 0)) {
+      const prepared = preparedFor(msg, this.version, qos, retain);
+      if (v5 && prepared.bytes.length > this.clientMaxPacketSize) return false;
+      this.#pending.push(prepared);
+      this.#pendingIds.push(dup ? packetId + 65536 : packetId);
+      this.#queued(prepared.bytes.length);
+      return true;
+    }
+    return this.#sendCustom(msg, qos, retain, subIds, packetId, dup);
+  }
+
+  /** A 5.0 PUBLISH with per-receiver properties (subscription ids, remaining expiry, topic alias). */
+  #sendCustom(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+    const now = this.state.clock.now();
+    let topic = msg.topic;
+    let alias = this.aliasesOut.get(topic);
+    if (alias !== undefined) topic = '';
+    else if (this.state.options.outboundTopicAliases && this.aliasesOut.size < this.clientAliasMax) {
+      alias = this.aliasesOut.size + 1;
+      this.aliasesOut.set(topic, alias);
+    }
+    const properties = receiverProperties(msg, now, subIds, alias);
+    const buf = encodePublishFor(msg, topic, qos, retain, dup, packetId, properties);
+    // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size.
+    if (buf.length > this.clientMaxPacketSize) {
+      if (alias !== undefined && topic !== '') this.aliasesOut.delete(msg.topic);
+      return false;
+    }
+    this.sendBytes(buf);
+    return true;
+  }
+
+  #queued(bytes: number): void {
+    this.#pendingBytes += bytes;
+    if (this.#pendingBytes >= FLUSH_THRESHOLD) this.flush();
+    else if (!this.flushScheduled) this.state.scheduleFlush(this);
+  }
+
+  /** Writes everything collected so far in one write. */
+  flush(): void {
+    const pending = this.#pending;
+    const count = pending.length;
+    if (count === 0 || this.phase === 'closed' && this.stream.destroyed) return;
+    let out: Buffer;
+    const first = pending[0];
+    if (count === 1 && typeof first === 'object' && !('idOffset' in first)) out = first;
+    else out = this.#gather(pending, count);
+    this.#pending = [];
+    this.#pendingIds = [];
+    this.#pendingBytes = 0;
+    if (!this.stream.write(out)) this.congested = true;
+  }
+
+  #gather(pending: (Buffer | PreparedPublish | number)[], count: number): Buffer {
+    const out = Buffer.allocUnsafe(this.#pendingBytes);
+    const ids = this.#pendingIds;
+    let pos = 0;
+    for (let i = 0; i < count; i++) {
+      const item = pending[i] as Buffer | PreparedPublish | number;
+      if (typeof item === 'number') {
+        out[pos] = Math.floor(item / 65536);
+        out[pos + 1] = 2;
+        out[pos + 2] = (item >> 8) & 0xff;
+        out[pos + 3] = item & 0xff;
+        pos += 4;
+      } else if ('idOffset' in item) {
+        const id = ids[i] as number;
+        pos = stampPublish(item, out, pos, id & 0xffff, id > 65535);
+      } else {
+        pos += item.copy(out, pos);
+      }
+    }
+    return out;
+  }
+
+  #onDrain(): void {
+    this.congested = false;
+    const session = this.session;
+    if (session !== undefined && session.link === this) session.pump(this.state.clock.now());
+  }
+
+  /** Ends the connection once; `err` undefined means the peer closed or DISCONNECT was handled. */
+  close(err: Error | undefined): void {
+    if (this.phase === 'closed') return;
+    this.flush();
+    this.phase = 'closed';
+    this.state.connectionClosed(this, err);
+    this.stream.end();
+    const stream = this.stream;
+    setTimeout(() => stream.destroy(), 1000).unref();
+  }
+}

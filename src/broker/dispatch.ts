@@ -1,0 +1,38 @@
+/**
+ * One place for the checks every packet goes through: CONNECT first and only once
+ * [MQTT-3.1.0-1] [MQTT-3.1.0-2], packets a client may not send, then the packet's handler.
+ */
+import { type Packet, PacketType, ProtocolError } from '../protocol/index.js';
+import type { Connection } from './connection.js';
+import { handleAuth } from './handlers/auth.js';
+import { handleConnect } from './handlers/connect.js';
+import { handleDisconnect } from './handlers/disconnect.js';
+import { handlePingreq } from './handlers/pingreq.js';
+import { handlePuback, handlePubcomp, handlePubrec } from './handlers/acks.js';
+import { handlePublish } from './handlers/publish.js';
+import { handlePubrel } from './handlers/pubrel.js';
+import { handleSubscribe } from './handlers/subscribe.js';
+import { handleUnsubscribe } from './handlers/unsubscribe.js';
+
+export function dispatch(c: Connection, p: Packet): void | Promise<void> {
+  if (c.phase !== 'connected') {
+    if (p.type === PacketType.Connect && c.phase === 'new') return handleConnect(c, p);
+    // AUTH may continue an enhanced authentication started by CONNECT.
+    if (p.type === PacketType.Auth && c.phase === 'connecting') return handleAuth(c, p);
+    throw new ProtocolError(c.phase === 'new' ? 'the first packet must be CONNECT [MQTT-3.1.0-1]' : 'packet before CONNACK');
+  }
+  switch (p.type) {
+    case PacketType.Publish: return handlePublish(c, p);
+    case PacketType.Puback: return handlePuback(c, p);
+    case PacketType.Pubrec: return handlePubrec(c, p);
+    case PacketType.Pubrel: return handlePubrel(c, p);
+    case PacketType.Pubcomp: return handlePubcomp(c, p);
+    case PacketType.Subscribe: return handleSubscribe(c, p);
+    case PacketType.Unsubscribe: return handleUnsubscribe(c, p);
+    case PacketType.Pingreq: return handlePingreq(c);
+    case PacketType.Disconnect: return handleDisconnect(c, p);
+    case PacketType.Auth: return handleAuth(c, p);
+    case PacketType.Connect: throw new ProtocolError('second CONNECT [MQTT-3.1.0-2]');
+    default: throw new ProtocolError(`a client may not send packet type ${p.type}`);
+  }
+}

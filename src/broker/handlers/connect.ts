@@ -1,0 +1,133 @@
+/**
+ * CONNECT (§3.1): identify the client, authenticate, take over an existing connection,
+ * resume or start the session, store the will, answer CONNACK, then resend what the resumed
+ * session still owes the client.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode,
+} from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import { Session } from '../session.js';
+
+export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<void> {
+  c.version = p.protocolVersion;
+  c.phase = 'connecting';
+  const st = c.state;
+  if (st.closing) return refuse(c, ReasonCode.ServerUnavailable, 'server shutting down');
+  let clientId = p.clientId;
+  let assigned = false;
+  if (clientId.length === 0) {
+    // [MQTT-3.1.3-8]: a zero-length id with Clean Session 0 is rejected (3.1.1); 3.1 requires an id.
+    if (p.protocolVersion === ProtocolVersion.V31 || (p.protocolVersion === ProtocolVersion.V311 && !p.clean)) {
+      return refuse(c, ReasonCode.ClientIdentifierNotValid, 'empty client identifier');
+    }
+    // [MQTT-3.1.3-6]: the server assigns a unique identifier.
+    clientId = `petrel-${randomBytes(9).toString('base64url')}`;
+    assigned = p.protocolVersion === ProtocolVersion.V5;
+  }
+  const auth = st.authenticate;
+  if (auth === undefined) return accept(c, p, clientId, assigned);
+  return auth(c, p, clientId).then((code) => {
+    if (c.phase === 'closed') return;
+    if (code !== ReasonCode.Success) return refuse(c, code, 'authentication failed');
+    accept(c, p, clientId, assigned);
+  });
+}
+
+/** Answers CONNACK with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
+export function refuse(c: Connection, code: number, reason: string): void {
+  const properties: Properties | undefined = c.version === ProtocolVersion.V5 ? { reasonString: reason } : undefined;
+  c.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code, ...(properties ? { properties } : {}) });
+  c.close(new MqttError(code, reason));
+}
+
+function accept(c: Connection, p: ConnectPacket, clientId: string, assigned: boolean): void {
+  const st = c.state;
+  const now = st.clock.now();
+  const opts = st.options;
+  const props = p.properties;
+  const v5 = p.protocolVersion === ProtocolVersion.V5;
+
+  // [MQTT-3.1.4-2]: a second connection with the same client id takes over; 5.0 says why (0x8E).
+  const old = st.connections.get(clientId);
+  if (old !== undefined && old !== c) st.failConnection(old, new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
+
+  // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: clean start discards the session; otherwise it resumes.
+  let session = st.sessions.get(clientId);
+  if (session !== undefined && p.clean) {
+    st.endSession(session);
+    session = undefined;
+  }
+  const present = session !== undefined;
+  const limits = { window: opts.maxInflight, maxQueued: opts.maxQueuedMessages, queueQos0Offline: opts.queueQos0Offline };
+  if (session === undefined) {
+    session = new Session(clientId, limits, st);
+    st.sessions.set(clientId, session);
+  } else {
+    session.expiresAt = undefined;
+    // [MQTT-3.1.3-9]: the will is not sent when the session resumes within the will delay.
+    st.pendingWills.delete(clientId);
+  }
+  const requestedExpiry = v5 ? (props?.sessionExpiryInterval ?? 0) : p.clean ? 0 : 0xffffffff;
+  session.expiryInterval = Math.min(requestedExpiry, opts.maxSessionExpiryInterval);
+  c.connectExpiry = requestedExpiry;
+  // [MQTT-3.3.4-9]: never more in flight than the client's Receive Maximum.
+  session.window = Math.min(opts.maxInflight, props?.receiveMaximum ?? 65535);
+
+  c.will = p.will;
+  c.keepalive = p.keepalive;
+  let serverKeepAlive: number | undefined;
+  if (v5 && opts.maxKeepalive > 0 && (p.keepalive === 0 || p.keepalive > opts.maxKeepalive)) {
+    serverKeepAlive = opts.maxKeepalive;
+    c.keepalive = serverKeepAlive;
+  }
+  if (v5) {
+    c.clientMaxPacketSize = props?.maximumPacketSize ?? 0x10000000;
+    c.clientAliasMax = opts.outboundTopicAliases ? (props?.topicAliasMaximum ?? 0) : 0;
+    c.problemInfo = props?.requestProblemInformation ?? true;
+  }
+  c.session = session;
+  c.info = {
+    clientId, protocolVersion: p.protocolVersion, username: p.username, remoteAddress: c.remoteAddress,
+    keepalive: c.keepalive, cleanStart: p.clean,
+  };
+  c.phase = 'connected';
+  st.connections.set(clientId, c);
+
+  const connack = { type: PacketType.Connack, sessionPresent: present, reasonCode: ReasonCode.Success } as const;
+  if (v5) {
+    const properties = connackProperties(c, p, { assigned: assigned ? clientId : undefined, serverKeepAlive, expiry: session.expiryInterval });
+    c.send(properties === undefined ? connack : { ...connack, properties });
+  } else {
+    c.send(connack);
+  }
+  session.link = c;
+  session.resend(now);
+  st.scheduleKeepalive(c);
+  if (opts.retryInterval > 0 && !v5) st.wheel.schedule(session, now + opts.retryInterval * 1000);
+  st.events.emit('clientConnected', c.info);
+}
+
+function connackProperties(
+  c: Connection, p: ConnectPacket, extra: { assigned: string | undefined; serverKeepAlive: number | undefined; expiry: number },
+): Properties | undefined {
+  const o = c.state.options;
+  const out: Properties = {};
+  const requested = p.properties?.sessionExpiryInterval ?? 0;
+  if (extra.expiry !== requested) out.sessionExpiryInterval = extra.expiry;
+  if (o.receiveMaximum < 65535) out.receiveMaximum = o.receiveMaximum;
+  if (o.maximumQoS < 2) out.maximumQoS = o.maximumQoS as 0 | 1;
+  if (!o.retainAvailable) out.retainAvailable = false;
+  out.maximumPacketSize = o.maxPacketSize;
+  if (extra.assigned !== undefined) out.assignedClientIdentifier = extra.assigned;
+  if (o.topicAliasMaximum > 0) out.topicAliasMaximum = o.topicAliasMaximum;
+  if (!o.wildcardSubscriptionAvailable) out.wildcardSubscriptionAvailable = false;
+  if (!o.subscriptionIdentifiersAvailable) out.subscriptionIdentifierAvailable = false;
+  if (!o.sharedSubscriptionsAvailable) out.sharedSubscriptionAvailable = false;
+  if (extra.serverKeepAlive !== undefined) out.serverKeepAlive = extra.serverKeepAlive;
+  if (p.properties?.requestResponseInformation === true && o.responseInformation !== undefined) {
+    out.responseInformation = o.responseInformation;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}

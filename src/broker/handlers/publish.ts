@@ -1,0 +1,80 @@
+/**
+ * PUBLISH from a client (§3.3): resolve the topic alias, check what the broker allows,
+ * acknowledge per QoS (QoS 2 exactly once: a PUBLISH repeated before PUBREL is not routed
+ * again [MQTT-4.3.3-10]), keep or clear the retained message and route.
+ */
+import { isUtf8 } from 'node:buffer';
+import { MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import { createMessage } from '../message.js';
+
+export function handlePublish(c: Connection, p: PublishPacket): void {
+  const st = c.state;
+  const v5 = c.version === ProtocolVersion.V5;
+  if (v5 && !checkV5(c, p)) return;
+  const session = c.session;
+  if (session === undefined) return;
+  const qos = p.qos;
+  if (qos === 2) {
+    const id = p.packetId as number;
+    if (session.inboundQos2.has(id)) {
+      c.sendAck(PacketType.Pubrec, id);
+      return;
+    }
+    // [MQTT-3.3.4-7]: more unacknowledged QoS 2 PUBLISH than the Receive Maximum the broker sent.
+    if (session.inboundQos2.size >= st.options.receiveMaximum) {
+      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded [MQTT-3.3.4-7]');
+    }
+  }
+  st.stats.messagesReceived++;
+  if (p.topic.startsWith('$SYS')) {
+    // $SYS/ belongs to the broker: client messages there are acknowledged and dropped.
+    ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+    return;
+  }
+  const msg = createMessage({
+    topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties,
+    senderId: session.clientId, now: st.clock.now(),
+  });
+  const receivers = st.publish(msg);
+  if (qos === 2) session.inboundQos2.add(p.packetId as number);
+  if (qos > 0) ack(c, p, receivers === 0 && v5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
+  st.emitPublished(msg);
+}
+
+function ack(c: Connection, p: PublishPacket, code: number): void {
+  if (p.qos === 0) return;
+  const type = p.qos === 1 ? PacketType.Puback : PacketType.Pubrec;
+  if (code === ReasonCode.Success) c.sendAck(type, p.packetId as number);
+  else c.send({ type, packetId: p.packetId as number, reasonCode: code });
+}
+
+/**
+ * 5.0 checks: topic alias, Maximum QoS, Retain Available, Payload Format Indicator. Throws for
+ * what ends the connection; returns false when the PUBLISH was refused with an acknowledgement.
+ */
+function checkV5(c: Connection, p: PublishPacket): boolean {
+  const opts = c.state.options;
+  const alias = p.properties?.topicAlias;
+  if (alias !== undefined) {
+    // [MQTT-3.3.2-8] [MQTT-3.3.2-9]: 0 and values above the Topic Alias Maximum are invalid.
+    if (alias === 0 || alias > opts.topicAliasMaximum) throw new MqttError(ReasonCode.TopicAliasInvalid, 'topic alias out of range');
+    if (p.topic.length > 0) c.aliasesIn.set(alias, p.topic);
+    else {
+      const topic = c.aliasesIn.get(alias);
+      if (topic === undefined) throw new ProtocolError('unknown topic alias');
+      p.topic = topic;
+    }
+  }
+  // [MQTT-3.2.2-11]: QoS above the Maximum QoS the broker announced.
+  if (p.qos > opts.maximumQoS) throw new MqttError(ReasonCode.QoSNotSupported, 'QoS not supported');
+  // [MQTT-3.2.2-14]: RETAIN when Retain Available is 0.
+  if (p.retain && !opts.retainAvailable) throw new MqttError(ReasonCode.RetainNotSupported, 'retain not supported');
+  if (p.properties?.payloadFormatIndicator === true && !isUtf8(p.payload)) {
+    // [MQTT-3.3.2-4]: a payload announced as UTF-8 must be UTF-8; refused with 0x99.
+    if (p.qos === 0) throw new MqttError(ReasonCode.PayloadFormatInvalid, 'payload is not valid UTF-8');
+    ack(c, p, ReasonCode.PayloadFormatInvalid);
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,68 @@
+/**
+ * SUBSCRIBE (§3.8): one reason code per filter, an existing subscription to the same filter is
+ * replaced [MQTT-3.8.4-3], SUBACK is sent before the retained messages the subscription asks for.
+ */
+import {
+  hasWildcard, MqttError, PacketType, parseShared, type QoS, ReasonCode, type SubscribePacket, type Subscription,
+} from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import type { Message } from '../message.js';
+import type { Session, SubRecord } from '../session.js';
+
+export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promise<void> {
+  const st = c.state;
+  const subId = p.properties?.subscriptionIdentifiers?.[0];
+  if (subId !== undefined && !st.options.subscriptionIdentifiersAvailable) {
+    throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported');
+  }
+  const authorize = st.authorizeSubscribe;
+  if (authorize === undefined) return finish(c, p, p.subscriptions.map(() => true), subId);
+  return Promise.all(p.subscriptions.map((s) => authorize(c, s))).then((allowed) => finish(c, p, allowed, subId));
+}
+
+function finish(c: Connection, p: SubscribePacket, allowed: boolean[], subId: number | undefined): void {
+  const session = c.session as Session;
+  const codes: number[] = [];
+  const retained: [SubRecord, Message[]][] = [];
+  p.subscriptions.forEach((sub, i) => {
+    const code = allowed[i] ? subscribeOne(c, session, sub, subId, retained) : ReasonCode.NotAuthorized;
+    codes.push(code);
+  });
+  c.send({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes });
+  const now = c.state.clock.now();
+  for (const [rec, messages] of retained) {
+    // [MQTT-3.3.1-8]: retained messages sent because of a new subscription carry RETAIN 1.
+    for (const m of messages) session.deliver(m, (m.qos < rec.qos ? m.qos : rec.qos) as QoS, true, rec.subIds, now);
+  }
+  const granted = p.subscriptions.filter((_, i) => (codes[i] as number) < 0x80);
+  if (granted.length > 0) c.state.events.emit('subscribed', session.clientId, granted);
+}
+
+function subscribeOne(c: Connection, session: Session, sub: Subscription, subId: number | undefined, retained: [SubRecord, Message[]][]): number {
+  const st = c.state;
+  const opts = st.options;
+  const shared = parseShared(sub.topicFilter);
+  if (shared !== undefined && !opts.sharedSubscriptionsAvailable) return ReasonCode.SharedSubscriptionsNotSupported;
+  const filter = shared?.filter ?? sub.topicFilter;
+  if (!opts.wildcardSubscriptionAvailable && hasWildcard(filter)) return ReasonCode.WildcardSubscriptionsNotSupported;
+  const qos = (sub.qos < opts.maximumQoS ? sub.qos : opts.maximumQoS) as QoS;
+  const existing = session.subscriptions.get(sub.topicFilter);
+  if (existing !== undefined) st.removeSubscription(existing);
+  const rec: SubRecord = {
+    topicFilter: filter,
+    qos,
+    noLocal: sub.noLocal ?? false,
+    retainAsPublished: sub.retainAsPublished ?? false,
+    retainHandling: sub.retainHandling ?? 0,
+    session,
+    subIds: subId === undefined ? undefined : [subId],
+    group: shared === undefined ? undefined : st.groupFor(shared.group, shared.filter),
+  };
+  session.subscriptions.set(sub.topicFilter, rec);
+  st.addSubscription(rec);
+  // Retain Handling 0: send retained; 1: only for a new subscription; 2: never [MQTT-3.3.1-9] [MQTT-3.3.1-10].
+  // Shared subscriptions never receive retained messages [MQTT-3.8.4-?].
+  const wantRetained = rec.retainHandling === 0 || (rec.retainHandling === 1 && existing === undefined);
+  if (shared === undefined && wantRetained) retained.push([rec, st.retainedFor(filter)]);
+  return qos;
+}

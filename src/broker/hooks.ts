@@ -1,0 +1,28 @@
+/** Async hooks the embedder injects: authentication and subscribe authorization. */
+import type { Buffer } from 'node:buffer';
+import type { QoS } from '../protocol/index.js';
+
+export interface AuthenticateContext {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  protocolVersion: number;
+  remoteAddress: string | undefined;
+}
+
+/** true (or 0x00) accepts; false refuses with Bad User Name or Password; a number is the CONNACK reason code. */
+export type AuthenticateHook = (ctx: AuthenticateContext) => boolean | number | Promise<boolean | number>;
+
+export interface SubscribeContext {
+  clientId: string;
+  topicFilter: string;
+  qos: QoS;
+}
+
+/** true allows the subscription; false answers 0x87 Not Authorized for that filter. */
+export type AuthorizeSubscribeHook = (ctx: SubscribeContext) => boolean | Promise<boolean>;
+
+export interface BrokerHooks {
+  authenticate?: AuthenticateHook;
+  authorizeSubscribe?: AuthorizeSubscribeHook;
+}

@@ -1,0 +1,71 @@
+/** BrokerOptions: the embedded API's configuration, with defaults. */
+import type { Logger } from '../observability/logger.js';
+import type { ShareStrategy } from '../router/index.js';
+import type { Clock } from '../session/clock.js';
+import type { BrokerHooks } from './hooks.js';
+
+export interface BrokerOptions extends BrokerHooks {
+  /** Structured logger (pino-compatible). Default: silent. */
+  logger?: Logger;
+  /** Time source; tests inject a manual clock. Default: performance.now(). */
+  clock?: Clock;
+  /** Largest inbound packet in bytes; larger ones are refused with 0x95. Default 1 MiB. */
+  maxPacketSize?: number;
+  /** QoS 1/2 messages in flight to one client at a time (capped by its Receive Maximum). Default 100. */
+  maxInflight?: number;
+  /** Messages queued per session beyond the inflight window; QoS 0 is dropped first when full. Default 1000. */
+  maxQueuedMessages?: number;
+  /** Queue QoS 0 messages for offline persistent sessions. Default false. */
+  queueQos0Offline?: boolean;
+  /** Seconds after which unacknowledged QoS 1/2 messages to 3.1/3.1.1 clients are resent with DUP; 0 disables. Default 0. */
+  retryInterval?: number;
+  /** Receive Maximum the broker advertises to 5.0 clients (inbound QoS 1/2 window). Default 65535. */
+  receiveMaximum?: number;
+  /** Topic Alias Maximum the broker accepts from 5.0 clients. Default 65535. */
+  topicAliasMaximum?: number;
+  /** Assign topic aliases to 5.0 clients that allow them. Default true. */
+  outboundTopicAliases?: boolean;
+  /** Largest keep alive (seconds) granted to 5.0 clients via Server Keep Alive; 0 = no limit. Default 0. */
+  maxKeepalive?: number;
+  /** Longest session expiry interval (seconds) granted; default 0xFFFFFFFF (no limit). */
+  maxSessionExpiryInterval?: number;
+  /** Highest QoS accepted (5.0 Maximum QoS). Default 2. */
+  maximumQoS?: 0 | 1 | 2;
+  retainAvailable?: boolean;
+  wildcardSubscriptionAvailable?: boolean;
+  subscriptionIdentifiersAvailable?: boolean;
+  sharedSubscriptionsAvailable?: boolean;
+  /** How a shared subscription group picks its receiver. Default 'round-robin'. */
+  sharedSubscriptionStrategy?: ShareStrategy;
+  /** Response Information sent to 5.0 clients that request it. */
+  responseInformation?: string;
+  /** Entries in the router's match cache. Default 10,000. */
+  matchCacheSize?: number;
+}
+
+export type ResolvedOptions = Required<Omit<BrokerOptions, 'responseInformation' | keyof BrokerHooks>> & { responseInformation: string | undefined };
+
+export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clock: Clock }): ResolvedOptions {
+  return {
+    logger: o.logger ?? defaults.logger,
+    clock: o.clock ?? defaults.clock,
+    maxPacketSize: o.maxPacketSize ?? 1024 * 1024,
+    maxInflight: o.maxInflight ?? 100,
+    maxQueuedMessages: o.maxQueuedMessages ?? 1000,
+    queueQos0Offline: o.queueQos0Offline ?? false,
+    retryInterval: o.retryInterval ?? 0,
+    receiveMaximum: o.receiveMaximum ?? 65535,
+    topicAliasMaximum: o.topicAliasMaximum ?? 65535,
+    outboundTopicAliases: o.outboundTopicAliases ?? true,
+    maxKeepalive: o.maxKeepalive ?? 0,
+    maxSessionExpiryInterval: o.maxSessionExpiryInterval ?? 0xffffffff,
+    maximumQoS: o.maximumQoS ?? 2,
+    retainAvailable: o.retainAvailable ?? true,
+    wildcardSubscriptionAvailable: o.wildcardSubscriptionAvailable ?? true,
+    subscriptionIdentifiersAvailable: o.subscriptionIdentifiersAvailable ?? true,
+    sharedSubscriptionsAvailable: o.sharedSubscriptionsAvailable ?? true,
+    sharedSubscriptionStrategy: o.sharedSubscriptionStrategy ?? 'round-robin',
+    responseInformation: o.responseInformation,
+    matchCacheSize: o.matchCacheSize ?? 10_000,
+  };
+}

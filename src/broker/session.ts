@@ -1,0 +1,195 @@
+/**
+ * A session (§4.1): subscriptions, the outbound QoS 1/2 window, the bounded queue behind it,
+ * and the inbound QoS 2 identifiers awaiting PUBREL. It outlives its connection when the
+ * session expiry interval allows (Clean Session 0 in 3.1.1). Invariants:
+ * - at most `window` QoS 1/2 messages are in flight to the client (Receive Maximum [MQTT-4.9.0-1]);
+ * - the queue never holds more than `maxQueued` messages; when full, QoS 0 is dropped first;
+ * - inflight entries keep send order, which is the resend order on reconnect [MQTT-4.6.0-1].
+ */
+import type { QoS, Subscription } from '../protocol/index.js';
+import type { SharedGroup } from '../router/index.js';
+import { Deque } from '../session/deque.js';
+import { isExpired, type Message } from './message.js';
+
+/** One delivery of a message to this session. */
+export interface Outgoing {
+  readonly msg: Message;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  readonly subIds: number[] | undefined;
+  packetId: number;
+  /** false: PUBLISH sent, awaiting PUBACK / PUBREC; true: PUBREL sent, awaiting PUBCOMP. */
+  released: boolean;
+  sentAt: number;
+}
+
+/** A subscription as stored in the router: one per (client, filter). */
+export interface SubRecord extends Required<Subscription> {
+  readonly session: Session;
+  /** [subscription identifier] when the SUBSCRIBE carried one, shared by every delivery. */
+  subIds: number[] | undefined;
+  /** Set for $share/{group}/{filter} subscriptions. */
+  group: SharedGroup<SubRecord> | undefined;
+}
+
+/** What a session needs from its live connection. */
+export interface SessionLink {
+  readonly version: number;
+  /** True while the socket does not accept more bytes; deliveries wait in the queue. */
+  readonly congested: boolean;
+  /** Writes a PUBLISH; returns false when the message cannot be sent to this client (too large). */
+  sendPublish(o: Outgoing | undefined, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+}
+
+export interface DropSink {
+  dropped(session: Session, msg: Message, reason: 'queue-full' | 'expired' | 'too-large'): void;
+}
+
+export class Session {
+  readonly clientId: string;
+  readonly subscriptions = new Map<string, SubRecord>();
+  readonly inflight = new Map<number, Outgoing>();
+  readonly queue = new Deque<Outgoing>();
+  /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]. */
+  readonly inboundQos2 = new Set<number>();
+  link: SessionLink | undefined;
+  /** Seconds the session outlives its connection; 0xFFFFFFFF: forever. */
+  expiryInterval = 0;
+  /** Clock time when an offline session ends, or undefined while connected / never. */
+  expiresAt: number | undefined;
+  window: number;
+  maxQueued: number;
+  queueQos0Offline: boolean;
+  dropped = 0;
+  /** Marker used by the router to merge overlapping subscriptions in one fan-out. */
+  routeMark = 0;
+  #nextId = 1;
+  readonly #drops: DropSink;
+
+  constructor(clientId: string, limits: { window: number; maxQueued: number; queueQos0Offline: boolean }, drops: DropSink) {
+    this.clientId = clientId;
+    this.window = limits.window;
+    this.maxQueued = limits.maxQueued;
+    this.queueQos0Offline = limits.queueQos0Offline;
+    this.#drops = drops;
+  }
+
+  /** Hands a message to the session: sent now if the link and the window allow, queued otherwise. */
+  deliver(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, now: number): void {
+    const link = this.link;
+    if (qos === 0) {
+      if (link !== undefined && !link.congested && this.queue.length === 0) {
+        if (!link.sendPublish(undefined, msg, 0, retain, subIds, 0, false)) this.#drops.dropped(this, msg, 'too-large');
+        return;
+      }
+      if (link === undefined && !this.queueQos0Offline) return;
+    }
+    const o: Outgoing = { msg, qos, retain, subIds, packetId: 0, released: false, sentAt: now };
+    if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window) {
+      this.#send(link, o, now);
+      return;
+    }
+    this.#enqueue(o);
+  }
+
+  #enqueue(o: Outgoing): void {
+    if (this.queue.length >= this.maxQueued) {
+      // Full: QoS 0 goes first, then the newcomer.
+      const victim = o.qos === 0 ? o : this.queue.removeFirst((x) => x.qos === 0);
+      this.dropped++;
+      this.#drops.dropped(this, (victim ?? o).msg, 'queue-full');
+      if (victim === undefined || victim === o) return;
+    }
+    this.queue.push(o);
+  }
+
+  #send(link: SessionLink, o: Outgoing, now: number): void {
+    if (o.qos === 0) {
+      if (!link.sendPublish(undefined, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
+      return;
+    }
+    o.packetId = this.#allocateId();
+    o.sentAt = now;
+    if (!link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, false)) {
+      this.#drops.dropped(this, o.msg, 'too-large');
+      return;
+    }
+    this.inflight.set(o.packetId, o);
+  }
+
+  #allocateId(): number {
+    let id = this.#nextId;
+    while (this.inflight.has(id)) id = id === 65535 ? 1 : id + 1;
+    this.#nextId = id === 65535 ? 1 : id + 1;
+    return id;
+  }
+
+  /** Moves queued messages to the link while the window and the socket allow. */
+  pump(now: number): void {
+    const link = this.link;
+    if (link === undefined) return;
+    while (this.queue.length > 0 && !link.congested) {
+      const o = this.queue.peek() as Outgoing;
+      if (isExpired(o.msg, now)) {
+        this.queue.shift();
+        this.#drops.dropped(this, o.msg, 'expired');
+        continue;
+      }
+      if (o.qos > 0 && this.inflight.size >= this.window) return;
+      this.queue.shift();
+      this.#send(link, o, now);
+    }
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) ends a delivery. Returns false for an unknown identifier. */
+  complete(packetId: number, qos: 1 | 2, now: number): boolean {
+    const o = this.inflight.get(packetId);
+    if (o === undefined || o.qos !== qos || (qos === 2 && !o.released)) return false;
+    this.inflight.delete(packetId);
+    if (this.queue.length > 0) this.pump(now);
+    return true;
+  }
+
+  /** PUBREC: the QoS 2 delivery moves to its release step. A failure reason code (0x80 or above) ends it: no PUBREL follows. */
+  received(packetId: number, failed: boolean, now: number): boolean {
+    const o = this.inflight.get(packetId);
+    if (o === undefined || o.qos !== 2) return false;
+    if (failed) {
+      this.inflight.delete(packetId);
+      this.pump(now);
+      return true;
+    }
+    o.released = true;
+    o.sentAt = now;
+    return true;
+  }
+
+  /** On reconnect with a resumed session: resend unacknowledged PUBLISH with DUP and PUBREL, in order [MQTT-4.4.0-1]. */
+  resend(now: number): void {
+    const link = this.link;
+    if (link === undefined) return;
+    for (const o of this.inflight.values()) this.#resendOne(link, o, now);
+    this.pump(now);
+  }
+
+  /** Resends the inflight entries sent at or before `before` (3.1.1 retry timer). */
+  resendOlderThan(before: number, now: number): void {
+    const link = this.link;
+    if (link === undefined) return;
+    for (const o of this.inflight.values()) if (o.sentAt <= before) this.#resendOne(link, o, now);
+  }
+
+  #resendOne(link: SessionLink, o: Outgoing, now: number): void {
+    o.sentAt = now;
+    if (o.released) link.sendPubrel(o.packetId);
+    else link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, true);
+  }
+
+  /** Drops all delivery state (clean start, session end). Subscriptions are removed by the caller. */
+  reset(): void {
+    this.inflight.clear();
+    this.queue.clear();
+    this.inboundQos2.clear();
+  }
+}

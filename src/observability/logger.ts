@@ -1,0 +1,33 @@
+/** Structured logging: a small Logger interface (pino's shape) and a pino-backed factory. */
+import { pino } from 'pino';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface LogFn {
+  (obj: object, msg?: string): void;
+  (msg: string): void;
+}
+
+export interface Logger {
+  error: LogFn;
+  warn: LogFn;
+  info: LogFn;
+  debug: LogFn;
+  trace: LogFn;
+  child(bindings: Record<string, unknown>): Logger;
+  isLevelEnabled?(level: string): boolean;
+}
+
+const noop: LogFn = () => undefined;
+
+/** A logger that drops everything: the library default. */
+export const silentLogger: Logger = {
+  error: noop, warn: noop, info: noop, debug: noop, trace: noop,
+  child: () => silentLogger,
+  isLevelEnabled: () => false,
+};
+
+/** A pino logger writing JSON lines to stdout. */
+export function createLogger(level: LogLevel = 'warn'): Logger {
+  return pino({ level, base: { name: 'petrel' } });
+}

@@ -1,0 +1,34 @@
+/**
+ * The embeddable broker: the broker core plus listeners. Composition root: the only place,
+ * with server.ts, that joins broker/ and transport/.
+ */
+import { BrokerCore } from './broker/broker.js';
+import type { BrokerOptions } from './broker/options.js';
+import { type Listener, type ListenOptions, listenTcp } from './transport/tcp.js';
+
+export class Broker extends BrokerCore {
+  readonly #listeners: Listener[] = [];
+
+  /** Listens for MQTT over TCP; `port: 0` picks a free port; read it back from the result. */
+  async listen(options: ListenOptions = {}): Promise<Listener> {
+    const listener = await listenTcp((stream, remote) => this.handle(stream, remote), options);
+    this.#listeners.push(listener);
+    return listener;
+  }
+
+  get listeners(): readonly Listener[] {
+    return this.#listeners;
+  }
+
+  /** Stops accepting, disconnects every client and releases the ports. */
+  async close(): Promise<void> {
+    const listeners = this.#listeners.splice(0);
+    await this.closeConnections();
+    await Promise.all(listeners.map((l) => l.close()));
+  }
+}
+
+/** Creates a broker; nothing listens until `listen()` is called. */
+export function createBroker(options: BrokerOptions = {}): Broker {
+  return new Broker(options);
+}
