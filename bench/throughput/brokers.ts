@@ -1,0 +1,152 @@
+/** Starting, watching and stopping the brokers under test; each runs pinned to core 0. */
+import { type ChildProcess, execFileSync, execSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { sleep } from './common.js';
+
+export type BrokerName = 'petrel' | 'mosquitto' | 'aedes';
+export const BROKERS: readonly BrokerName[] = ['petrel', 'mosquitto', 'aedes'];
+
+export const BROKER_CORE = '0';
+export const GENERATOR_CORE = '1';
+/**
+ * Same fd limit for every broker: 65536, or the hard limit when that is lower (raising the hard
+ * limit needs CAP_SYS_RESOURCE, which containers often lack).
+ */
+const HARD_NOFILE = Number(execSync('sh -c "ulimit -Hn"').toString().trim());
+export const BROKER_NOFILE = Number.isFinite(HARD_NOFILE) && HARD_NOFILE < 65536 ? HARD_NOFILE : 65536;
+
+export const MOSQUITTO_SETTINGS = [
+  'allow_anonymous true',
+  'persistence false',
+  'max_queued_messages 1000000',
+  'max_inflight_messages 1000',
+  'max_connections -1',
+  'log_dest none',
+  'set_tcp_nodelay true',
+];
+
+export interface RunningBroker {
+  name: BrokerName;
+  pid: number;
+  port: number;
+  child: ChildProcess;
+}
+
+export interface ProcSample {
+  /** utime + stime in seconds. */
+  cpuSec: number;
+  rssKiB: number;
+}
+
+const CLK_TCK = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+export function sample(pid: number): ProcSample {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after the command name start at field 3 (state); utime and stime are fields 14 and 15.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = /VmRSS:\s+(\d+)/.exec(status);
+  return { cpuSec: ticks / CLK_TCK, rssKiB: Number(rss?.[1] ?? 0) };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function onPath(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Returns why the broker cannot run, or undefined when it can (installing Mosquitto if needed). */
+export function unavailable(name: BrokerName, root: string): string | undefined {
+  if (name === 'petrel') {
+    const bin = path.join(root, 'build/src/bin/petrel.js');
+    return fs.existsSync(bin) ? undefined : `${bin} does not exist yet`;
+  }
+  if (name === 'aedes') {
+    return fs.existsSync(path.join(root, 'node_modules/aedes')) ? undefined : 'node_modules/aedes is missing (npm install)';
+  }
+  if (onPath('mosquitto')) return undefined;
+  console.log('mosquitto is not on PATH: running `apt-get update && apt-get install -y mosquitto`');
+  try {
+    execSync('apt-get update && apt-get install -y mosquitto', { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  } catch (err) {
+    return `installing mosquitto failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return onPath('mosquitto') ? undefined : 'mosquitto still not on PATH after apt-get install';
+}
+
+function command(name: BrokerName, port: number, root: string, tmp: string): string[] {
+  switch (name) {
+    case 'petrel':
+      return [process.execPath, path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), '--host', '127.0.0.1'];
+    case 'aedes':
+      return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
+    case 'mosquitto': {
+      const conf = path.join(tmp, `mosquitto-${port}.conf`);
+      fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, ...MOSQUITTO_SETTINGS, ''].join('\n'));
+      return ['mosquitto', '-c', conf];
+    }
+  }
+}
+
+/** Resolves once something accepts TCP connections on the port; bounded by `timeoutMs`. */
+async function waitListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`broker exited (${child.exitCode ?? child.signalCode})`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ port, host: '127.0.0.1' });
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`broker not listening on ${port} after ${timeoutMs} ms`);
+}
+
+/** Starts the broker under `prlimit` (fd limit) and `taskset` (core 0); both exec, so the PID is the broker's. */
+export async function startBroker(name: BrokerName, root: string, tmp: string): Promise<RunningBroker> {
+  const port = await freePort();
+  const cmd = command(name, port, root, tmp);
+  const log = fs.openSync(path.join(tmp, `${name}.log`), 'a');
+  const child = spawn('prlimit', [`--nofile=${BROKER_NOFILE}:${BROKER_NOFILE}`, 'taskset', '-c', BROKER_CORE, ...cmd], {
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  if (child.pid === undefined) throw new Error(`could not spawn ${name}`);
+  await waitListening(port, child, 15_000);
+  return { name, pid: child.pid, port, child };
+}
+
+/** SIGTERM, wait up to 5 s, then SIGKILL and wait up to 2 s more. */
+export async function stopBroker(b: RunningBroker): Promise<void> {
+  const exited = (): boolean => b.child.exitCode !== null || b.child.signalCode !== null;
+  const waitExit = async (ms: number): Promise<boolean> => {
+    for (let t = 0; t < ms && !exited(); t += 20) await sleep(20);
+    return exited();
+  };
+  if (exited()) return;
+  b.child.kill('SIGTERM');
+  if (await waitExit(5000)) return;
+  console.log(`  ${b.name} (pid ${b.pid}) ignored SIGTERM for 5 s: SIGKILL`);
+  b.child.kill('SIGKILL');
+  await waitExit(2000);
+}

@@ -1,0 +1,53 @@
+/**
+ * Load generator for one throughput run (a child of run.js, pinned to its own core).
+ * Usage: node generator.js <fanout|fanin|p2p> <qos> <port> <seconds>
+ * Connects the subscribers and publishers, reports 'ready', publishes on 'go' for the given
+ * time, then reports a FlowResult and exits.
+ */
+import { BenchClient, type DeliveryStats, pool } from './clients.js';
+import { Histogram, sendToParent, waitParent } from './common.js';
+import { Flow } from './flow.js';
+import { type FlowSpec, flowSpec } from './scenarios.js';
+
+const HOST = '127.0.0.1';
+const CONNECT_CONCURRENCY = 200;
+
+async function connectAll(spec: FlowSpec, port: number, stats: DeliveryStats): Promise<{ subs: BenchClient[]; pubs: BenchClient[] }> {
+  const subs: BenchClient[] = [];
+  await pool(spec.subscriberFilters, CONNECT_CONCURRENCY, async (filter, i) => {
+    const c = new BenchClient({ port, host: HOST }, stats);
+    subs.push(c);
+    await c.handshake(`sub-${i}`);
+    await c.subscribe(filter, spec.qos);
+  });
+  const pubs: BenchClient[] = new Array<BenchClient>(spec.publisherTopics.length);
+  await pool(spec.publisherTopics, CONNECT_CONCURRENCY, async (_topics, i) => {
+    const c = new BenchClient({ port, host: HOST }, undefined);
+    pubs[i] = c;
+    await c.handshake(`pub-${i}`);
+  });
+  return { subs, pubs };
+}
+
+async function main(): Promise<void> {
+  const [scenario, qosArg, portArg, secondsArg] = process.argv.slice(2);
+  if (scenario !== 'fanout' && scenario !== 'fanin' && scenario !== 'p2p') throw new Error(`unknown scenario ${scenario}`);
+  const qos = qosArg === '1' ? 1 : 0;
+  const spec = flowSpec(scenario, qos);
+  const stats: DeliveryStats = { delivered: 0, lastDeliveryAt: 0, hist: new Histogram() };
+  const { subs, pubs } = await connectAll(spec, Number(portArg), stats);
+  const flow = new Flow(spec, pubs, stats);
+  for (const s of subs) s.onDelivered = flow.onDelivered;
+  await sendToParent({ kind: 'ready' });
+  await waitParent('go', 120_000);
+  const all = [...subs, ...pubs];
+  const result = await flow.run(Number(secondsArg), () => all.filter((c) => c.error !== undefined).length);
+  await sendToParent({ kind: 'result', flow: result });
+  for (const c of all) c.close();
+  process.exit(0);
+}
+
+main().catch(async (err: unknown) => {
+  await sendToParent({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,140 @@
+/**
+ * End-to-end throughput benchmark: Petrel, Mosquitto and Aedes, one at a time, each on core 0,
+ * driven by raw-socket load generators on core 1. A fresh broker is started for every run.
+ *
+ * Env: BENCH_SECONDS (default 10), BENCH_BROKERS (petrel,mosquitto,aedes),
+ * BENCH_SCENARIOS (fanout,fanin,p2p,storm), BENCH_QOS (0,1), BENCH_STORM_CLIENTS (19000).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BROKERS, type BrokerName, type RunningBroker, sample, startBroker, stopBroker, unavailable } from './brokers.js';
+import { Child } from './children.js';
+import { SCENARIOS, type ScenarioName, sleep } from './common.js';
+import { report, type RunRecord, type StormRecord, title } from './report.js';
+import { STORM_CLIENTS, STORM_WORKERS } from './scenarios.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const OUT_DIR = path.join(ROOT, '.bench-tmp');
+const MiB = 1024;
+
+function list<T extends string>(env: string | undefined, all: readonly T[]): T[] {
+  if (env === undefined || env.trim() === '') return [...all];
+  const wanted = env.split(',').map((s) => s.trim());
+  const bad = wanted.filter((w) => !(all as readonly string[]).includes(w));
+  if (bad.length > 0) throw new Error(`unknown value(s) ${bad.join(', ')}; expected some of ${all.join(', ')}`);
+  return all.filter((a) => wanted.includes(a));
+}
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const STORM_TOTAL = Number(process.env.BENCH_STORM_CLIENTS ?? STORM_CLIENTS);
+
+async function runFlow(b: RunningBroker, scenario: Exclude<ScenarioName, 'storm'>, qos: 0 | 1): Promise<RunRecord> {
+  const gen = new Child('generator.js', [scenario, String(qos), String(b.port), String(SECONDS)]);
+  try {
+    await gen.expect('ready', 120_000);
+    const before = sample(b.pid);
+    gen.send({ kind: 'go' });
+    const { flow } = await gen.expect('result', SECONDS * 1000 + 60_000);
+    const after = sample(b.pid);
+    const cpu = after.cpuSec - before.cpuSec;
+    const rec: RunRecord = {
+      broker: b.name, scenario, qos,
+      flow: { ...flow, brokerCpuSec: cpu, brokerCpuUsPerMsg: (cpu * 1e6) / Math.max(1, flow.delivered), brokerRssMiB: after.rssKiB / MiB },
+    };
+    const f = rec.flow;
+    console.log(`    ${f?.deliveredPerSec.toFixed(0)} msg/s delivered, p50 ${f?.latencyP50Ms.toFixed(2)} ms, p99 ${f?.latencyP99Ms.toFixed(2)} ms, ` +
+      `broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%`);
+    if (flow.lost > 0) {
+      const msg = `${flow.lost} deliveries of the ${flow.acked} acknowledged messages missing`;
+      if (qos === 1) console.log(`\n    !!!!!! LOST AT QoS 1: ${msg} !!!!!!\n`);
+      else console.log(`    (QoS 0: ${flow.lost} deliveries dropped)`);
+    }
+    if (flow.clientErrors > 0) console.log(`    !!! ${flow.clientErrors} client connections failed or were closed by the broker`);
+    return rec;
+  } finally {
+    await gen.exit(15_000);
+  }
+}
+
+async function runStorm(b: RunningBroker): Promise<RunRecord> {
+  await sleep(500);
+  const before = sample(b.pid);
+  const per = Math.ceil(STORM_TOTAL / STORM_WORKERS);
+  const workers = Array.from({ length: STORM_WORKERS }, (_, w) =>
+    new Child('storm.js', [String(b.port), String(w), String(Math.min(per, STORM_TOTAL - w * per))]));
+  try {
+    await Promise.all(workers.map((w) => w.expect('ready', 30_000)));
+    for (const w of workers) w.send({ kind: 'go' });
+    const results = (await Promise.all(workers.map((w) => w.expect('storm', 300_000)))).map((m) => m.storm);
+    await sleep(2000);
+    const after = sample(b.pid);
+    const connected = results.reduce((a, r) => a + r.connected, 0);
+    const seconds = (Math.max(...results.map((r) => r.finishedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1000;
+    const storm: StormRecord = {
+      clients: STORM_TOTAL, connected, failed: results.reduce((a, r) => a + r.failed, 0), seconds,
+      connectsPerSec: connected / seconds,
+      rssBeforeMiB: before.rssKiB / MiB, rssAfterMiB: after.rssKiB / MiB,
+      rssPerConnKiB: (after.rssKiB - before.rssKiB) / Math.max(1, connected),
+      brokerCpuSec: after.cpuSec - before.cpuSec,
+      generatorCpuSec: results.reduce((a, r) => a + r.cpuSec, 0),
+    };
+    console.log(`    ${connected}/${STORM_TOTAL} connected in ${seconds.toFixed(2)} s (${storm.connectsPerSec.toFixed(0)}/s), ` +
+      `RSS ${storm.rssBeforeMiB.toFixed(1)} -> ${storm.rssAfterMiB.toFixed(1)} MiB (${storm.rssPerConnKiB.toFixed(1)} KiB/conn)`);
+    if (storm.failed > 0) console.log(`    !!! ${storm.failed} connections failed`);
+    return { broker: b.name, scenario: 'storm', qos: undefined, storm };
+  } finally {
+    for (const w of workers) w.send({ kind: 'close' });
+    await Promise.all(workers.map((w) => w.exit(30_000)));
+  }
+}
+
+async function runOne(name: BrokerName, scenario: ScenarioName, qos: 0 | 1 | undefined, tmp: string): Promise<RunRecord> {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${name}: ${title(scenario, qos)}`);
+  let broker: RunningBroker | undefined;
+  try {
+    broker = await startBroker(name, ROOT, tmp);
+    return scenario === 'storm' ? await runStorm(broker) : await runFlow(broker, scenario, qos ?? 0);
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    console.log(`    FAILED: ${error}`);
+    return { broker: name, scenario, qos, error };
+  } finally {
+    if (broker !== undefined) await stopBroker(broker);
+  }
+}
+
+async function main(): Promise<void> {
+  const brokers = list(process.env.BENCH_BROKERS, BROKERS);
+  const scenarios = list(process.env.BENCH_SCENARIOS, SCENARIOS);
+  const qosList = list(process.env.BENCH_QOS, ['0', '1'] as const).map((q) => (q === '1' ? 1 : 0) as 0 | 1);
+  if (!(SECONDS > 0 && SECONDS <= 600)) throw new Error('BENCH_SECONDS must be in (0, 600]');
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'petrel-bench-'));
+  const ready = brokers.filter((b) => {
+    const why = unavailable(b, ROOT);
+    if (why !== undefined) console.log(`SKIPPING ${b}: ${why}`);
+    return why === undefined;
+  });
+  console.log(`brokers: ${ready.join(', ')}; scenarios: ${scenarios.join(', ')}; ${SECONDS} s per run; logs in ${tmp}`);
+  const records: RunRecord[] = [];
+  for (const scenario of scenarios) {
+    for (const qos of scenario === 'storm' ? [undefined] : qosList) {
+      for (const b of ready) records.push(await runOne(b, scenario, qos, tmp));
+    }
+  }
+  const text = report(records, ready);
+  console.log(`\n${text}`);
+  const meta = { date: new Date().toISOString(), seconds: SECONDS, node: process.version, cpus: os.cpus().map((c) => c.model)[0], brokers: ready };
+  const stamp = meta.date.replace(/[:.]/g, '-');
+  for (const name of [`throughput-${stamp}`, 'throughput-latest']) {
+    fs.writeFileSync(path.join(OUT_DIR, `${name}.json`), JSON.stringify({ ...meta, records }, null, 2));
+    fs.writeFileSync(path.join(OUT_DIR, `${name}.md`), text);
+  }
+  console.log(`results: ${path.join(OUT_DIR, `throughput-${stamp}.json`)}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  process.exit(1);
+});
