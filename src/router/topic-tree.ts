@@ -18,29 +18,101 @@ export interface TopicTreeOptions {
 }
 
 const DEFAULT_CACHE_SIZE = 10_000;
+const INDEX_THRESHOLD = 16;
 const EMPTY: readonly never[] = Object.freeze([]);
 
-/** One filter level. Fields are always initialised so every node has the same hidden class. */
+/**
+ * One filter level. Fields are always initialised so every node has the same hidden class.
+ * Entries are parallel `keys`/`values` arrays: a match copies the dense `values` array (cheaper
+ * than iterating a Map). Most filters have one or a few subscribers, so keys are found by a linear
+ * scan and a key -> index Map is only built past INDEX_THRESHOLD entries, keeping add/remove O(1)
+ * for popular filters without paying a Map per node.
+ */
 class Node<T> {
   children: Map<string, Node<T>> | undefined = undefined;
   plus: Node<T> | undefined = undefined;
   hash: Node<T> | undefined = undefined;
-  entries: Map<string, T> | undefined = undefined;
+  index: Map<string, number> | undefined = undefined;
+  keys: string[] | undefined = undefined;
+  values: T[] | undefined = undefined;
 
   constructor(
     readonly parent: Node<T> | undefined,
     readonly level: string,
   ) {}
 
+  /** Position of `key` in `keys`, or -1. */
+  private position(key: string): number {
+    if (this.index !== undefined) return this.index.get(key) ?? -1;
+    return this.keys === undefined ? -1 : this.keys.indexOf(key);
+  }
+
+  get(key: string): T | undefined {
+    const at = this.position(key);
+    return at === -1 ? undefined : this.values?.[at];
+  }
+
+  /** Sets `key`; true when it is new. */
+  set(key: string, value: T): boolean {
+    const { keys, values } = this;
+    if (keys === undefined || values === undefined) {
+      // Literals allocate exactly one slot; `[]` + push would reserve 17.
+      this.keys = [key];
+      this.values = [value];
+      return true;
+    }
+    const at = this.position(key);
+    if (at !== -1) {
+      values[at] = value;
+      return false;
+    }
+    this.index?.set(key, keys.length);
+    keys.push(key);
+    values.push(value);
+    if (this.index === undefined && keys.length >= INDEX_THRESHOLD) {
+      this.index = new Map(keys.map((k, i) => [k, i]));
+    }
+    return true;
+  }
+
+  /** Deletes `key`; true when it existed. Swaps the last entry into the hole. */
+  delete(key: string): boolean {
+    const at = this.position(key);
+    const { keys, values } = this;
+    if (at === -1 || keys === undefined || values === undefined) return false;
+    this.index?.delete(key);
+    const lastKey = keys.pop() as string;
+    const lastValue = values.pop() as T;
+    if (at < keys.length) {
+      keys[at] = lastKey;
+      values[at] = lastValue;
+      this.index?.set(lastKey, at);
+    }
+    if (keys.length === 0) this.index = this.keys = this.values = undefined;
+    return true;
+  }
+
   isEmpty(): boolean {
-    return this.entries === undefined && this.children === undefined && this.plus === undefined && this.hash === undefined;
+    return this.keys === undefined && this.children === undefined && this.plus === undefined && this.hash === undefined;
   }
 }
 
-function pushEntries<T>(node: Node<T>, out: T[]): void {
-  const entries = node.entries;
-  if (entries === undefined) return;
-  for (const value of entries.values()) out.push(value);
+function pushValues<T>(node: Node<T>, out: T[]): void {
+  const values = node.values;
+  if (values === undefined) return;
+  for (let i = 0; i < values.length; i++) out.push(values[i] as T);
+}
+
+/** Topic levels; a manual indexOf/slice loop is about twice as fast as String.prototype.split here. */
+function splitLevels(topic: string): string[] {
+  const levels: string[] = [];
+  let start = 0;
+  for (let end = topic.indexOf('/'); end !== -1; end = topic.indexOf('/', start)) {
+    levels.push(topic.slice(start, end));
+    start = end + 1;
+  }
+  levels.push(topic.slice(start));
+  return levels;
 }
 
 export class TopicTree<T> {
@@ -67,10 +139,8 @@ export class TopicTree<T> {
    */
   add(filter: string, key: string, value: T): boolean {
     let node = this.root;
-    for (const level of filter.split('/')) node = this.childFor(node, level);
-    const entries = (node.entries ??= new Map<string, T>());
-    const isNew = !entries.has(key);
-    entries.set(key, value);
+    for (const level of splitLevels(filter)) node = this.childFor(node, level);
+    const isNew = node.set(key, value);
     if (isNew) this.count++;
     this.invalidate();
     return isNew;
@@ -79,9 +149,8 @@ export class TopicTree<T> {
   /** Removes the (filter,key) pair and prunes nodes left empty. Returns true when it existed. */
   remove(filter: string, key: string): boolean {
     let node = this.find(filter);
-    if (node?.entries === undefined || !node.entries.delete(key)) return false;
+    if (node === undefined || !node.delete(key)) return false;
     this.count--;
-    if (node.entries.size === 0) node.entries = undefined;
     while (node.parent !== undefined && node.isEmpty()) {
       detach(node.parent, node);
       node = node.parent;
@@ -91,7 +160,7 @@ export class TopicTree<T> {
   }
 
   get(filter: string, key: string): T | undefined {
-    return this.find(filter)?.entries?.get(key);
+    return this.find(filter)?.get(key);
   }
 
   /**
@@ -109,7 +178,7 @@ export class TopicTree<T> {
     }
     this.misses++;
     const out: T[] = [];
-    const levels = topic.split('/');
+    const levels = splitLevels(topic);
     walk(this.root, levels, 0, topic.charCodeAt(0) === 0x24 /* '$' */, out);
     const result: readonly T[] = out.length === 0 ? EMPTY : out;
     if (this.cacheSize > 0) this.remember(topic, result);
@@ -135,7 +204,7 @@ export class TopicTree<T> {
   /** The node of `filter`, or undefined when no subscription was ever stored there. */
   private find(filter: string): Node<T> | undefined {
     let node: Node<T> | undefined = this.root;
-    for (const level of filter.split('/')) {
+    for (const level of splitLevels(filter)) {
       if (level === '+') node = node.plus;
       else if (level === '#') node = node.hash;
       else node = node.children?.get(level);
@@ -174,15 +243,15 @@ function detach<T>(parent: Node<T>, node: Node<T>): void {
  */
 function walk<T>(node: Node<T>, levels: readonly string[], i: number, dollar: boolean, out: T[]): void {
   if (i === levels.length) {
-    pushEntries(node, out);
+    pushValues(node, out);
     // §4.7.1.2: 'a/#' also matches the parent level 'a'.
-    if (node.hash !== undefined) pushEntries(node.hash, out);
+    if (node.hash !== undefined) pushValues(node.hash, out);
     return;
   }
   // [MQTT-4.7.2-1]: a wildcard first level never matches a topic starting with '$'.
   const wildcardsAllowed = i > 0 || !dollar;
   if (wildcardsAllowed) {
-    if (node.hash !== undefined) pushEntries(node.hash, out);
+    if (node.hash !== undefined) pushValues(node.hash, out);
     if (node.plus !== undefined) walk(node.plus, levels, i + 1, dollar, out);
   }
   const children = node.children;

@@ -106,6 +106,25 @@ describe('TopicTree add/remove/get', () => {
     assert.deepEqual(tree.match('a/b'), ['y']);
   });
 
+  it('keeps many keys on one filter consistent through adds, replaces and removes', () => {
+    const tree = new TopicTree<string>();
+    const rand = mulberry32(7);
+    const model = new Map<string, string>();
+    for (let i = 0; i < 2000; i++) {
+      const key = `c${randomInt(rand, 100)}`;
+      if (rand() < 0.35) {
+        assert.equal(tree.remove('a/+', key), model.delete(key));
+      } else {
+        const value = `${key}#${i}`;
+        assert.equal(tree.add('a/+', key, value), !model.has(key));
+        model.set(key, value);
+      }
+      assert.equal(tree.size, model.size);
+    }
+    for (let k = 0; k < 100; k++) assert.equal(tree.get('a/+', `c${k}`), model.get(`c${k}`));
+    assert.deepEqual(sorted(tree.match('a/x')), sorted([...model.values()]));
+  });
+
   it('distinguishes literal, + and # levels', () => {
     const tree = new TopicTree<string>();
     tree.add('a/+', 'k', 'plus');
@@ -129,7 +148,7 @@ describe('TopicTree add/remove/get', () => {
     assert.equal(root.children, undefined);
     assert.equal(root.plus, undefined);
     assert.equal(root.hash, undefined);
-    assert.equal(root.entries, undefined);
+    assert.equal(root.keys, undefined);
     assert.deepEqual(tree.match('a/b/c'), []);
   });
 
