@@ -116,6 +116,6 @@ export class BrokerCore {
       conn.close(undefined);
     }
     st.stop();
-    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await Promise.all(closed);
   }
 }

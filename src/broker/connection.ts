@@ -232,8 +232,12 @@ export class Connection implements SessionLink {
     this.flush();
     this.phase = 'closed';
     this.state.connectionClosed(this, err);
-    this.stream.end();
     const stream = this.stream;
-    setTimeout(() => stream.destroy(), 1000).unref();
+    stream.end();
+    // A peer that never closes its side is cut off shortly after; the timer goes with the stream.
+    if (!stream.destroyed) {
+      const timer = setTimeout(() => stream.destroy(), 1000);
+      stream.once('close', () => clearTimeout(timer));
+    }
   }
 }
