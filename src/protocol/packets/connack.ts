@@ -25,6 +25,8 @@ export function decodeConnack(r: Reader, version: number): ConnackPacket {
     if (code > 5) throw new MalformedPacketError(`CONNACK return code ${code} is not defined`);
     packet.reasonCode = fromV3ConnackCode(code);
   }
+  // [MQTT-3.2.2-4] (3.1.1) / [MQTT-3.2.2-6] (5.0): Session Present is 0 on a refused connection.
+  if (packet.sessionPresent && code !== 0) throw new ProtocolError('session present on a refused connection [MQTT-3.2.2-6]');
   if (r.remaining() !== 0) throw new MalformedPacketError('bytes after the CONNACK');
   return packet;
 }

@@ -210,6 +210,8 @@ bad('[MQTT-3.2.2-1] reserved CONNACK acknowledge flags set', 4, frame(0x20, '02 
 bad('[MQTT-3.2.2-1] reserved CONNACK acknowledge flags set (5.0)', 5, frame(0x20, '80 00 00'), MALFORMED);
 bad('§3.2.2.3 CONNACK return code 6 is not defined (3.1.1)', 4, frame(0x20, '00 06'), MALFORMED);
 bad('§3.2.2.2 CONNACK reason code 0x01 is not a CONNACK reason (5.0)', 5, frame(0x20, '00 01 00'), PROTOCOL);
+bad('[MQTT-3.2.2-4] session present with a non-zero return code (3.1.1)', 4, frame(0x20, '01 04'), PROTOCOL);
+bad('[MQTT-3.2.2-6] session present with a non-zero reason code (5.0)', 5, frame(0x20, '01 87 00'), PROTOCOL);
 bad('CONNACK with bytes after it is malformed (3.1.1)', 4, frame(0x20, '00 00 00'), MALFORMED);
 bad('CONNACK without its return code is malformed', 4, frame(0x20, '00'), MALFORMED);
 
