@@ -24,8 +24,10 @@ export const MOSQUITTO_SETTINGS = [
   'max_inflight_messages 1000',
   'max_connections -1',
   'log_dest none',
-  'set_tcp_nodelay true',
 ];
+
+/** Petrel gets the same queue and in-flight bounds as Mosquitto (its defaults are 1000 and 100). */
+export const PETREL_CONFIG = { broker: { maxQueuedMessages: 1_000_000, maxInflight: 1000 } };
 
 export interface RunningBroker {
   name: BrokerName;
@@ -94,8 +96,11 @@ export function unavailable(name: BrokerName, root: string): string | undefined 
 
 function command(name: BrokerName, port: number, root: string, tmp: string): string[] {
   switch (name) {
-    case 'petrel':
-      return [process.execPath, path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), '--host', '127.0.0.1'];
+    case 'petrel': {
+      const conf = path.join(tmp, `petrel-${port}.json`);
+      fs.writeFileSync(conf, JSON.stringify(PETREL_CONFIG));
+      return [process.execPath, path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), '--host', '127.0.0.1', '--config', conf];
+    }
     case 'aedes':
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
     case 'mosquitto': {

@@ -5,6 +5,8 @@ import type { FlowResult, ScenarioName } from './common.js';
 export interface FlowRecord extends FlowResult {
   brokerCpuSec: number;
   brokerCpuUsPerMsg: number;
+  /** Broker CPU time over the window's wall time: near 1.0 means the broker was saturated. */
+  brokerCpuShare: number;
   brokerRssMiB: number;
 }
 
@@ -25,6 +27,8 @@ export interface RunRecord {
   broker: BrokerName;
   scenario: ScenarioName;
   qos: 0 | 1 | undefined;
+  /** 1-minute load average of the machine when the run started (the host may be shared). */
+  load1: number;
   error?: string;
   flow?: FlowRecord;
   storm?: StormRecord;
@@ -43,6 +47,7 @@ const FLOW_ROWS: Row[] = [
   { label: 'latency p50 (ms)', value: (r) => r.flow?.latencyP50Ms, digits: 2 },
   { label: 'latency p99 (ms)', value: (r) => r.flow?.latencyP99Ms, digits: 2 },
   { label: 'broker CPU µs/msg', value: (r) => r.flow?.brokerCpuUsPerMsg, digits: 2, ratio: true },
+  { label: 'broker CPU share', value: (r) => r.flow?.brokerCpuShare, digits: 2 },
   { label: 'broker RSS (MiB)', value: (r) => r.flow?.brokerRssMiB, digits: 1 },
   { label: 'delivered (total)', value: (r) => r.flow?.delivered, digits: 0 },
   { label: 'lost deliveries', value: (r) => r.flow?.lost, digits: 0 },

@@ -34,17 +34,21 @@ async function runFlow(b: RunningBroker, scenario: Exclude<ScenarioName, 'storm'
   try {
     await gen.expect('ready', 120_000);
     const before = sample(b.pid);
+    const t0 = Date.now();
     gen.send({ kind: 'go' });
     const { flow } = await gen.expect('result', SECONDS * 1000 + 60_000);
     const after = sample(b.pid);
     const cpu = after.cpuSec - before.cpuSec;
     const rec: RunRecord = {
-      broker: b.name, scenario, qos,
-      flow: { ...flow, brokerCpuSec: cpu, brokerCpuUsPerMsg: (cpu * 1e6) / Math.max(1, flow.delivered), brokerRssMiB: after.rssKiB / MiB },
+      broker: b.name, scenario, qos, load1: os.loadavg()[0] ?? 0,
+      flow: {
+        ...flow, brokerCpuSec: cpu, brokerCpuUsPerMsg: (cpu * 1e6) / Math.max(1, flow.delivered),
+        brokerCpuShare: cpu / ((Date.now() - t0) / 1000), brokerRssMiB: after.rssKiB / MiB,
+      },
     };
     const f = rec.flow;
     console.log(`    ${f?.deliveredPerSec.toFixed(0)} msg/s delivered, p50 ${f?.latencyP50Ms.toFixed(2)} ms, p99 ${f?.latencyP99Ms.toFixed(2)} ms, ` +
-      `broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%`);
+      `broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%`);
     if (flow.lost > 0) {
       const msg = `${flow.lost} deliveries of the ${flow.acked} acknowledged messages missing`;
       if (qos === 1) console.log(`\n    !!!!!! LOST AT QoS 1: ${msg} !!!!!!\n`);
@@ -82,7 +86,7 @@ async function runStorm(b: RunningBroker): Promise<RunRecord> {
     console.log(`    ${connected}/${STORM_TOTAL} connected in ${seconds.toFixed(2)} s (${storm.connectsPerSec.toFixed(0)}/s), ` +
       `RSS ${storm.rssBeforeMiB.toFixed(1)} -> ${storm.rssAfterMiB.toFixed(1)} MiB (${storm.rssPerConnKiB.toFixed(1)} KiB/conn)`);
     if (storm.failed > 0) console.log(`    !!! ${storm.failed} connections failed`);
-    return { broker: b.name, scenario: 'storm', qos: undefined, storm };
+    return { broker: b.name, scenario: 'storm', qos: undefined, load1: os.loadavg()[0] ?? 0, storm };
   } finally {
     for (const w of workers) w.send({ kind: 'close' });
     await Promise.all(workers.map((w) => w.exit(30_000)));
@@ -90,7 +94,7 @@ async function runStorm(b: RunningBroker): Promise<RunRecord> {
 }
 
 async function runOne(name: BrokerName, scenario: ScenarioName, qos: 0 | 1 | undefined, tmp: string): Promise<RunRecord> {
-  console.log(`[${new Date().toISOString().slice(11, 19)}] ${name}: ${title(scenario, qos)}`);
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${name}: ${title(scenario, qos)} (load ${os.loadavg()[0]?.toFixed(2)})`);
   let broker: RunningBroker | undefined;
   try {
     broker = await startBroker(name, ROOT, tmp);
@@ -98,7 +102,7 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: 0 | 1 | und
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     console.log(`    FAILED: ${error}`);
-    return { broker: name, scenario, qos, error };
+    return { broker: name, scenario, qos, load1: os.loadavg()[0] ?? 0, error };
   } finally {
     if (broker !== undefined) await stopBroker(broker);
   }

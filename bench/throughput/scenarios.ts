@@ -46,12 +46,12 @@ export function flowSpec(scenario: FlowSpec['scenario'], qos: 0 | 1): FlowSpec {
       };
     case 'fanin':
       // Publisher i publishes on fanin/i; one subscriber on '#'. Publishers are served
-      // round-robin, a few messages each per turn.
+      // round-robin, up to 16 messages (QoS 1: up to 5 unacknowledged) each per turn.
       return {
         scenario, qos,
         subscriberFilters: ['#'],
         publisherTopics: range(FANIN_PUBLISHERS).map((i) => [`fanin/${i}`]),
-        fanout: 1, window: 5, batch: 4, maxOutstanding: MAX_OUTSTANDING,
+        fanout: 1, window: 5, batch: 16, maxOutstanding: MAX_OUTSTANDING,
       };
     case 'p2p':
       // Publisher i -> p2p/i -> subscriber i.
