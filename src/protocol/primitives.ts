@@ -143,9 +143,7 @@ export class Writer {
   /** Writes a length-prefixed string whose byte length the caller already computed. */
   utf8(s: string, byteLen: number): void {
     this.u16(byteLen);
-    if (byteLen === s.length) this.buf.write(s, this.pos, byteLen, 'latin1');
-    else this.buf.write(s, this.pos, byteLen, 'utf8');
-    this.pos += byteLen;
+    this.pos = writeString(this.buf, this.pos, s, byteLen);
   }
 
   binary(b: Buffer): void {
@@ -160,7 +158,28 @@ export class Writer {
   }
 }
 
-/** Byte length of a string in UTF-8. */
+/** Strings up to this many characters are measured and copied in JS, avoiding a native call. */
+const SHORT_STRING = 64;
+
+/** Byte length of a string in UTF-8 (a lone surrogate counts 3, as Buffer.byteLength does). */
 export function utf8Length(s: string): number {
-  return Buffer.byteLength(s, 'utf8');
+  const n = s.length;
+  if (n > SHORT_STRING) return Buffer.byteLength(s, 'utf8');
+  let len = n;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) len += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { len += 2; i++; }
+    else len += 2;
+  }
+  return len;
+}
+
+/** Writes the `byteLen` UTF-8 bytes of `s` at `pos`; returns the position after them. */
+export function writeString(buf: Buffer, pos: number, s: string, byteLen: number): number {
+  if (byteLen !== s.length) return pos + buf.write(s, pos, byteLen, 'utf8');
+  if (byteLen > SHORT_STRING) return pos + buf.write(s, pos, byteLen, 'latin1');
+  for (let i = 0; i < byteLen; i++) buf[pos + i] = s.charCodeAt(i);
+  return pos + byteLen;
 }

@@ -96,7 +96,11 @@ export const PropertyTable: readonly PropertyDef[] = [
 ];
 
 const byId: Array<PropertyDef | undefined> = [];
-for (const def of PropertyTable) byId[def.id] = def;
+const byName: Record<string, PropertyDef | undefined> = Object.create(null) as Record<string, PropertyDef | undefined>;
+for (const def of PropertyTable) {
+  byId[def.id] = def;
+  byName[def.name] = def;
+}
 
 /** Whether `context` (a packet type or WillContext) may carry the property. */
 export function propertyAllowed(name: keyof Properties, context: number): boolean {
@@ -198,9 +202,11 @@ export function propertiesLength(props: Properties | undefined, context: number)
   const mask = 1 << context;
   const bag = props as Bag;
   let len = 0;
-  for (const def of PropertyTable) {
-    const v = bag[def.name];
-    if (v === undefined || (def.allowed & mask) === 0) continue;
+  // Walks the object's own keys (usually a handful), not the whole table.
+  for (const name in bag) {
+    const def = byName[name];
+    const v = bag[name];
+    if (def === undefined || v === undefined || (def.allowed & mask) === 0) continue;
     len += valueLength(def, v);
   }
   return len;
@@ -232,6 +238,25 @@ export function writeProperties(w: Writer, props: Properties | undefined, contex
   if (props === undefined || len === 0) return;
   const mask = 1 << context;
   const bag = props as Bag;
+  // Properties are written in identifier order. Objects usually list them in that order, so
+  // write in key order and fall back to a walk of the table if a key comes out of order.
+  const start = w.pos;
+  let lastId = 0;
+  for (const name in bag) {
+    const def = byName[name];
+    const v = bag[name];
+    if (def === undefined || v === undefined || (def.allowed & mask) === 0) continue;
+    if (def.id < lastId) {
+      w.pos = start;
+      writeInTableOrder(w, bag, mask);
+      return;
+    }
+    lastId = def.id;
+    writeValue(w, def, v);
+  }
+}
+
+function writeInTableOrder(w: Writer, bag: Bag, mask: number): void {
   for (const def of PropertyTable) {
     const v = bag[def.name];
     if (v === undefined || (def.allowed & mask) === 0) continue;

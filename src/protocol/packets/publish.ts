@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { PacketType, ProtocolVersion, type QoS } from '../constants.js';
 import { MalformedPacketError, ProtocolError, TopicNameInvalidError } from '../errors.js';
 import type { PublishPacket } from '../packets.js';
-import { type Reader, validUtf8, varintLength, Writer, writeVarint } from '../primitives.js';
+import { type Reader, utf8Length, validUtf8, varintLength, Writer, writeString, writeVarint } from '../primitives.js';
 import { propertiesLength, readProperties, writeProperties } from '../properties.js';
 
 export function decodePublish(r: Reader, flags: number, version: number): PublishPacket {
@@ -75,7 +75,7 @@ export function encodePublish(p: PublishPacket, version: number): Buffer {
 /** Encodes into one Buffer of the exact size; also returns where the packet identifier sits (-1 for QoS 0). */
 function writePublish(p: PublishPacket, version: number, packetId: number): { buf: Buffer; idOffset: number } {
   const topic = p.topic;
-  const topicLen = Buffer.byteLength(topic);
+  const topicLen = utf8Length(topic);
   const v5 = version === ProtocolVersion.V5;
   const propsLen = v5 ? propertiesLength(p.properties, PacketType.Publish) : 0;
   let remaining = 2 + topicLen + p.payload.length;
@@ -89,7 +89,7 @@ function writePublish(p: PublishPacket, version: number, packetId: number): { bu
     let pos = writeVarint(buf, 1, remaining);
     buf[pos++] = topicLen >>> 8;
     buf[pos++] = topicLen & 0xff;
-    pos += topicLen === topic.length ? buf.write(topic, pos, topicLen, 'latin1') : buf.write(topic, pos, topicLen, 'utf8');
+    pos = writeString(buf, pos, topic, topicLen);
     if (p.qos > 0) {
       buf[pos++] = packetId >>> 8;
       buf[pos++] = packetId & 0xff;
