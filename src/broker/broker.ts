@@ -81,6 +81,23 @@ export class BrokerCore {
     }));
   }
 
+  /**
+   * Disconnects a client on the operator's behalf: 5.0 clients get DISCONNECT with `reasonCode`
+   * (default 0x98 Administrative Action) and optionally a Server Reference (0x9C / 0x9D).
+   */
+  disconnect(clientId: string, reasonCode: number = ReasonCode.AdministrativeAction, serverReference?: string): boolean {
+    const conn = this.#state.connections.get(clientId);
+    if (conn === undefined) return false;
+    const err = new MqttError(reasonCode, 'disconnected by the broker');
+    if (serverReference !== undefined && conn.version === ProtocolVersion.V5) {
+      conn.send({ type: PacketType.Disconnect, reasonCode, properties: { serverReference } });
+      conn.close(err);
+    } else {
+      this.#state.failConnection(conn, err);
+    }
+    return true;
+  }
+
   get stats(): Readonly<BrokerStats> {
     return this.#state.stats;
   }

@@ -15,6 +15,8 @@ import { dispatch } from './dispatch.js';
 import { encodePublishFor, preparedFor, receiverProperties, type Message } from './message.js';
 import type { Outgoing, Session, SessionLink } from './session.js';
 import type { ClientInfo } from './events.js';
+import type { AuthExchange } from './auth-mechanism.js';
+import type { PendingConnect } from './handlers/connect.js';
 
 /** Bytes collected in one turn before they are written without waiting for the turn's end. */
 const FLUSH_THRESHOLD = 64 * 1024;
@@ -46,6 +48,8 @@ export class Connection implements SessionLink {
   problemInfo = true;
   /** Session Expiry Interval from CONNECT (5.0 DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]). */
   connectExpiry = 0;
+  /** Enhanced authentication state (5.0), when CONNECT named a method. */
+  auth: { method: string; exchange: AuthExchange; pending: PendingConnect | undefined; reauthenticating?: boolean } | undefined;
   flushScheduled = false;
   #pending: (Buffer | PreparedPublish | number)[] = [];
   #pendingIds: number[] = [];

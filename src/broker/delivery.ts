@@ -72,18 +72,28 @@ function routeMerged(entries: readonly RouteEntry[], msg: Message, now: number):
   return merged.size;
 }
 
-/** Each shared group gives the message to one member [MQTT-4.8.2-?]: an online one if any. */
+/** Each shared group gives the message to one member (§4.8.2): an online one if any. */
 function routeShared(r: Router, entries: readonly RouteEntry[], msg: Message, now: number): number {
   let count = 0;
   for (const e of entries) {
     if (!(e instanceof SharedGroup)) continue;
-    const member = e.pick(r.strategy, online, load) ?? e.pick(r.strategy);
-    if (member === undefined) continue;
-    const qos = (msg.qos < member.qos ? msg.qos : member.qos) as QoS;
-    member.session.deliver(msg, qos, false, member.subIds, now);
-    count++;
+    if (deliverShared(r, e, msg, now, undefined)) count++;
   }
   return count;
+}
+
+/**
+ * Gives `msg` to one member of `group`, preferring online members and never `exclude`.
+ * Retain is always 0: shared subscriptions get no retained messages.
+ */
+export function deliverShared(r: Router, group: SharedGroup<SubRecord>, msg: Message, now: number, exclude: Session | undefined): boolean {
+  const other = exclude === undefined ? undefined : (m: SubRecord): boolean => m.session !== exclude;
+  const onlineOther = other === undefined ? online : (m: SubRecord): boolean => other(m) && online(m);
+  const member = group.pick(r.strategy, onlineOther, load) ?? group.pick(r.strategy, other);
+  if (member === undefined) return false;
+  const qos = (msg.qos < member.qos ? msg.qos : member.qos) as QoS;
+  member.session.deliver(msg, qos, false, member.subIds, now, group);
+  return true;
 }
 
 const online = (m: SubRecord): boolean => m.session.link !== undefined;

@@ -22,7 +22,21 @@ export interface SubscribeContext {
 /** true allows the subscription; false answers 0x87 Not Authorized for that filter. */
 export type AuthorizeSubscribeHook = (ctx: SubscribeContext) => boolean | Promise<boolean>;
 
+export interface PublishContext {
+  clientId: string;
+  topic: string;
+  qos: QoS;
+  retain: boolean;
+}
+
+/**
+ * true allows the message; false refuses it (5.0: 0x87 on PUBACK / PUBREC; 3.1.1: acknowledged
+ * and dropped). Synchronous answers keep the publish path free of promises.
+ */
+export type AuthorizePublishHook = (ctx: PublishContext) => boolean | Promise<boolean>;
+
 export interface BrokerHooks {
   authenticate?: AuthenticateHook;
   authorizeSubscribe?: AuthorizeSubscribeHook;
+  authorizePublish?: AuthorizePublishHook;
 }

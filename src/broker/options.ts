@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ShareStrategy } from '../router/index.js';
 import type { Clock } from '../session/clock.js';
 import type { BrokerHooks } from './hooks.js';
+import type { AuthMechanism } from './auth-mechanism.js';
 
 export interface BrokerOptions extends BrokerHooks {
   /** Structured logger (pino-compatible). Default: silent. */
@@ -41,9 +42,22 @@ export interface BrokerOptions extends BrokerHooks {
   responseInformation?: string;
   /** Entries in the router's match cache. Default 10,000. */
   matchCacheSize?: number;
+  /** Most retained messages kept; a new one beyond it is refused (5.0: 0x97 Quota Exceeded). Default 0: no limit. */
+  maxRetainedMessages?: number;
+  /** Redirect every 5.0 client to this server (CONNACK 0x9C, or 0x9D when `serverMoved`). */
+  serverReference?: string;
+  /** With `serverReference`: the move is permanent (0x9D Server Moved) rather than temporary (0x9C). */
+  serverMoved?: boolean;
+  /** Enhanced authentication mechanisms (5.0 AUTH), by Authentication Method. */
+  authMechanisms?: AuthMechanism[];
 }
 
-export type ResolvedOptions = Required<Omit<BrokerOptions, 'responseInformation' | keyof BrokerHooks>> & { responseInformation: string | undefined };
+type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms';
+export type ResolvedOptions = Required<Omit<BrokerOptions, Optional | keyof BrokerHooks>> & {
+  responseInformation: string | undefined;
+  serverReference: string | undefined;
+  authMechanisms: ReadonlyMap<string, AuthMechanism>;
+};
 
 export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clock: Clock }): ResolvedOptions {
   return {
@@ -67,5 +81,9 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     sharedSubscriptionStrategy: o.sharedSubscriptionStrategy ?? 'round-robin',
     responseInformation: o.responseInformation,
     matchCacheSize: o.matchCacheSize ?? 10_000,
+    maxRetainedMessages: o.maxRetainedMessages ?? 0,
+    serverReference: o.serverReference,
+    serverMoved: o.serverMoved ?? false,
+    authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),
   };
 }

@@ -17,6 +17,8 @@ export interface Outgoing {
   readonly qos: QoS;
   readonly retain: boolean;
   readonly subIds: number[] | undefined;
+  /** The shared subscription group this delivery was chosen by, if any. */
+  readonly group: SharedGroup<SubRecord> | undefined;
   packetId: number;
   /** false: PUBLISH sent, awaiting PUBACK / PUBREC; true: PUBREL sent, awaiting PUBCOMP. */
   released: boolean;
@@ -76,7 +78,7 @@ export class Session {
   }
 
   /** Hands a message to the session: sent now if the link and the window allow, queued otherwise. */
-  deliver(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, now: number): void {
+  deliver(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, now: number, group?: SharedGroup<SubRecord>): void {
     const link = this.link;
     if (qos === 0) {
       if (link !== undefined && !link.congested && this.queue.length === 0) {
@@ -85,7 +87,7 @@ export class Session {
       }
       if (link === undefined && !this.queueQos0Offline) return;
     }
-    const o: Outgoing = { msg, qos, retain, subIds, packetId: 0, released: false, sentAt: now };
+    const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, sentAt: now };
     if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window) {
       this.#send(link, o, now);
       return;
@@ -184,6 +186,23 @@ export class Session {
     o.sentAt = now;
     if (o.released) link.sendPubrel(o.packetId);
     else link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, true);
+  }
+
+  /**
+   * Takes back the QoS 1/2 deliveries a shared group gave this session and that the client has
+   * not acknowledged (released QoS 2 stays: the client has it), so the group can give them to
+   * another member. `group` undefined: every group.
+   */
+  withdrawShared(group: SharedGroup<SubRecord> | undefined): Outgoing[] {
+    const match = (o: Outgoing): boolean => o.group !== undefined && (group === undefined || o.group === group) && !o.released;
+    const out: Outgoing[] = [];
+    for (const [id, o] of this.inflight) {
+      if (!match(o)) continue;
+      this.inflight.delete(id);
+      out.push(o);
+    }
+    for (const o of this.queue.removeAll(match)) out.push(o);
+    return out;
   }
 
   /** Drops all delivery state (clean start, session end). Subscriptions are removed by the caller. */

@@ -11,14 +11,14 @@ import { RetainedIndex, SharedGroup, TopicTree } from '../router/index.js';
 import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import { Connection } from './connection.js';
-import { route, type RouteEntry, type Router } from './delivery.js';
+import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter } from './events.js';
 import { createMessage, isExpired, type Message } from './message.js';
 import type { ResolvedOptions } from './options.js';
 import { Session, type DropSink, type SubRecord } from './session.js';
 import type { Logger } from '../observability/logger.js';
 import type { ShareStrategy } from '../router/index.js';
-import type { BrokerHooks } from './hooks.js';
+import type { AuthorizePublishHook, BrokerHooks } from './hooks.js';
 import type { ConnectPacket, Subscription } from '../protocol/index.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
@@ -63,6 +63,7 @@ export class BrokerState implements DropSink, Router {
   /** Resolves to a CONNACK reason code; undefined when no hook is set (everyone is accepted). */
   readonly authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => Promise<number>) | undefined;
   readonly authorizeSubscribe: ((c: Connection, s: Subscription) => Promise<boolean>) | undefined;
+  readonly authorizePublish: AuthorizePublishHook | undefined;
 
   constructor(options: ResolvedOptions, hooks: BrokerHooks) {
     this.options = options;
@@ -72,6 +73,7 @@ export class BrokerState implements DropSink, Router {
       if (r === true) return ReasonCode.Success;
       return r === false ? ReasonCode.BadUserNameOrPassword : r;
     };
+    this.authorizePublish = hooks.authorizePublish;
     const authSub = hooks.authorizeSubscribe;
     this.authorizeSubscribe = authSub === undefined ? undefined : async (c, s) =>
       authSub({ clientId: c.info?.clientId ?? '', topicFilter: s.topicFilter, qos: s.qos });
@@ -117,12 +119,19 @@ export class BrokerState implements DropSink, Router {
     return n;
   }
 
+  /** Whether storing a retained message on `topic` would exceed maxRetainedMessages. */
+  retainQuotaExceeded(topic: string, payloadLength: number): boolean {
+    const max = this.options.maxRetainedMessages;
+    return max > 0 && payloadLength > 0 && this.retained.size >= max && this.retained.get(topic) === undefined;
+  }
+
   /** [MQTT-3.3.1-5]: store (or with an empty payload clear [MQTT-3.3.1-10]) the retained message. */
   #retain(msg: Message): void {
     if (msg.payload.length === 0) {
       this.retained.delete(msg.topic);
       return;
     }
+    if (this.retainQuotaExceeded(msg.topic, msg.payload.length)) return;
     // A copy: the payload may be a view of a large network chunk.
     this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), encoded: undefined });
   }
@@ -179,12 +188,24 @@ export class BrokerState implements DropSink, Router {
     }
   }
 
+  /** Gives a member's unacknowledged shared-group deliveries to other members of their groups (§4.8.2). */
+  redistribute(session: Session, group: SharedGroup<SubRecord> | undefined): void {
+    const now = this.clock.now();
+    for (const o of session.withdrawShared(group)) {
+      if (isExpired(o.msg, now) || o.group === undefined || !deliverShared(this, o.group, o.msg, now, session)) {
+        this.dropped(session, o.msg, isExpired(o.msg, now) ? 'expired' : 'queue-full');
+      }
+    }
+    if (session.link !== undefined) session.pump(now);
+  }
+
   // ---- sessions and wills -----------------------------------------------------------------
 
   /** Ends a session: its subscriptions leave the router and a delayed will is published now [MQTT-3.1.3-9]. */
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     for (const rec of session.subscriptions.values()) this.removeSubscription(rec);
+    this.redistribute(session, undefined);
     session.subscriptions.clear();
     session.reset();
     const pending = this.pendingWills.get(session.clientId);
@@ -221,6 +242,8 @@ export class BrokerState implements DropSink, Router {
     if (session.link !== conn) return;
     session.link = undefined;
     const now = this.clock.now();
+    // A shared-subscription member that goes away hands its unacknowledged messages to the others.
+    this.redistribute(session, undefined);
     if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now);
     if (session.expiryInterval === 0) this.endSession(session);
     else if (session.expiryInterval !== 0xffffffff) {

@@ -6,14 +6,18 @@
 import type { BrokerOptions } from '../broker/options.js';
 import type { LogLevel } from '../observability/logger.js';
 
+/** Options that are code, not configuration: injected by embedders or plugins. */
+type NotInConfig = 'logger' | 'clock' | 'authenticate' | 'authorizeSubscribe' | 'authorizePublish' | 'authMechanisms';
+
 export interface ServerConfig {
   port: number;
   host: string;
   /** When `port` is taken, try up to this many following ports. */
   portFallback: number;
   logLevel: LogLevel;
-  broker: Required<Omit<BrokerOptions, 'logger' | 'clock' | 'authenticate' | 'authorizeSubscribe' | 'responseInformation'>> & {
+  broker: Required<Omit<BrokerOptions, NotInConfig | 'responseInformation' | 'serverReference'>> & {
     responseInformation?: string;
+    serverReference?: string;
   };
 }
 
@@ -45,6 +49,9 @@ const brokerRules: Record<keyof ServerConfig['broker'], Rule> = {
   sharedSubscriptionStrategy: { kind: 'enum', values: ['round-robin', 'random', 'least-inflight'] },
   responseInformation: { kind: 'string', optional: true },
   matchCacheSize: int(0, 10_000_000),
+  maxRetainedMessages: int(0, 100_000_000),
+  serverReference: { kind: 'string', optional: true },
+  serverMoved: bool,
 };
 
 const topRules: Record<Exclude<keyof ServerConfig, 'broker'>, Rule> = {
@@ -78,6 +85,8 @@ export function defaultConfig(): ServerConfig {
       sharedSubscriptionsAvailable: true,
       sharedSubscriptionStrategy: 'round-robin',
       matchCacheSize: 10_000,
+      maxRetainedMessages: 0,
+      serverMoved: false,
     },
   };
 }

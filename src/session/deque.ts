@@ -54,6 +54,17 @@ export class Deque<T> {
     return undefined;
   }
 
+  /** Removes every item matching `pred`, keeping the order of the rest; returns the removed ones. */
+  removeAll(pred: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const kept: T[] = [];
+    for (const item of this) (pred(item) ? removed : kept).push(item);
+    if (removed.length === 0) return removed;
+    this.clear();
+    for (const item of kept) this.push(item);
+    return removed;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = 0; i < this.#length; i++) yield this.#items[(this.#head + i) % this.#items.length] as T;
   }

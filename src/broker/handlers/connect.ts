@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode,
 } from '../../protocol/index.js';
+import type { AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
 import { Session } from '../session.js';
 
@@ -26,13 +27,55 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
     clientId = `petrel-${randomBytes(9).toString('base64url')}`;
     assigned = p.protocolVersion === ProtocolVersion.V5;
   }
+  // Redirection (5.0 §4.11): 0x9C Use Another Server or 0x9D Server Moved, with a Server Reference.
+  const reference = st.options.serverReference;
+  if (reference !== undefined && p.protocolVersion === ProtocolVersion.V5) {
+    const code = st.options.serverMoved ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer;
+    c.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code, properties: { serverReference: reference } });
+    c.close(new MqttError(code, 'redirected'));
+    return;
+  }
+  const pending: PendingConnect = { packet: p, clientId, assigned };
+  const method = p.properties?.authenticationMethod;
+  if (method !== undefined) return startEnhancedAuth(c, pending, method);
   const auth = st.authenticate;
-  if (auth === undefined) return accept(c, p, clientId, assigned);
+  if (auth === undefined) return accept(c, pending, undefined);
   return auth(c, p, clientId).then((code) => {
     if (c.phase === 'closed') return;
     if (code !== ReasonCode.Success) return refuse(c, code, 'authentication failed');
-    accept(c, p, clientId, assigned);
+    accept(c, pending, undefined);
   });
+}
+
+/** [MQTT-4.12.0-1]: CONNECT with an Authentication Method starts that mechanism's exchange. */
+function startEnhancedAuth(c: Connection, pending: PendingConnect, method: string): void | Promise<void> {
+  const mechanism = c.state.options.authMechanisms.get(method);
+  if (mechanism === undefined) return refuse(c, ReasonCode.BadAuthenticationMethod, 'unsupported authentication method');
+  c.auth = {
+    method,
+    pending,
+    exchange: mechanism.start({
+      clientId: pending.clientId, username: pending.packet.username, remoteAddress: c.remoteAddress, reauthenticate: false,
+    }),
+  };
+  return c.auth.exchange.next(pending.packet.properties?.authenticationData).then((step) => authStep(c, step));
+}
+
+/** Applies one step of an exchange during CONNECT: AUTH 0x18, CONNACK success, or CONNACK failure. */
+export function authStep(c: Connection, step: AuthStep): void {
+  const auth = c.auth;
+  if (auth === undefined || auth.pending === undefined || c.phase === 'closed') return;
+  if (step.status === 'continue') {
+    c.send({
+      type: PacketType.Auth, reasonCode: ReasonCode.ContinueAuthentication,
+      properties: { authenticationMethod: auth.method, authenticationData: step.data },
+    });
+    return;
+  }
+  if (step.status === 'failure') return refuse(c, step.reasonCode ?? ReasonCode.NotAuthorized, 'authentication failed');
+  const pending = auth.pending;
+  auth.pending = undefined;
+  accept(c, pending, { authenticationMethod: auth.method, ...(step.data ? { authenticationData: step.data } : {}) });
 }
 
 /** Answers CONNACK with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
@@ -42,7 +85,14 @@ export function refuse(c: Connection, code: number, reason: string): void {
   c.close(new MqttError(code, reason));
 }
 
-function accept(c: Connection, p: ConnectPacket, clientId: string, assigned: boolean): void {
+export interface PendingConnect {
+  packet: ConnectPacket;
+  clientId: string;
+  assigned: boolean;
+}
+
+function accept(c: Connection, pending: PendingConnect, authProps: Properties | undefined): void {
+  const { packet: p, clientId, assigned } = pending;
   const st = c.state;
   const now = st.clock.now();
   const opts = st.options;
@@ -98,7 +148,8 @@ function accept(c: Connection, p: ConnectPacket, clientId: string, assigned: boo
   const connack = { type: PacketType.Connack, sessionPresent: present, reasonCode: ReasonCode.Success } as const;
   if (v5) {
     const properties = connackProperties(c, p, { assigned: assigned ? clientId : undefined, serverKeepAlive, expiry: session.expiryInterval });
-    c.send(properties === undefined ? connack : { ...connack, properties });
+    const all = authProps === undefined ? properties : { ...properties, ...authProps };
+    c.send(all === undefined ? connack : { ...connack, properties: all });
   } else {
     c.send(connack);
   }

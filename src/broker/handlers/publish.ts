@@ -8,7 +8,7 @@ import { MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPack
 import type { Connection } from '../connection.js';
 import { createMessage } from '../message.js';
 
-export function handlePublish(c: Connection, p: PublishPacket): void {
+export function handlePublish(c: Connection, p: PublishPacket): void | Promise<void> {
   const st = c.state;
   const v5 = c.version === ProtocolVersion.V5;
   if (v5 && !checkV5(c, p)) return;
@@ -32,6 +32,30 @@ export function handlePublish(c: Connection, p: PublishPacket): void {
     ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
     return;
   }
+  if (v5 && p.retain && st.retainQuotaExceeded(p.topic, p.payload.length)) {
+    if (qos === 0) throw new MqttError(ReasonCode.QuotaExceeded, 'retained message quota exceeded');
+    ack(c, p, ReasonCode.QuotaExceeded);
+    return;
+  }
+  const authorize = st.authorizePublish;
+  if (authorize !== undefined) {
+    const allowed = authorize({ clientId: session.clientId, topic: p.topic, qos, retain: p.retain });
+    if (allowed === false) return ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+    if (allowed !== true) {
+      return allowed.then((ok) => {
+        if (ok) route(c, p, v5);
+        else ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+      });
+    }
+  }
+  route(c, p, v5);
+}
+
+function route(c: Connection, p: PublishPacket, v5: boolean): void {
+  const st = c.state;
+  const session = c.session;
+  if (session === undefined || c.phase === 'closed') return;
+  const qos = p.qos;
   const msg = createMessage({
     topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties,
     senderId: session.clientId, now: st.clock.now(),
