@@ -160,3 +160,18 @@ export async function waitClosed(c: TestClient, ms = 3000): Promise<void> {
     }),
   ]).finally(() => clearTimeout(timer));
 }
+
+/** Awaits `promise`, failing after `ms`; the timer keeps the event loop alive meanwhile. */
+export async function within<T>(promise: Promise<T>, ms = 3000, what = 'event'): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
