@@ -1,8 +1,8 @@
 /**
  * Codec benchmark: Petrel vs mqtt-packet on the same inputs, in one run. For each case, decode
  * (the same Buffer fed to Petrel's Decoder and to mqtt-packet's parser, counting packets
- * emitted) and encode (Petrel's encode vs mqtt-packet's generate). Each measurement warms up,
- * then runs for a fixed time. BENCH_MS sets the time per measurement (default 1000).
+ * emitted) and encode (Petrel's encode vs mqtt-packet's generate). Each pair warms up, then the
+ * two alternate for a fixed time (BENCH_MS per side, default 1000) and medians are compared.
  * Run: npm run bench:codec
  */
 import { Buffer } from 'node:buffer';
@@ -73,9 +73,27 @@ function measure(op: () => number, ms: number): number {
   return ops / (Number(elapsed) / 1e9);
 }
 
-function bench(op: () => number): number {
-  measure(op, WARMUP_MS);
-  return measure(op, RUN_MS);
+const ROUNDS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+/**
+ * Warms both up, then alternates them for ROUNDS rounds of RUN_MS / ROUNDS each and takes the
+ * median of each side, so a change in machine load hits both sides alike.
+ */
+function benchPair(petrel: () => number, other: () => number): { petrel: number; other: number } {
+  measure(petrel, WARMUP_MS);
+  measure(other, WARMUP_MS);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    a.push(measure(petrel, RUN_MS / ROUNDS));
+    b.push(measure(other, RUN_MS / ROUNDS));
+  }
+  return { petrel: median(a), other: median(b) };
 }
 
 function petrelDecode(c: Case, bytes: Buffer): () => number {
@@ -106,16 +124,18 @@ for (const c of cases) {
   if (petrelDecode(c, bytes)() !== 1 || mqttPacketDecode(c, bytes)() !== 1) throw new Error(`${c.name}: input does not decode to one packet`);
   if (generated.length !== bytes.length) throw new Error(`${c.name}: encodings differ in size (${bytes.length} vs ${generated.length})`);
 
-  rows.push({ name: c.name, op: 'decode', petrel: bench(petrelDecode(c, bytes)), other: bench(mqttPacketDecode(c, bytes)) });
+  rows.push({ name: c.name, op: 'decode', ...benchPair(petrelDecode(c, bytes), mqttPacketDecode(c, bytes)) });
   rows.push({
     name: c.name, op: 'encode',
-    petrel: bench(() => (encode(c.packet, c.version).length > 0 ? 1 : 0)),
-    other: bench(() => (mqttPacket.generate(theirs, { protocolVersion: c.version }).length > 0 ? 1 : 0)),
+    ...benchPair(
+      () => (encode(c.packet, c.version).length > 0 ? 1 : 0),
+      () => (mqttPacket.generate(theirs, { protocolVersion: c.version }).length > 0 ? 1 : 0),
+    ),
   });
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-console.log(`codec benchmark: Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${RUN_MS} ms per measurement\n`);
+console.log(`codec benchmark: Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${RUN_MS} ms per side per measurement, ${ROUNDS} alternating rounds, medians\n`);
 console.log('| Case | Op | Petrel ops/s | mqtt-packet ops/s | Petrel / mqtt-packet |');
 console.log('|---|---|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.name} | ${r.op} | ${fmt(r.petrel)} | ${fmt(r.other)} | ${(r.petrel / r.other).toFixed(2)}x |`);
