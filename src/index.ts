@@ -8,3 +8,5 @@ export type { Listener, ListenOptions } from './transport/tcp.js';
 export { ManualClock, type Clock } from './session/clock.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './observability/logger.js';
 export * as protocol from './protocol/index.js';
+export type { AuthMechanism, AuthExchange, AuthStep, AuthStartContext } from './broker/auth-mechanism.js';
+export { createScramSha256, scramCredential, ScramClient, type ScramCredential, type ScramOptions } from './auth/index.js';

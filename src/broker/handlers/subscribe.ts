@@ -61,7 +61,7 @@ function subscribeOne(c: Connection, session: Session, sub: Subscription, subId:
   session.subscriptions.set(sub.topicFilter, rec);
   st.addSubscription(rec);
   // Retain Handling 0: send retained; 1: only for a new subscription; 2: never [MQTT-3.3.1-9] [MQTT-3.3.1-10].
-  // Shared subscriptions never receive retained messages [MQTT-3.8.4-?].
+  // §4.8.2: retained messages are not sent when a Shared Subscription is established.
   const wantRetained = rec.retainHandling === 0 || (rec.retainHandling === 1 && existing === undefined);
   if (shared === undefined && wantRetained) retained.push([rec, st.retainedFor(filter)]);
   return qos;
