@@ -9,7 +9,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type M
 import type { BrokerEvents } from '../../src/broker/events.js';
 import { type Broker, createBroker } from '../../src/petrel.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
-import { Decoder, encode, type Packet, PacketType, type QoS } from '../../src/protocol/index.js';
+import { Decoder, encode, type Packet, PacketType, type Properties, type QoS } from '../../src/protocol/index.js';
 
 /** Default bound for every wait: generous for a loaded 2-core machine. */
 export const WAIT_MS = 5000;
@@ -199,10 +199,11 @@ export class RawClient {
   }
 
   /** CONNECT with the given fields; defaults: clean session, no keep alive. */
-  sendConnect(fields: { clientId: string; clean?: boolean; keepalive?: number }): void {
+  sendConnect(fields: { clientId: string; clean?: boolean; keepalive?: number; properties?: Properties }): void {
     this.send({
       type: PacketType.Connect, protocolVersion: this.version, protocolName: this.version === 3 ? 'MQIsdp' : 'MQTT',
       clientId: fields.clientId, clean: fields.clean ?? true, keepalive: fields.keepalive ?? 0,
+      ...(fields.properties !== undefined && this.version === 5 ? { properties: fields.properties } : {}),
     });
   }
 

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import { PacketType } from '../../src/protocol/index.js';
 import {
-  clientOptions, connectClient, endAll, Inbox, startBroker, type Version, versionName, VERSIONS, waitFor,
+  clientOptions, connectClient, endAll, Inbox, RawClient, startBroker, type Version, versionName, VERSIONS, waitFor,
 } from '../helpers/mqttjs.js';
 
 /** A session that outlives the connection: Clean Session 0, or in 5.0 Clean Start 0 plus an expiry. */
@@ -83,6 +84,57 @@ for (const v of VERSIONS) {
       await inbox.next('marker');
       assert.deepEqual(inbox.on('gone/t'), []);
     });
+  });
+
+  test(`${versionName(v)}: unacknowledged QoS 1 and 2 deliveries are resent with DUP on reconnect, QoS 2 release resumes with PUBREL [MQTT-4.4.0-1] [MQTT-3.3.1-1]`, async (t) => {
+    const { broker, port } = await startBroker();
+    const raws: RawClient[] = [];
+    t.after(async () => {
+      for (const r of raws) r.destroy();
+      await broker.close();
+    });
+    const open = async (): Promise<RawClient> => {
+      const raw = await RawClient.connect(port, v);
+      raws.push(raw);
+      raw.sendConnect({ clientId: `dup-${v}`, clean: false, properties: { sessionExpiryInterval: 300 } });
+      await raw.take(PacketType.Connack);
+      return raw;
+    };
+    const first = await open();
+    first.send({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: 'dup/#', qos: 2 }] });
+    await first.take(PacketType.Suback);
+    await broker.publish({ topic: 'dup/1', payload: 'one', qos: 1 });
+    await broker.publish({ topic: 'dup/2', payload: 'two', qos: 2 });
+    await broker.publish({ topic: 'dup/3', payload: 'three', qos: 2 });
+    const p1 = await first.take(PacketType.Publish);
+    const p2 = await first.take(PacketType.Publish);
+    const p3 = await first.take(PacketType.Publish);
+    assert.deepEqual([p1, p2, p3].map((p) => [p.topic, p.qos, p.dup]), [['dup/1', 1, false], ['dup/2', 2, false], ['dup/3', 2, false]]);
+    // Acknowledge the first step of dup/3 only (PUBREC), then drop the connection.
+    first.send({ type: PacketType.Pubrec, packetId: p3.packetId as number });
+    await first.take(PacketType.Pubrel);
+    const lost = waitFor(broker, 'connectionLost');
+    first.destroy();
+    await lost;
+
+    const second = await open();
+    // In the original order: PUBLISH dup/1 and dup/2 again with DUP 1 and the same ids, and PUBREL for dup/3.
+    const r1 = await second.take(PacketType.Publish);
+    const r2 = await second.take(PacketType.Publish);
+    assert.deepEqual([r1, r2].map((p) => [p.topic, p.qos, p.dup, p.packetId]),
+      [['dup/1', 1, true, p1.packetId], ['dup/2', 2, true, p2.packetId]]);
+    const rel = await second.take(PacketType.Pubrel);
+    assert.equal(rel.packetId, p3.packetId);
+    // Completing the flows frees the window: a new message gets through.
+    second.send({ type: PacketType.Puback, packetId: r1.packetId as number });
+    second.send({ type: PacketType.Pubrec, packetId: r2.packetId as number });
+    second.send({ type: PacketType.Pubcomp, packetId: p3.packetId as number });
+    assert.equal((await second.take(PacketType.Pubrel)).packetId, r2.packetId);
+    second.send({ type: PacketType.Pubcomp, packetId: r2.packetId as number });
+    await broker.publish({ topic: 'dup/4', payload: 'four', qos: 1 });
+    const r4 = await second.take(PacketType.Publish);
+    assert.deepEqual([r4.topic, r4.dup], ['dup/4', false]);
+    assert.equal(second.packets.length, 0, 'nothing else was sent');
   });
 
   describe(`${versionName(v)}: will messages`, () => {
