@@ -79,7 +79,7 @@ export function title(scenario: ScenarioName, qos: 0 | 1 | undefined): string {
     fanout: 'Fan-out: 10 publishers, 128 topics, 512 subscribers (4 per topic)',
     fanin: 'Fan-in: 2000 publishers, 1 subscriber on #',
     p2p: 'Point-to-point: 4 publishers → 4 subscribers',
-    storm: 'Connection storm: 19,000 clients',
+    storm: `Connection storm: ${Number(process.env.BENCH_STORM_CLIENTS ?? 19_000).toLocaleString('en-US')} clients`,
   };
   return qos === undefined ? names[scenario] : `${names[scenario]}, QoS ${qos}`;
 }
