@@ -70,6 +70,14 @@ describe('MQTT 5.0 (MQTT.js): session expiry', () => {
     assert.equal((await connack).sessionPresent, false);
   });
 
+  test('a Session Expiry Interval above the broker\'s maximum is lowered, and CONNACK says so', async (t) => {
+    const env = await setup(t, { maxSessionExpiryInterval: 30 });
+    const { connack } = env.open({ clientId: 'exp-cap', clean: false, properties: { sessionExpiryInterval: 300 } });
+    assert.equal((await connack).properties?.sessionExpiryInterval, 30);
+    const { connack: within } = env.open({ clientId: 'exp-within', clean: false, properties: { sessionExpiryInterval: 20 } });
+    assert.equal((await within).properties?.sessionExpiryInterval, undefined, 'the client\'s own value stands');
+  });
+
   test('[MQTT-3.14.2-2] DISCONNECT may lower the Session Expiry Interval to 0, ending the session', async (t) => {
     const env = await setup(t);
     const c = await env.connect({ clientId: 'exp-lower', clean: false, properties: { sessionExpiryInterval: 60 } });
@@ -198,6 +206,20 @@ describe('MQTT 5.0 (MQTT.js): DISCONNECT from the server', () => {
     const [packet] = await disconnect;
     assert.equal(packet.reasonCode, ReasonCode.SessionTakenOver);
     await closed;
+  });
+
+  test('[MQTT-3.1.2-22] 0x8D Keep alive timeout after 1.5 × the keep alive without a packet', async (t) => {
+    const clock = new ManualClock(0);
+    const env = await setup(t, { clock });
+    const c = await env.connect({ clientId: 'sleepy', keepalive: 60 });
+    const disconnect = waitFor(c, 'disconnect');
+    clock.advance(60_000);
+    // Still within 1.5 × 60 s: a round trip proves the connection is alive (and restarts the count).
+    await c.subscribeAsync('still/here', { qos: 0 });
+    assert.equal(c.connected, true);
+    clock.advance(91_000);
+    const [packet] = await disconnect;
+    assert.equal(packet.reasonCode, ReasonCode.KeepAliveTimeout);
   });
 
   test('0x98 Administrative action via broker.disconnect(), and 0x9C with a Server Reference', async (t) => {
