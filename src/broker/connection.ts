@@ -38,6 +38,8 @@ export class Connection implements SessionLink {
   congested = false;
   /** Set by a DISCONNECT from the client: the will is not published (unless 0x04). */
   graceful = false;
+  /** Reason code of the client's DISCONNECT (5.0), reported by the clientDisconnected event. */
+  disconnectReason = 0;
   /** 5.0 limits the client set in CONNECT. */
   clientMaxPacketSize = 0x10000000;
   clientAliasMax = 0;

@@ -250,7 +250,7 @@ export class BrokerState implements DropSink, Router {
       session.expiresAt = now + session.expiryInterval * 1000;
       this.wheel.schedule(session, session.expiresAt);
     }
-    if (conn.graceful) this.events.emit('clientDisconnected', info, ReasonCode.NormalDisconnection);
+    if (conn.graceful) this.events.emit('clientDisconnected', info, conn.disconnectReason);
     else this.events.emit('connectionLost', info, err);
   }
 

@@ -133,9 +133,7 @@ describe('MQTT 5.0 (MQTT.js): will messages', () => {
     assert.deepEqual(inbox.on('will/normal'), []);
   });
 
-  test('the clientDisconnected event reports the reason code of the client\'s DISCONNECT (0x04)', {
-    todo: 'broker bug: clientDisconnected always reports 0x00 (state.ts emits ReasonCode.NormalDisconnection)',
-  }, async (t) => {
+  test('the clientDisconnected event reports the reason code of the client\'s DISCONNECT (0x04)', async (t) => {
     const env = await setup(t);
     const c = await env.connect(willOptions('reason', 'will/reason', undefined));
     const gone = waitFor(env.broker, 'clientDisconnected', undefined, (info) => info.clientId === 'reason');

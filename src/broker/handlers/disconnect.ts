@@ -13,5 +13,6 @@ export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
   // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be published.
   if (p.reasonCode !== ReasonCode.DisconnectWithWillMessage) c.will = undefined;
   c.graceful = true;
+  c.disconnectReason = p.reasonCode ?? ReasonCode.NormalDisconnection;
   c.close(undefined);
 }
