@@ -21,6 +21,21 @@ import type { PendingConnect } from './handlers/connect.js';
 /** Bytes collected in one turn before they are written without waiting for the turn's end. */
 const FLUSH_THRESHOLD = 64 * 1024;
 
+const CONNECTION = Symbol('petrel.connection');
+const connectionOf = (stream: unknown): Connection => (stream as Record<symbol, Connection>)[CONNECTION] as Connection;
+function onData(this: Duplex, chunk: Buffer): void {
+  connectionOf(this).onData(chunk);
+}
+function onDrain(this: Duplex): void {
+  connectionOf(this).onDrain();
+}
+function onEnd(this: Duplex): void {
+  connectionOf(this).close(undefined);
+}
+function onError(this: Duplex, err: Error): void {
+  connectionOf(this).close(err);
+}
+
 export type ConnState = 'new' | 'connecting' | 'connected' | 'closed';
 
 export class Connection implements SessionLink {
@@ -43,9 +58,9 @@ export class Connection implements SessionLink {
   /** 5.0 limits the client set in CONNECT. */
   clientMaxPacketSize = 0x10000000;
   clientAliasMax = 0;
-  /** 5.0 topic aliases: inbound alias → topic, outbound topic → alias. */
-  readonly aliasesIn = new Map<number, string>();
-  readonly aliasesOut = new Map<string, number>();
+  /** 5.0 topic aliases: inbound alias → topic, outbound topic → alias (created on first use). */
+  aliasesIn: Map<number, string> | undefined;
+  aliasesOut: Map<string, number> | undefined;
   /** Request Problem Information (5.0): reason strings and user properties only when true. */
   problemInfo = true;
   /** Session Expiry Interval from CONNECT (5.0 DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]). */
@@ -65,14 +80,17 @@ export class Connection implements SessionLink {
     this.remoteAddress = remoteAddress;
     this.decoder = new Decoder({ maxPacketSize: state.options.maxPacketSize });
     this.lastSeen = state.clock.now();
-    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    stream.on('drain', () => this.#onDrain());
-    stream.on('end', () => this.close(undefined));
-    stream.on('close', () => this.close(undefined));
-    stream.on('error', (err: Error) => this.close(err));
+    // Listeners are shared functions that find the connection on the stream: no closures per
+    // connection, which matters with tens of thousands of idle clients.
+    (stream as unknown as Record<symbol, Connection>)[CONNECTION] = this;
+    stream.on('data', onData);
+    stream.on('drain', onDrain);
+    stream.on('end', onEnd);
+    stream.on('close', onEnd);
+    stream.on('error', onError);
   }
 
-  #onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     this.lastSeen = this.state.clock.now();
     try {
@@ -166,17 +184,18 @@ export class Connection implements SessionLink {
   #sendCustom(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
     const now = this.state.clock.now();
     let topic = msg.topic;
-    let alias = this.aliasesOut.get(topic);
+    const aliases = (this.aliasesOut ??= new Map());
+    let alias = aliases.get(topic);
     if (alias !== undefined) topic = '';
-    else if (this.state.options.outboundTopicAliases && this.aliasesOut.size < this.clientAliasMax) {
-      alias = this.aliasesOut.size + 1;
-      this.aliasesOut.set(topic, alias);
+    else if (this.state.options.outboundTopicAliases && aliases.size < this.clientAliasMax) {
+      alias = aliases.size + 1;
+      aliases.set(topic, alias);
     }
     const properties = receiverProperties(msg, now, subIds, alias);
     const buf = encodePublishFor(msg, topic, qos, retain, dup, packetId, properties);
     // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size.
     if (buf.length > this.clientMaxPacketSize) {
-      if (alias !== undefined && topic !== '') this.aliasesOut.delete(msg.topic);
+      if (alias !== undefined && topic !== '') aliases.delete(msg.topic);
       return false;
     }
     this.sendBytes(buf);
@@ -226,7 +245,7 @@ export class Connection implements SessionLink {
     return out;
   }
 
-  #onDrain(): void {
+  onDrain(): void {
     this.congested = false;
     const session = this.session;
     if (session !== undefined && session.link === this) session.pump(this.state.clock.now());

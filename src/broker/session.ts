@@ -53,8 +53,8 @@ export class Session {
   readonly subscriptions = new Map<string, SubRecord>();
   readonly inflight = new Map<number, Outgoing>();
   readonly queue = new Deque<Outgoing>();
-  /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]. */
-  readonly inboundQos2 = new Set<number>();
+  /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]; created on first use. */
+  inboundQos2: Set<number> | undefined;
   link: SessionLink | undefined;
   /** Seconds the session outlives its connection; 0xFFFFFFFF: forever. */
   expiryInterval = 0;
@@ -209,6 +209,6 @@ export class Session {
   reset(): void {
     this.inflight.clear();
     this.queue.clear();
-    this.inboundQos2.clear();
+    this.inboundQos2 = undefined;
   }
 }

@@ -18,8 +18,10 @@ export function validUtf8(buf: Buffer, start: number, end: number): boolean {
   return isUtf8(buf.subarray(start, end));
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 export class Reader {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = NO_BYTES;
   pos = 0;
   end = 0;
 

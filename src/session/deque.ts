@@ -4,7 +4,8 @@ export class Deque<T> {
   #head = 0;
   #length = 0;
 
-  constructor(capacity = 8) {
+  /** The backing array is allocated on first push: an idle session's queue costs nothing. */
+  constructor(capacity = 0) {
     this.#items = new Array<T | undefined>(capacity);
   }
 
@@ -70,13 +71,13 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.#items = new Array<T | undefined>(8);
+    this.#items = [];
     this.#head = 0;
     this.#length = 0;
   }
 
   #grow(): void {
-    const next = new Array<T | undefined>(this.#items.length * 2);
+    const next = new Array<T | undefined>(Math.max(8, this.#items.length * 2));
     for (let i = 0; i < this.#length; i++) next[i] = this.#items[(this.#head + i) % this.#items.length];
     this.#items = next;
     this.#head = 0;

@@ -36,12 +36,8 @@ function listenOnce(server: Server, port: number, host: string | undefined): Pro
 
 /** Listens on `port` (0: any free port); with `portFallback` picks the next free port when taken. */
 export async function listenTcp(handler: StreamHandler, options: ListenOptions = {}): Promise<Listener> {
-  const sockets = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    handler(socket, socket.remoteAddress);
-  });
+  // Sockets are owned by the handler (the broker closes them); the listener keeps no per-socket state.
+  const server = createServer({ noDelay: true }, (socket: Socket) => handler(socket, socket.remoteAddress));
   const first = options.port ?? 1883;
   const tries = first === 0 ? 1 : 1 + (options.portFallback ?? 0);
   let lastError: unknown;
@@ -62,9 +58,6 @@ export async function listenTcp(handler: StreamHandler, options: ListenOptions =
     protocol: 'tcp',
     host: options.host ?? '0.0.0.0',
     port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

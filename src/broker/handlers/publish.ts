@@ -17,12 +17,12 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   const qos = p.qos;
   if (qos === 2) {
     const id = p.packetId as number;
-    if (session.inboundQos2.has(id)) {
+    if (session.inboundQos2?.has(id) === true) {
       c.sendAck(PacketType.Pubrec, id);
       return;
     }
     // [MQTT-3.3.4-7]: more unacknowledged QoS 2 PUBLISH than the Receive Maximum the broker sent.
-    if (session.inboundQos2.size >= st.options.receiveMaximum) {
+    if ((session.inboundQos2?.size ?? 0) >= st.options.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded [MQTT-3.3.4-7]');
     }
   }
@@ -61,7 +61,7 @@ function route(c: Connection, p: PublishPacket, v5: boolean): void {
     senderId: session.clientId, now: st.clock.now(),
   });
   const receivers = st.publish(msg);
-  if (qos === 2) session.inboundQos2.add(p.packetId as number);
+  if (qos === 2) (session.inboundQos2 ??= new Set()).add(p.packetId as number);
   if (qos > 0) ack(c, p, receivers === 0 && v5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
   st.emitPublished(msg);
 }
@@ -83,9 +83,9 @@ function checkV5(c: Connection, p: PublishPacket): boolean {
   if (alias !== undefined) {
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9]: 0 and values above the Topic Alias Maximum are invalid.
     if (alias === 0 || alias > opts.topicAliasMaximum) throw new MqttError(ReasonCode.TopicAliasInvalid, 'topic alias out of range');
-    if (p.topic.length > 0) c.aliasesIn.set(alias, p.topic);
+    if (p.topic.length > 0) (c.aliasesIn ??= new Map()).set(alias, p.topic);
     else {
-      const topic = c.aliasesIn.get(alias);
+      const topic = c.aliasesIn?.get(alias);
       if (topic === undefined) throw new ProtocolError('unknown topic alias');
       p.topic = topic;
     }
