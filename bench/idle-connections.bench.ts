@@ -1,0 +1,93 @@
+/**
+ * Memory per idle connection: Petrel against a bare Node.js TCP server that answers CONNECT with
+ * a fixed CONNACK and keeps nothing else (the floor any Node.js broker starts from). Each server
+ * runs in its own process with --expose-gc; memory is read after full collections, before and
+ * after N clients connect. Run: npm run bench:idle (IDLE_CLIENTS, default 10,000).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createBroker } from '../src/index.js';
+import { encode } from '../src/protocol/index.js';
+
+interface Snapshot { heap: number; rss: number }
+type Message = { port: number } | { snap: Snapshot };
+
+function snapshot(): Snapshot {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, rss: m.rss };
+}
+
+async function serve(kind: string): Promise<void> {
+  let port: number;
+  if (kind === 'petrel') {
+    const broker = createBroker();
+    port = (await broker.listen({ port: 0, host: '127.0.0.1' })).port;
+  } else {
+    const connack = Buffer.from([0x20, 0x02, 0x00, 0x00]);
+    const server = createServer({ noDelay: true }, (s: Socket) => s.once('data', () => s.write(connack)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  }
+  process.send?.({ port });
+  process.on('message', (m) => {
+    if (m === 'snap') process.send?.({ snap: snapshot() });
+    if (m === 'exit') process.exit(0);
+  });
+}
+
+function ask(child: ChildProcess, question: string): Promise<Message> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as Message));
+    child.send(question);
+  });
+}
+
+async function measure(kind: string, clients: number): Promise<{ heap: number; rss: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['serve', kind], { execArgv: ['--expose-gc'] });
+  const { port } = (await new Promise<Message>((resolve) => child.once('message', (m) => resolve(m as Message)))) as { port: number };
+  const before = ((await ask(child, 'snap')) as { snap: Snapshot }).snap;
+  const sockets: Socket[] = [];
+  let acked = 0;
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${acked} of ${clients} connected in 120 s`)), 120_000);
+    for (let i = 0; i < clients; i++) {
+      const s = connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 16)}` });
+      s.on('connect', () => s.write(encode({ type: 1, protocolVersion: 4, protocolName: 'MQTT', clientId: `idle-${i}`, clean: true, keepalive: 600 }, 4)));
+      s.once('data', () => {
+        acked++;
+        if (acked % 2000 === 0) process.stdout.write(`  ${kind}: ${acked} connected\n`);
+        if (acked === clients) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      s.on('error', reject);
+      sockets.push(s);
+    }
+  });
+  const after = ((await ask(child, 'snap')) as { snap: Snapshot }).snap;
+  child.send('exit');
+  for (const s of sockets) s.destroy();
+  process.stdout.write(`  ${kind}: ${clients} clients in ${Date.now() - started} ms\n`);
+  return { heap: (after.heap - before.heap) / clients, rss: (after.rss - before.rss) / clients };
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'serve') return serve(process.argv[3] ?? 'bare');
+  const clients = Number(process.env.IDLE_CLIENTS ?? 10_000);
+  const rows: string[] = [];
+  for (const kind of ['bare', 'petrel']) {
+    const r = await measure(kind, clients);
+    rows.push(`| ${kind === 'bare' ? 'bare Node.js TCP server (floor)' : 'Petrel'} | ${(r.heap / 1024).toFixed(2)} | ${(r.rss / 1024).toFixed(2)} |`);
+  }
+  process.stdout.write(`\n${clients} idle MQTT 3.1.1 clients, memory per connection after full GC:\n\n`);
+  process.stdout.write('| server | JS heap KiB/conn | RSS KiB/conn |\n|---|---:|---:|\n');
+  process.stdout.write(`${rows.join('\n')}\n`);
+}
+
+await main();
