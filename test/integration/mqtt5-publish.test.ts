@@ -138,6 +138,15 @@ describe('MQTT 5.0 PUBLISH', () => {
     await broker.closeConnections();
   });
 
+  test('a QoS 0 retained message beyond the retained quota gives DISCONNECT 0x97 (Quota exceeded)', async () => {
+    const broker = new BrokerCore({ maxRetainedMessages: 1 });
+    await broker.publish({ topic: 'kept/1', payload: 'x', retain: true });
+    const [c] = await clients(broker, 'quota0');
+    c?.publish('kept/2', 'x', 0, undefined, true);
+    assert.equal((await c?.expect(PacketType.Disconnect))?.reasonCode, ReasonCode.QuotaExceeded);
+    await broker.closeConnections();
+  });
+
   test('[MQTT-4.4.0-1] 5.0 sessions are never resent on a timer, only on reconnect', async () => {
     const clock = new ManualClock(0);
     const broker = new BrokerCore({ clock, retryInterval: 1 });

@@ -4,13 +4,12 @@
  */
 import type { Buffer } from 'node:buffer';
 import { PacketType, ProtocolVersion } from '../constants.js';
-import { MalformedPacketError, ProtocolError } from '../errors.js';
+import { MalformedPacketError } from '../errors.js';
 import type { AckPacket } from '../packets.js';
 import type { Reader } from '../primitives.js';
 import { varintLength } from '../primitives.js';
-import { propertiesLength, readProperties, writeProperties } from '../properties.js';
-import { AllowedReasonCodes } from '../reason-codes.js';
-import { startPacket } from './header.js';
+import { propertiesLength, writeProperties } from '../properties.js';
+import { readReasonTail, startPacket } from './header.js';
 
 type AckType = typeof PacketType.Puback | typeof PacketType.Pubrec | typeof PacketType.Pubrel | typeof PacketType.Pubcomp;
 
@@ -18,20 +17,7 @@ export function decodeAck<T extends AckType>(r: Reader, type: T, version: number
   const packetId = r.u16('packet identifier');
   if (packetId === 0) throw new MalformedPacketError('packet identifier 0 [MQTT-2.3.1-1] [MQTT-2.2.1-3]');
   const packet: AckPacket<T> = { type, packetId };
-  if (version === ProtocolVersion.V5) {
-    // [MQTT-3.4.2-1]: reason code and properties may be omitted when the code is 0x00.
-    if (r.remaining() > 0) {
-      const code = r.u8('reason code');
-      if (!(AllowedReasonCodes[type] as ReadonlySet<number>).has(code)) {
-        throw new ProtocolError(`reason code 0x${code.toString(16)} is not allowed here`);
-      }
-      packet.reasonCode = code;
-      if (r.remaining() > 0) {
-        const props = readProperties(r, type);
-        if (props !== undefined) packet.properties = props;
-      }
-    }
-  }
+  if (version === ProtocolVersion.V5) readReasonTail(r, type, packet);
   if (r.remaining() !== 0) throw new MalformedPacketError('bytes after the acknowledgement');
   return packet;
 }

@@ -5,9 +5,8 @@ import { MalformedPacketError, ProtocolError } from '../errors.js';
 import type { AuthPacket, DisconnectPacket } from '../packets.js';
 import type { Reader } from '../primitives.js';
 import { varintLength } from '../primitives.js';
-import { propertiesLength, readProperties, writeProperties } from '../properties.js';
-import { AllowedReasonCodes } from '../reason-codes.js';
-import { startPacket } from './header.js';
+import { propertiesLength, writeProperties } from '../properties.js';
+import { readReasonTail, startPacket } from './header.js';
 
 type CodedType = typeof PacketType.Disconnect | typeof PacketType.Auth;
 
@@ -19,17 +18,7 @@ export function decodeCoded<T extends CodedType>(r: Reader, type: T, version: nu
     if (r.remaining() !== 0) throw new MalformedPacketError('DISCONNECT with a body [MQTT-3.14.1-1]');
     return packet;
   }
-  if (r.remaining() > 0) {
-    const code = r.u8('reason code');
-    if (!(AllowedReasonCodes[type] as ReadonlySet<number>).has(code)) {
-      throw new ProtocolError(`reason code 0x${code.toString(16)} is not allowed here`);
-    }
-    packet.reasonCode = code;
-    if (r.remaining() > 0) {
-      const props = readProperties(r, type);
-      if (props !== undefined) packet.properties = props;
-    }
-  }
+  readReasonTail(r, type, packet);
   if (r.remaining() !== 0) throw new MalformedPacketError('bytes after the packet');
   return packet;
 }
