@@ -103,6 +103,18 @@ describe('MQTT 5.0 CONNECT / CONNACK', () => {
     await broker.closeConnections();
   });
 
+  test('[MQTT-3.2.2-12] [MQTT-3.2.2-13] a will above Maximum QoS gets CONNACK 0x9B; a retained will without Retain Available 0x9A', async () => {
+    const broker = new BrokerCore({ maximumQoS: 1, retainAvailable: false });
+    const payload = Buffer.from('w');
+    const q = await TestClient.connect(broker, { ...v5, clientId: 'wq', will: { topic: 'w', payload, qos: 2, retain: false } });
+    assert.equal(q.connack.reasonCode, ReasonCode.QoSNotSupported);
+    const r = await TestClient.connect(broker, { ...v5, clientId: 'wr', will: { topic: 'w', payload, qos: 0, retain: true } });
+    assert.equal(r.connack.reasonCode, ReasonCode.RetainNotSupported);
+    const ok = await TestClient.connect(broker, { ...v5, clientId: 'wok', will: { topic: 'w', payload, qos: 1, retain: false } });
+    assert.equal(ok.connack.reasonCode, ReasonCode.Success);
+    await broker.closeConnections();
+  });
+
   test('Server Reference: CONNACK 0x9C (use another server) and 0x9D (server moved)', async () => {
     const temp = new BrokerCore({ serverReference: 'other:1883' });
     const a = await TestClient.connect(temp, { ...v5, clientId: 'redir' });

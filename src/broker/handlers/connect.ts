@@ -27,6 +27,11 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
     clientId = `petrel-${randomBytes(9).toString('base64url')}`;
     assigned = p.protocolVersion === ProtocolVersion.V5;
   }
+  // [MQTT-3.2.2-12] [MQTT-3.2.2-13]: a will the broker could not honour is refused at CONNECT.
+  if (p.protocolVersion === ProtocolVersion.V5 && p.will !== undefined) {
+    if (p.will.qos > st.options.maximumQoS) return refuse(c, ReasonCode.QoSNotSupported, 'will QoS not supported');
+    if (p.will.retain && !st.options.retainAvailable) return refuse(c, ReasonCode.RetainNotSupported, 'retain not supported');
+  }
   // Redirection (5.0 §4.11): 0x9C Use Another Server or 0x9D Server Moved, with a Server Reference.
   const reference = st.options.serverReference;
   if (reference !== undefined && p.protocolVersion === ProtocolVersion.V5) {
