@@ -16,14 +16,24 @@ export default tseslint.config(
     },
   },
   {
+    // Everywhere in src/: only src/transport/ opens sockets (the folder blocks below refine this).
+    files: ['src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: netBan }] },
+  },
+  {
     // The codec imports nothing but node:buffer and its own files.
-    files: ['src/protocol/**/*.ts'],
+    files: ['src/protocol/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [
-          { regex: '^(?!node:buffer$|\\./|\\.\\./)', message: 'src/protocol/ may import only node:buffer and its own files.' },
-          { regex: '^\\.\\./\\.\\./', message: 'src/protocol/ may not import from outside itself.' },
-        ],
+        patterns: [{ regex: '^(?!node:buffer$|\\./)', message: 'src/protocol/ may import only node:buffer and its own files.' }],
+      }],
+    },
+  },
+  {
+    files: ['src/protocol/packets/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: '^(?!node:buffer$|\\./|\\.\\./[^./][^/]*$)', message: 'src/protocol/ may import only node:buffer and its own files.' }],
       }],
     },
   },
