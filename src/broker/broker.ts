@@ -102,6 +102,8 @@ export class BrokerCore {
     return this.#state.stats;
   }
 
+  // The casts below only bridge Node's conditional listener type, which TypeScript cannot resolve
+  // for a generic event name; the public signatures are exact.
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.#state.events.on(event, listener as never);
     return this;
