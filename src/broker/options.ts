@@ -42,6 +42,11 @@ export interface BrokerOptions extends BrokerHooks {
   responseInformation?: string;
   /** Entries in the router's match cache. Default 10,000. */
   matchCacheSize?: number;
+  /**
+   * Most levels in a topic name or filter. Deeper subscriptions get SUBACK 0x8F (3.1.1: 0x80);
+   * deeper PUBLISH topics are refused (5.0: 0x90 on the acknowledgement) and not routed. 0: no limit. Default 128.
+   */
+  maxTopicLevels?: number;
   /** Most retained messages kept; a new one beyond it is refused (5.0: 0x97 Quota Exceeded). Default 0: no limit. */
   maxRetainedMessages?: number;
   /** Redirect every 5.0 client to this server (CONNACK 0x9C, or 0x9D when `serverMoved`). */
@@ -82,6 +87,7 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     responseInformation: o.responseInformation,
     matchCacheSize: o.matchCacheSize ?? 10_000,
     maxRetainedMessages: o.maxRetainedMessages ?? 0,
+    maxTopicLevels: o.maxTopicLevels ?? 128,
     serverReference: o.serverReference,
     serverMoved: o.serverMoved ?? false,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),

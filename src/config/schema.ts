@@ -50,6 +50,7 @@ const brokerRules: Record<keyof ServerConfig['broker'], Rule> = {
   responseInformation: { kind: 'string', optional: true },
   matchCacheSize: int(0, 10_000_000),
   maxRetainedMessages: int(0, 100_000_000),
+  maxTopicLevels: int(0, 65535),
   serverReference: { kind: 'string', optional: true },
   serverMoved: bool,
 };
@@ -86,6 +87,7 @@ export function defaultConfig(): ServerConfig {
       sharedSubscriptionStrategy: 'round-robin',
       matchCacheSize: 10_000,
       maxRetainedMessages: 0,
+      maxTopicLevels: 128,
       serverMoved: false,
     },
   };

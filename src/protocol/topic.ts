@@ -87,3 +87,10 @@ export function matches(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
+
+/** Number of levels in a topic name or filter ("a/b" has 2, "" has 1). */
+export function topicLevels(topic: string): number {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 0x2f) n++;
+  return n;
+}

@@ -79,6 +79,37 @@ describe('MQTT 5.0 SUBSCRIBE options', () => {
     await broker.closeConnections();
   });
 
+  test('SUBACK 0x8F for a well-formed filter deeper than maxTopicLevels (3.1.1: 0x80); too deep a PUBLISH topic gets 0x90', async () => {
+    const broker = new BrokerCore({ maxTopicLevels: 3 });
+    const c = await connect(broker, 'deep5');
+    c.send({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: 'a/b/c/d', qos: 0 }, { topicFilter: 'a/b/c', qos: 0 }] });
+    const suback = await c.expect(PacketType.Suback);
+    assert.deepEqual(suback.reasonCodes, [ReasonCode.TopicFilterInvalid, 0]);
+    assert.equal(typeof suback.properties?.reasonString, 'string');
+    c.publish('a/b/c/d', 'x', 1, 2);
+    assert.equal((await c.expect(PacketType.Puback)).reasonCode, ReasonCode.TopicNameInvalid);
+    const old = (await TestClient.connect(broker, { clientId: 'deep4' })).client;
+    old.send({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: 'a/b/c/d', qos: 0 }] });
+    assert.deepEqual((await old.expect(PacketType.Suback)).reasonCodes, [0x80]);
+    await broker.closeConnections();
+  });
+
+  test('[MQTT-3.1.2-29] Request Problem Information 0: no reason string on SUBACK and PUBACK; 1: reason strings present', async () => {
+    const broker = new BrokerCore({ authorizeSubscribe: () => false, authorizePublish: () => false });
+    for (const requestProblemInformation of [false, true]) {
+      const c = (await TestClient.connect(broker, { version: 5, clientId: `rpi-${requestProblemInformation}`, properties: { requestProblemInformation } })).client;
+      c.send({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: 'x', qos: 0 }] });
+      const suback = await c.expect(PacketType.Suback);
+      c.publish('x', 'y', 1, 2);
+      const puback = await c.expect(PacketType.Puback);
+      assert.deepEqual([suback.reasonCodes, puback.reasonCode], [[ReasonCode.NotAuthorized], ReasonCode.NotAuthorized]);
+      const strings = [suback.properties?.reasonString, puback.properties?.reasonString];
+      if (requestProblemInformation) assert.ok(strings.every((r) => typeof r === 'string' && r.length > 0));
+      else assert.deepEqual(strings, [undefined, undefined]);
+    }
+    await broker.closeConnections();
+  });
+
   test('a subscription identifier when unsupported gives DISCONNECT 0xA1', async () => {
     const broker = new BrokerCore({ subscriptionIdentifiersAvailable: false });
     const c = await connect(broker, 'noid');

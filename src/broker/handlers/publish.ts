@@ -4,7 +4,9 @@
  * again [MQTT-4.3.3-10]), keep or clear the retained message and route.
  */
 import { isUtf8 } from 'node:buffer';
-import { MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode } from '../../protocol/index.js';
+import {
+  MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode, topicLevels,
+} from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { createMessage } from '../message.js';
 
@@ -30,6 +32,11 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   if (p.topic.startsWith('$SYS')) {
     // $SYS/ belongs to the broker: client messages there are acknowledged and dropped.
     ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+    return;
+  }
+  const maxLevels = st.options.maxTopicLevels;
+  if (maxLevels > 0 && topicLevels(p.topic) > maxLevels) {
+    ack(c, p, v5 ? ReasonCode.TopicNameInvalid : ReasonCode.Success);
     return;
   }
   if (v5 && p.retain && st.retainQuotaExceeded(p.topic, p.payload.length)) {
@@ -69,9 +76,18 @@ function route(c: Connection, p: PublishPacket, v5: boolean): void {
 function ack(c: Connection, p: PublishPacket, code: number): void {
   if (p.qos === 0) return;
   const type = p.qos === 1 ? PacketType.Puback : PacketType.Pubrec;
-  if (code === ReasonCode.Success) c.sendAck(type, p.packetId as number);
-  else c.send({ type, packetId: p.packetId as number, reasonCode: code });
+  if (code === ReasonCode.Success) return c.sendAck(type, p.packetId as number);
+  // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.
+  const reasonString = code >= 0x80 && c.problemInfo ? REASONS[code] : undefined;
+  c.send({ type, packetId: p.packetId as number, reasonCode: code, ...(reasonString ? { properties: { reasonString } } : {}) });
 }
+
+const REASONS: Readonly<Record<number, string>> = {
+  [ReasonCode.NotAuthorized]: 'not authorized to publish to this topic',
+  [ReasonCode.QuotaExceeded]: 'retained message quota exceeded',
+  [ReasonCode.PayloadFormatInvalid]: 'payload is not valid UTF-8',
+  [ReasonCode.TopicNameInvalid]: 'topic name has too many levels',
+};
 
 /**
  * 5.0 checks: topic alias, Maximum QoS, Retain Available, Payload Format Indicator. Throws for

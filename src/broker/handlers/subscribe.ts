@@ -3,7 +3,7 @@
  * replaced [MQTT-3.8.4-3], SUBACK is sent before the retained messages the subscription asks for.
  */
 import {
-  hasWildcard, MqttError, PacketType, parseShared, type QoS, ReasonCode, type SubscribePacket, type Subscription,
+  hasWildcard, MqttError, PacketType, parseShared, type QoS, ReasonCode, type SubscribePacket, type Subscription, topicLevels,
 } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import type { Message } from '../message.js';
@@ -28,7 +28,10 @@ function finish(c: Connection, p: SubscribePacket, allowed: boolean[], subId: nu
     const code = allowed[i] ? subscribeOne(c, session, sub, subId, retained) : ReasonCode.NotAuthorized;
     codes.push(code);
   });
-  c.send({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes });
+  // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.
+  const failed = codes.some((code) => code >= 0x80);
+  const properties = failed && c.problemInfo && c.version === 5 ? { reasonString: 'one or more subscriptions were refused' } : undefined;
+  c.send({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes, ...(properties ? { properties } : {}) });
   const now = c.state.clock.now();
   for (const [rec, messages] of retained) {
     // [MQTT-3.3.1-8]: retained messages sent because of a new subscription carry RETAIN 1.
@@ -45,6 +48,8 @@ function subscribeOne(c: Connection, session: Session, sub: Subscription, subId:
   if (shared !== undefined && !opts.sharedSubscriptionsAvailable) return ReasonCode.SharedSubscriptionsNotSupported;
   const filter = shared?.filter ?? sub.topicFilter;
   if (!opts.wildcardSubscriptionAvailable && hasWildcard(filter)) return ReasonCode.WildcardSubscriptionsNotSupported;
+  // A well-formed filter the broker does not allow: 0x8F Topic Filter invalid (3.1.1: 0x80).
+  if (opts.maxTopicLevels > 0 && topicLevels(filter) > opts.maxTopicLevels) return ReasonCode.TopicFilterInvalid;
   const qos = (sub.qos < opts.maximumQoS ? sub.qos : opts.maximumQoS) as QoS;
   const existing = session.subscriptions.get(sub.topicFilter);
   if (existing !== undefined) st.removeSubscription(existing);
