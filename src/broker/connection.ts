@@ -23,6 +23,9 @@ const FLUSH_THRESHOLD = 64 * 1024;
 
 const CONNECTION = Symbol('petrel.connection');
 const connectionOf = (stream: unknown): Connection => (stream as Record<symbol, Connection>)[CONNECTION] as Connection;
+function onPacket(this: Connection, packet: Packet): void {
+  this.accept(packet);
+}
 function onData(this: Duplex, chunk: Buffer): void {
   connectionOf(this).onData(chunk);
 }
@@ -94,19 +97,20 @@ export class Connection implements SessionLink {
     if (this.phase === 'closed') return;
     this.lastSeen = this.state.clock.now();
     try {
-      this.decoder.feed(chunk, this.#onPacket);
+      this.decoder.feed(chunk, onPacket, this);
     } catch (err) {
       this.fail(err);
     }
   }
 
-  readonly #onPacket = (packet: Packet): void => {
+  /** One decoded packet: run now, or after the async handler before it settles. */
+  accept(packet: Packet): void {
     if (this.#busy) {
       this.#inbound.push(packet);
       return;
     }
     this.#run(packet);
-  };
+  }
 
   /** Runs one packet's handler; an async handler holds the following packets back, in order. */
   #run(packet: Packet): void {

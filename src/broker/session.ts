@@ -50,8 +50,8 @@ export interface DropSink {
 
 export class Session {
   readonly clientId: string;
-  readonly subscriptions = new Map<string, SubRecord>();
-  readonly inflight = new Map<number, Outgoing>();
+  #subscriptions: Map<string, SubRecord> | undefined;
+  #inflight: Map<number, Outgoing> | undefined;
   readonly queue = new Deque<Outgoing>();
   /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]; created on first use. */
   inboundQos2: Set<number> | undefined;
@@ -75,6 +75,16 @@ export class Session {
     this.maxQueued = limits.maxQueued;
     this.queueQos0Offline = limits.queueQos0Offline;
     this.#drops = drops;
+  }
+
+  /** Subscriptions by the filter the client sent ($share/ included); created on first use. */
+  get subscriptions(): Map<string, SubRecord> {
+    return (this.#subscriptions ??= new Map());
+  }
+
+  /** QoS 1/2 deliveries awaiting acknowledgement, in send order; created on first use. */
+  get inflight(): Map<number, Outgoing> {
+    return (this.#inflight ??= new Map());
   }
 
   /** Hands a message to the session: sent now if the link and the window allow, queued otherwise. */
@@ -171,8 +181,8 @@ export class Session {
   resend(now: number): void {
     const link = this.link;
     if (link === undefined) return;
-    for (const o of this.inflight.values()) this.#resendOne(link, o, now);
-    this.pump(now);
+    if (this.#inflight !== undefined) for (const o of this.#inflight.values()) this.#resendOne(link, o, now);
+    if (this.queue.length > 0) this.pump(now);
   }
 
   /** Resends the inflight entries sent at or before `before` (3.1.1 retry timer). */
@@ -194,6 +204,7 @@ export class Session {
    * another member. `group` undefined: every group.
    */
   withdrawShared(group: SharedGroup<SubRecord> | undefined): Outgoing[] {
+    if (this.#inflight === undefined && this.queue.length === 0) return [];
     const match = (o: Outgoing): boolean => o.group !== undefined && (group === undefined || o.group === group) && !o.released;
     const out: Outgoing[] = [];
     for (const [id, o] of this.inflight) {
@@ -207,7 +218,7 @@ export class Session {
 
   /** Drops all delivery state (clean start, session end). Subscriptions are removed by the caller. */
   reset(): void {
-    this.inflight.clear();
+    this.#inflight = undefined;
     this.queue.clear();
     this.inboundQos2 = undefined;
   }

@@ -26,7 +26,13 @@ export interface DecoderOptions {
   protocolVersion?: 3 | 4 | 5;
 }
 
-export type PacketSink = (packet: Packet) => void;
+export type PacketSink<C = unknown> = (this: C, packet: Packet) => void;
+
+/**
+ * One Reader for every decoder: decoding is synchronous and never nested, and its view of the
+ * input is dropped after each chunk, so idle connections hold no reader and no input bytes.
+ */
+const reader = new Reader();
 
 const PING_REQ = { type: PacketType.Pingreq } as const;
 const PING_RESP = { type: PacketType.Pingresp } as const;
@@ -40,7 +46,6 @@ export class Decoder {
   /** Total length of the packet being buffered, or -1 while its fixed header is incomplete. */
   #needed = -1;
   #error: MqttError | undefined;
-  readonly #reader = new Reader();
 
   constructor(options: DecoderOptions = {}) {
     this.maxPacketSize = options.maxPacketSize ?? MaxPacketSize;
@@ -63,11 +68,11 @@ export class Decoder {
    * Decodes what `chunk` completes and hands each packet to `sink` as soon as it is decoded,
    * so packets before a malformed one are still delivered before the error is thrown.
    */
-  feed(chunk: Buffer, sink: PacketSink): void {
+  feed<C>(chunk: Buffer, sink: PacketSink<C>, thisArg?: C): void {
     if (this.#error !== undefined) throw this.#error;
     try {
       if (this.#buffered === 0) {
-        this.#scan(chunk, sink);
+        this.#scan(chunk, sink, thisArg as C);
         return;
       }
       this.#chunks.push(chunk);
@@ -78,8 +83,9 @@ export class Decoder {
       this.#chunks = [];
       this.#buffered = 0;
       this.#needed = -1;
-      this.#scan(joined, sink);
+      this.#scan(joined, sink, thisArg as C);
     } catch (err) {
+      reader.release();
       this.#chunks = [];
       this.#buffered = 0;
       this.#error = err instanceof MqttError ? err : new MalformedPacketError('undecodable packet', { cause: err });
@@ -88,7 +94,7 @@ export class Decoder {
   }
 
   /** Decodes every whole packet in `buf`; keeps the incomplete tail. */
-  #scan(buf: Buffer, sink: PacketSink): void {
+  #scan<C>(buf: Buffer, sink: PacketSink<C>, thisArg: C): void {
     const len = buf.length;
     let pos = 0;
     while (pos < len) {
@@ -113,7 +119,9 @@ export class Decoder {
         this.#needed = total;
         break;
       }
-      sink(this.#decodeOne(buf, pos, i, i + remaining));
+      const packet = this.#decodeOne(buf, pos, i, i + remaining);
+      reader.release();
+      sink.call(thisArg, packet);
       pos += total;
     }
     if (pos < len) {
@@ -152,7 +160,7 @@ export class Decoder {
     const first = buf[start] as number;
     const type = first >> 4;
     const flags = first & 0x0f;
-    const r = this.#reader.reset(buf, body, end);
+    const r = reader.reset(buf, body, end);
     const version = this.protocolVersion;
     if (type === PacketType.Publish) return decodePublish(r, flags, version);
     const required = RequiredFlags[type];

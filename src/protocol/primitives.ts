@@ -32,6 +32,13 @@ export class Reader {
     return this;
   }
 
+  /** Drops the reference to the input so it can be collected. */
+  release(): void {
+    this.buf = NO_BYTES;
+    this.pos = 0;
+    this.end = 0;
+  }
+
   remaining(): number {
     return this.end - this.pos;
   }

@@ -3,9 +3,10 @@
  * resume or start the session, store the will, answer CONNACK, then resend what the resumed
  * session still owes the client.
  */
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import {
-  type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode,
+  type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode, type WillMessage,
 } from '../../protocol/index.js';
 import type { AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
@@ -130,7 +131,8 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   // [MQTT-3.3.4-9]: never more in flight than the client's Receive Maximum.
   session.window = Math.min(opts.maxInflight, props?.receiveMaximum ?? 65535);
 
-  c.will = p.will;
+  // The will outlives the CONNECT bytes it was decoded from: keep a copy, not a view of the chunk.
+  c.will = p.will === undefined ? undefined : copyWill(p.will);
   c.keepalive = p.keepalive;
   let serverKeepAlive: number | undefined;
   if (v5 && opts.maxKeepalive > 0 && (p.keepalive === 0 || p.keepalive > opts.maxKeepalive)) {
@@ -186,4 +188,11 @@ function connackProperties(
     out.responseInformation = o.responseInformation;
   }
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function copyWill(will: WillMessage): WillMessage {
+  const copy: WillMessage = { ...will, payload: Buffer.from(will.payload) };
+  const data = will.properties?.correlationData;
+  if (data !== undefined) copy.properties = { ...will.properties, correlationData: Buffer.from(data) };
+  return copy;
 }
