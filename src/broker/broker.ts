@@ -93,7 +93,7 @@ export class BrokerCore {
       conn.send({ type: PacketType.Disconnect, reasonCode, properties: { serverReference } });
       conn.close(err);
     } else {
-      this.#state.failConnection(conn, err);
+      conn.fail(err);
     }
     return true;
   }

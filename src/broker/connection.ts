@@ -11,7 +11,7 @@ import {
   Decoder, encode, type Packet, PacketType, type PreparedPublish, ProtocolVersion, type QoS, stampPublish, type WillMessage,
 } from '../protocol/index.js';
 import type { BrokerState } from './state.js';
-import { dispatch } from './dispatch.js';
+import { dispatch, failConnection } from './dispatch.js';
 import { encodePublishFor, preparedFor, receiverProperties, type Message } from './message.js';
 import type { Outgoing, Session, SessionLink } from './session.js';
 import type { ClientInfo } from './events.js';
@@ -141,7 +141,7 @@ export class Connection implements SessionLink {
 
   /** Turns an error into the reply the protocol requires, then closes. */
   fail(err: unknown): void {
-    this.state.failConnection(this, err);
+    failConnection(this, err);
   }
 
   // ---- output -------------------------------------------------------------------------

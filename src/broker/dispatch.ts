@@ -1,8 +1,11 @@
 /**
- * One place for the checks every packet goes through: CONNECT first and only once
+ * One place for the checks every packet goes through, and the one place that turns an error into
+ * the wire (failConnection): CONNECT first and only once
  * [MQTT-3.1.0-1] [MQTT-3.1.0-2], packets a client may not send, then the packet's handler.
  */
-import { type Packet, PacketType, ProtocolError } from '../protocol/index.js';
+import {
+  AllowedReasonCodes, MqttError, type Packet, PacketType, ProtocolError, ProtocolVersion, ReasonCode, UnsupportedProtocolVersionError,
+} from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import { handleAuth } from './handlers/auth.js';
 import { handleConnect } from './handlers/connect.js';
@@ -35,4 +38,28 @@ export function dispatch(c: Connection, p: Packet): void | Promise<void> {
     case PacketType.Connect: throw new ProtocolError('second CONNECT [MQTT-3.1.0-2]');
     default: throw new ProtocolError(`a client may not send packet type ${p.type}`);
   }
+}
+
+/** Errors become CONNACK (before CONNECT completes) or DISCONNECT (5.0) with their reason code, then the connection closes. */
+export function failConnection(conn: Connection, err: unknown): void {
+  if (conn.phase === 'closed') return;
+  const error = err instanceof Error ? err : new Error(String(err));
+  const code = err instanceof MqttError ? err.reasonCode : ReasonCode.UnspecifiedError;
+  if (!(err instanceof MqttError)) conn.state.logger.error({ err: error, clientId: conn.info?.clientId }, 'connection failed');
+  else conn.state.logger.debug({ clientId: conn.info?.clientId, reasonCode: code, err: error.message }, 'protocol violation');
+  if (conn.phase === 'new' && err instanceof UnsupportedProtocolVersionError) {
+    // [MQTT-3.1.2-2]: CONNACK 0x01 (3.1.1 form) for a level the broker does not speak.
+    conn.version = ProtocolVersion.V311;
+    conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: ReasonCode.UnsupportedProtocolVersion });
+  } else if (conn.version === ProtocolVersion.V5) {
+    const allowed = (AllowedReasonCodes[PacketType.Disconnect] as ReadonlySet<number>).has(code) && code >= 0x80;
+    const reasonCode = allowed ? code : ReasonCode.UnspecifiedError;
+    if (conn.phase === 'connected') {
+      const properties = conn.problemInfo ? { reasonString: error.message } : undefined;
+      conn.send({ type: PacketType.Disconnect, reasonCode, ...(properties ? { properties } : {}) });
+    } else if ((AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) {
+      conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code });
+    }
+  }
+  conn.close(error);
 }

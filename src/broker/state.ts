@@ -4,29 +4,26 @@
  * sessions and streams; never sockets.
  */
 import { Buffer } from 'node:buffer';
-import {
-  MqttError, PacketType, ProtocolVersion, ReasonCode, AllowedReasonCodes, UnsupportedProtocolVersionError, type WillMessage,
-} from '../protocol/index.js';
-import { RetainedIndex, SharedGroup, TopicTree } from '../router/index.js';
+import type { Logger } from '../observability/logger.js';
+import { type ConnectPacket, ReasonCode, type Subscription, type WillMessage } from '../protocol/index.js';
+import { RetainedIndex, SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
 import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
-import { Connection } from './connection.js';
+import type { Connection } from './connection.js';
 import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter } from './events.js';
+import type { AuthorizePublishHook, BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message } from './message.js';
 import type { ResolvedOptions } from './options.js';
-import { Session, type DropSink, type SubRecord } from './session.js';
-import type { Logger } from '../observability/logger.js';
-import type { ShareStrategy } from '../router/index.js';
-import type { AuthorizePublishHook, BrokerHooks } from './hooks.js';
-import type { ConnectPacket, Subscription } from '../protocol/index.js';
+import type { DropSink, Session, SubRecord } from './session.js';
+import { tick } from './timers.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
 export class PendingWill {
   constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
 }
 
-type Timed = Connection | Session | PendingWill;
+export type Timed = Connection | Session | PendingWill;
 
 export interface BrokerStats {
   messagesReceived: number;
@@ -82,7 +79,7 @@ export class BrokerState implements DropSink, Router {
     this.strategy = options.sharedSubscriptionStrategy;
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize });
     this.wheel = new TimerWheel<Timed>(this.clock.now(), TICK_MS);
-    this.#ticker = setInterval(() => this.tick(this.clock.now()), TICK_MS);
+    this.#ticker = setInterval(() => tick(this, this.clock.now()), TICK_MS);
     this.#ticker.unref();
   }
 
@@ -265,73 +262,10 @@ export class BrokerState implements DropSink, Router {
     this.wheel.schedule(pending, pending.at);
   }
 
-  /** Errors become CONNACK (before CONNECT completes) or DISCONNECT (5.0) with their reason code, then the connection closes. */
-  failConnection(conn: Connection, err: unknown): void {
-    if (conn.phase === 'closed') return;
-    const error = err instanceof Error ? err : new Error(String(err));
-    const code = err instanceof MqttError ? err.reasonCode : ReasonCode.UnspecifiedError;
-    if (!(err instanceof MqttError)) this.logger.error({ err: error, clientId: conn.info?.clientId }, 'connection failed');
-    else this.logger.debug({ clientId: conn.info?.clientId, reasonCode: code, err: error.message }, 'protocol violation');
-    if (conn.phase === 'new' && err instanceof UnsupportedProtocolVersionError) {
-      // [MQTT-3.1.2-2]: CONNACK 0x01 (3.1.1 form) for a level the broker does not speak.
-      conn.version = ProtocolVersion.V311;
-      conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: ReasonCode.UnsupportedProtocolVersion });
-    } else if (conn.version === ProtocolVersion.V5) {
-      const allowed = (AllowedReasonCodes[PacketType.Disconnect] as ReadonlySet<number>).has(code) && code >= 0x80;
-      const reasonCode = allowed ? code : ReasonCode.UnspecifiedError;
-      if (conn.phase === 'connected') {
-        const properties = conn.problemInfo ? { reasonString: error.message } : undefined;
-        conn.send({ type: PacketType.Disconnect, reasonCode, ...(properties ? { properties } : {}) });
-      } else if ((AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) {
-        conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code });
-      }
-    }
-    conn.close(error);
-  }
-
   // ---- time -------------------------------------------------------------------------------
-
-  tick(now: number): void {
-    for (const item of this.wheel.advance(now)) {
-      if (item instanceof Connection) this.#checkKeepalive(item, now);
-      else if (item instanceof Session) this.#checkSession(item, now);
-      else this.#checkWill(item);
-    }
-  }
 
   scheduleKeepalive(conn: Connection): void {
     if (conn.keepalive > 0) this.wheel.schedule(conn, conn.lastSeen + conn.keepalive * 1500);
-  }
-
-  /** [MQTT-3.1.2-24]: no packet within 1.5 × keep alive closes the connection. */
-  #checkKeepalive(conn: Connection, now: number): void {
-    if (conn.phase === 'closed') return;
-    const deadline = conn.lastSeen + conn.keepalive * 1500;
-    if (now >= deadline) conn.fail(new MqttError(ReasonCode.KeepAliveTimeout, 'keep alive timeout'));
-    else this.wheel.schedule(conn, deadline);
-  }
-
-  #checkSession(session: Session, now: number): void {
-    if (this.sessions.get(session.clientId) !== session) return;
-    if (session.link === undefined) {
-      if (session.expiresAt !== undefined && now >= session.expiresAt) {
-        this.endSession(session);
-        this.events.emit('sessionExpired', session.clientId);
-      }
-      return;
-    }
-    // 3.1 / 3.1.1 resend timer.
-    const retryMs = this.options.retryInterval * 1000;
-    if (retryMs > 0 && session.link.version < ProtocolVersion.V5) {
-      session.resendOlderThan(now - retryMs, now);
-      this.wheel.schedule(session, now + retryMs);
-    }
-  }
-
-  #checkWill(pending: PendingWill): void {
-    if (this.pendingWills.get(pending.clientId) !== pending) return;
-    this.pendingWills.delete(pending.clientId);
-    this.publishWill(pending.clientId, pending.will);
   }
 
   stop(): void {

@@ -107,7 +107,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
 
   // [MQTT-3.1.4-2]: a second connection with the same client id takes over; 5.0 says why (0x8E).
   const old = st.connections.get(clientId);
-  if (old !== undefined && old !== c) st.failConnection(old, new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
+  if (old !== undefined && old !== c) old.fail(new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
 
   // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: clean start discards the session; otherwise it resumes.
   let session = st.sessions.get(clientId);

@@ -1,0 +1,48 @@
+/**
+ * What happens when the broker's timer wheel fires: keep alive checks, session expiry, the
+ * 3.1 / 3.1.1 resend timer and delayed wills. Each item re-checks its real deadline, so a stale
+ * wheel entry (a moved deadline, a closed connection) costs nothing but the check.
+ */
+import { MqttError, ProtocolVersion, ReasonCode } from '../protocol/index.js';
+import { Connection } from './connection.js';
+import { Session } from './session.js';
+import type { BrokerState, PendingWill } from './state.js';
+
+export function tick(st: BrokerState, now: number): void {
+  for (const item of st.wheel.advance(now)) {
+    if (item instanceof Connection) checkKeepalive(st, item, now);
+    else if (item instanceof Session) checkSession(st, item, now);
+    else checkWill(st, item);
+  }
+}
+
+/** [MQTT-3.1.2-24]: no packet within 1.5 × keep alive closes the connection. */
+function checkKeepalive(st: BrokerState, conn: Connection, now: number): void {
+  if (conn.phase === 'closed') return;
+  const deadline = conn.lastSeen + conn.keepalive * 1500;
+  if (now >= deadline) conn.fail(new MqttError(ReasonCode.KeepAliveTimeout, 'keep alive timeout'));
+  else st.wheel.schedule(conn, deadline);
+}
+
+function checkSession(st: BrokerState, session: Session, now: number): void {
+  if (st.sessions.get(session.clientId) !== session) return;
+  if (session.link === undefined) {
+    if (session.expiresAt !== undefined && now >= session.expiresAt) {
+      st.endSession(session);
+      st.events.emit('sessionExpired', session.clientId);
+    }
+    return;
+  }
+  // The 3.1 / 3.1.1 resend timer; 5.0 resends only on reconnect [MQTT-4.4.0-1].
+  const retryMs = st.options.retryInterval * 1000;
+  if (retryMs > 0 && session.link.version < ProtocolVersion.V5) {
+    session.resendOlderThan(now - retryMs, now);
+    st.wheel.schedule(session, now + retryMs);
+  }
+}
+
+function checkWill(st: BrokerState, pending: PendingWill): void {
+  if (st.pendingWills.get(pending.clientId) !== pending) return;
+  st.pendingWills.delete(pending.clientId);
+  st.publishWill(pending.clientId, pending.will);
+}
