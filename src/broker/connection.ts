@@ -136,7 +136,7 @@ export class Connection implements SessionLink {
     while (!this.#busy && this.#inbound.length > 0 && this.phase !== 'closed') {
       this.#run(this.#inbound.shift() as Packet);
     }
-    if (!this.#busy && this.phase !== 'closed') this.stream.resume();
+    if (!this.#busy && !this.congested && this.phase !== 'closed') this.stream.resume();
   }
 
   /** Turns an error into the reply the protocol requires, then closes. */
@@ -219,12 +219,21 @@ export class Connection implements SessionLink {
     if (count === 0 || this.phase === 'closed' && this.stream.destroyed) return;
     let out: Buffer;
     const first = pending[0];
-    if (count === 1 && typeof first === 'object' && !('idOffset' in first)) out = first;
-    else out = this.#gather(pending, count);
+    if (count === 1 && typeof first === 'object') {
+      // A lone packet is written as is: for a QoS 0 PUBLISH, the very Buffer every receiver shares.
+      out = !('idOffset' in first) ? first : first.idOffset < 0 ? first.bytes : this.#gather(pending, count);
+    } else {
+      out = this.#gather(pending, count);
+    }
     this.#pending = [];
     this.#pendingIds = [];
     this.#pendingBytes = 0;
-    if (!this.stream.write(out)) this.congested = true;
+    if (!this.stream.write(out) && !this.congested) {
+      // The client is not reading what we send: stop reading what it sends until it catches up,
+      // so a client that floods without reading its acknowledgements cannot grow our buffers.
+      this.congested = true;
+      this.stream.pause();
+    }
   }
 
   #gather(pending: (Buffer | PreparedPublish | number)[], count: number): Buffer {
@@ -253,6 +262,7 @@ export class Connection implements SessionLink {
     this.congested = false;
     const session = this.session;
     if (session !== undefined && session.link === this) session.pump(this.state.clock.now());
+    if (!this.#busy && !this.congested && this.phase !== 'closed') this.stream.resume();
   }
 
   /** Ends the connection once; `err` undefined means the peer closed or DISCONNECT was handled. */

@@ -76,6 +76,29 @@ describe('flow control', () => {
     await broker.closeConnections();
   });
 
+  test('a client that floods QoS 1 without reading its PUBACKs is read no faster than it reads', async () => {
+    const broker = new BrokerCore();
+    const c = (await TestClient.connect(broker, { clientId: 'flood' })).client;
+    c.stream.pause(); // never reads its acknowledgements
+    const total = 20_000;
+    const payload = Buffer.alloc(16);
+    for (let i = 0; i < total; i++) {
+      c.send({ type: PacketType.Publish, topic: 'flood', payload, qos: 1, retain: false, dup: false, packetId: (i % 65535) + 1 });
+    }
+    // Wait until the broker stops taking messages in (bounded: 50 polls of 20 ms).
+    let last = -1;
+    for (let i = 0; i < 50 && broker.stats.messagesReceived !== last; i++) {
+      last = broker.stats.messagesReceived;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(broker.stats.messagesReceived < total, `the broker read ${broker.stats.messagesReceived} of ${total} while its replies were not read`);
+    // Once the client reads, everything is acknowledged: nothing was lost, only delayed.
+    c.stream.resume();
+    for (let i = 0; i < total; i++) await c.expect(PacketType.Puback, 5000);
+    assert.equal(broker.stats.messagesReceived, total);
+    await broker.closeConnections();
+  });
+
   test('3.1.1 resend: unacknowledged messages are resent with DUP on the retry interval (one timer wheel)', async () => {
     const clock = new ManualClock(0);
     const broker = new BrokerCore({ clock, retryInterval: 5 });
