@@ -21,6 +21,8 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promi
 }
 
 function finish(c: Connection, p: SubscribePacket, allowed: boolean[], subId: number | undefined): void {
+  // An async authorization may settle after the connection (and maybe its session) ended.
+  if (c.phase === 'closed') return;
   const session = c.session as Session;
   const codes: number[] = [];
   const retained: [SubRecord, Message[]][] = [];
