@@ -133,9 +133,11 @@ export class Connection implements SessionLink {
 
   #resume(): void {
     this.#busy = false;
-    while (!this.#busy && this.#inbound.length > 0 && this.phase !== 'closed') {
-      this.#run(this.#inbound.shift() as Packet);
-    }
+    const held = this.#inbound;
+    let i = 0;
+    while (!this.#busy && i < held.length && this.phase !== 'closed') this.#run(held[i++] as Packet);
+    // Packets not run yet (another handler went async) stay queued, in order, ahead of later ones.
+    this.#inbound = i === held.length ? [] : held.slice(i);
     if (!this.#busy && !this.congested && this.phase !== 'closed') this.stream.resume();
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BrokerCore } from '../../src/broker/broker.js';
-import { PacketType, ReasonCode } from '../../src/protocol/index.js';
+import { encode, PacketType, ReasonCode } from '../../src/protocol/index.js';
 import { TestClient, waitClosed } from '../helpers/duplex-client.js';
 
 describe('CONNECT and CONNACK', () => {
@@ -100,6 +100,23 @@ describe('CONNECT and CONNACK', () => {
     const good = await TestClient.connect(broker, { clientId: 'a', username: 'u', password: Buffer.from('p') });
     assert.equal(good.connack.reasonCode, 0);
     good.client.disconnect();
+    await broker.closeConnections();
+  });
+
+  test('packets sent behind a CONNECT that waits for an async hook are handled after it, in order', async () => {
+    const broker = new BrokerCore({ authenticate: () => new Promise((resolve) => setTimeout(() => resolve(true), 20)) });
+    const c = new TestClient(broker);
+    const bytes = Buffer.concat([
+      encode({ type: PacketType.Connect, protocolVersion: 4, protocolName: 'MQTT', clientId: 'early', clean: true, keepalive: 0 }, 4),
+      encode({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: 'self', qos: 0 }] }, 4),
+      encode({ type: PacketType.Publish, topic: 'self', payload: Buffer.from('me'), qos: 0, retain: false, dup: false }, 4),
+      encode({ type: PacketType.Pingreq }, 4),
+    ]);
+    c.sendRaw(bytes);
+    assert.deepEqual(
+      [(await c.next()).type, (await c.next()).type, (await c.next()).type, (await c.next()).type],
+      [PacketType.Connack, PacketType.Suback, PacketType.Publish, PacketType.Pingresp],
+    );
     await broker.closeConnections();
   });
 
