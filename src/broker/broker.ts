@@ -48,6 +48,8 @@ export class BrokerCore {
     st.stats.connectionsAccepted++;
     const conn = new Connection(st, stream, remoteAddress);
     st.streams.add(conn);
+    // A connection that never completes CONNECT is closed when its deadline fires (timers.ts).
+    if (st.options.connectTimeout > 0) st.wheel.schedule(conn, conn.lastSeen + st.options.connectTimeout * 1000);
   }
 
   /** Publishes a message from the broker itself; resolves with the number of receivers. */

@@ -53,6 +53,8 @@ export class Connection implements SessionLink {
   will: WillMessage | undefined;
   keepalive = 0;
   lastSeen: number;
+  /** Clock time the stream was handed to the broker (for the connect deadline). */
+  readonly openedAt: number;
   congested = false;
   /** Set by a DISCONNECT from the client: the will is not published (unless 0x04). */
   graceful = false;
@@ -83,6 +85,7 @@ export class Connection implements SessionLink {
     this.remoteAddress = remoteAddress;
     this.decoder = new Decoder({ maxPacketSize: state.options.maxPacketSize });
     this.lastSeen = state.clock.now();
+    this.openedAt = this.lastSeen;
     // Listeners are shared functions that find the connection on the stream: no closures per
     // connection, which matters with tens of thousands of idle clients.
     (stream as unknown as Record<symbol, Connection>)[CONNECTION] = this;

@@ -47,6 +47,8 @@ export interface BrokerOptions extends BrokerHooks {
    * deeper PUBLISH topics are refused (5.0: 0x90 on the acknowledgement) and not routed. 0: no limit. Default 128.
    */
   maxTopicLevels?: number;
+  /** Seconds a new connection has to complete CONNECT (enhanced authentication included); 0: no limit. Default 30. */
+  connectTimeout?: number;
   /** Most retained messages kept; a new one beyond it is refused (5.0: 0x97 Quota Exceeded). Default 0: no limit. */
   maxRetainedMessages?: number;
   /** Redirect every 5.0 client to this server (CONNACK 0x9C, or 0x9D when `serverMoved`). */
@@ -88,6 +90,7 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     matchCacheSize: o.matchCacheSize ?? 10_000,
     maxRetainedMessages: o.maxRetainedMessages ?? 0,
     maxTopicLevels: o.maxTopicLevels ?? 128,
+    connectTimeout: o.connectTimeout ?? 30,
     serverReference: o.serverReference,
     serverMoved: o.serverMoved ?? false,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),

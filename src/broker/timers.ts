@@ -16,9 +16,19 @@ export function tick(st: BrokerState, now: number): void {
   }
 }
 
-/** [MQTT-3.1.2-24]: no packet within 1.5 × keep alive closes the connection. */
+/**
+ * Before CONNACK: the connect deadline. After: [MQTT-3.1.2-24] no packet within 1.5 × keep alive
+ * closes the connection (keep alive 0: never).
+ */
 function checkKeepalive(st: BrokerState, conn: Connection, now: number): void {
   if (conn.phase === 'closed') return;
+  if (conn.phase !== 'connected') {
+    const connectDeadline = conn.openedAt + st.options.connectTimeout * 1000;
+    if (now >= connectDeadline) conn.close(new Error('no CONNECT within the connect timeout'));
+    else st.wheel.schedule(conn, connectDeadline);
+    return;
+  }
+  if (conn.keepalive === 0) return;
   const deadline = conn.lastSeen + conn.keepalive * 1500;
   if (now >= deadline) conn.fail(new MqttError(ReasonCode.KeepAliveTimeout, 'keep alive timeout'));
   else st.wheel.schedule(conn, deadline);

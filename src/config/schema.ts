@@ -51,6 +51,7 @@ const brokerRules: Record<keyof ServerConfig['broker'], Rule> = {
   matchCacheSize: int(0, 10_000_000),
   maxRetainedMessages: int(0, 100_000_000),
   maxTopicLevels: int(0, 65535),
+  connectTimeout: int(0, 3600),
   serverReference: { kind: 'string', optional: true },
   serverMoved: bool,
 };
@@ -88,6 +89,7 @@ export function defaultConfig(): ServerConfig {
       matchCacheSize: 10_000,
       maxRetainedMessages: 0,
       maxTopicLevels: 128,
+      connectTimeout: 30,
       serverMoved: false,
     },
   };

@@ -120,6 +120,24 @@ describe('CONNECT and CONNACK', () => {
     await broker.closeConnections();
   });
 
+  test('a connection that sends no CONNECT within connectTimeout is closed; a connected one without keep alive stays', async () => {
+    const { ManualClock } = await import('../../src/session/clock.js');
+    const clock = new ManualClock(0);
+    const broker = new BrokerCore({ clock, connectTimeout: 10 });
+    const silent = new TestClient(broker);
+    const { client: quiet } = await TestClient.connect(broker, { clientId: 'quiet', keepalive: 0 });
+    clock.advance(9_000);
+    await quiet.expectNothing();
+    assert.equal(silent.ended, false);
+    clock.advance(1_200);
+    await waitClosed(silent);
+    // Well past the connect deadline and with keep alive 0, the connected client is still served.
+    clock.advance(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await quiet.expectNothing();
+    await broker.closeConnections();
+  });
+
   test('[MQTT-3.12.4-1] PINGREQ is answered with PINGRESP', async () => {
     const broker = new BrokerCore();
     const { client } = await TestClient.connect(broker, { clientId: 'ping' });
