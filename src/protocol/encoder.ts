@@ -1,4 +1,4 @@
-/** encode(packet, version): one exact-size Buffer per packet. */
+/** encode(packet, version): each packet codec computes the exact length, then writes one Buffer. */
 import type { Buffer } from 'node:buffer';
 import { PacketType } from './constants.js';
 import type { Packet } from './packets.js';
@@ -29,9 +29,4 @@ export function encode(packet: Packet, version: number): Buffer {
     case PacketType.Pingresp: return PINGRESP_BYTES;
     case PacketType.Disconnect: case PacketType.Auth: return encodeCoded(packet, version);
   }
-}
-
-/** Encoded size in bytes of `packet`, fixed header included. */
-export function encodedLength(packet: Packet, version: number): number {
-  return encode(packet, version).length;
 }

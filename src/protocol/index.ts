@@ -6,6 +6,6 @@ export * from './packets.js';
 export * from './properties.js';
 export * from './topic.js';
 export { Decoder, type DecoderOptions, type PacketSink } from './decoder.js';
-export { encode, encodedLength } from './encoder.js';
+export { encode } from './encoder.js';
 export { preparePublish, stampPublish, publishWithId, type PreparedPublish } from './packets/publish.js';
 export { validUtf8 } from './primitives.js';
