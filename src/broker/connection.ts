@@ -106,6 +106,11 @@ export class Connection implements SessionLink {
     }
   }
 
+  /** True while an async handler (a hook) holds back this connection's packets. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
   /** One decoded packet: run now, or after the async handler before it settles. */
   accept(packet: Packet): void {
     if (this.#busy) {

@@ -84,7 +84,7 @@ function routeShared(r: Router, entries: readonly RouteEntry[], msg: Message, no
 
 /**
  * Gives `msg` to one member of `group`, preferring online members and never `exclude`.
- * Retain is always 0: shared subscriptions get no retained messages.
+ * RETAIN follows the member's Retain As Published option, as for any live delivery [MQTT-3.3.1-12].
  */
 export function deliverShared(r: Router, group: SharedGroup<SubRecord>, msg: Message, now: number, exclude: Session | undefined): boolean {
   const other = exclude === undefined ? undefined : (m: SubRecord): boolean => m.session !== exclude;
@@ -92,7 +92,7 @@ export function deliverShared(r: Router, group: SharedGroup<SubRecord>, msg: Mes
   const member = group.pick(r.strategy, onlineOther, load) ?? group.pick(r.strategy, other);
   if (member === undefined) return false;
   const qos = (msg.qos < member.qos ? msg.qos : member.qos) as QoS;
-  member.session.deliver(msg, qos, false, member.subIds, now, group);
+  member.session.deliver(msg, qos, member.retainAsPublished ? msg.retain : false, member.subIds, now, group);
   return true;
 }
 

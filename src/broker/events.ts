@@ -22,6 +22,9 @@ export interface PublishedMessage {
   clientId: string | undefined;
 }
 
+/** Why a message did not reach a session: its queue was full, it expired, it was larger than the client allows, or no member of its shared group was left. */
+export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'no-receiver';
+
 export interface BrokerEvents {
   clientConnected: [client: ClientInfo];
   /** The client ended its connection with DISCONNECT. */
@@ -31,7 +34,7 @@ export interface BrokerEvents {
   published: [message: PublishedMessage];
   subscribed: [clientId: string, subscriptions: Subscription[]];
   unsubscribed: [clientId: string, topicFilters: string[]];
-  messageDropped: [clientId: string, topic: string, reason: 'queue-full' | 'expired' | 'too-large'];
+  messageDropped: [clientId: string, topic: string, reason: DropReason];
   sessionExpired: [clientId: string];
 }
 

@@ -9,6 +9,7 @@
 import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
+import type { DropReason } from './events.js';
 import { isExpired, type Message } from './message.js';
 
 /** One delivery of a message to this session. */
@@ -22,6 +23,8 @@ export interface Outgoing {
   packetId: number;
   /** false: PUBLISH sent, awaiting PUBACK / PUBREC; true: PUBREL sent, awaiting PUBCOMP. */
   released: boolean;
+  /** Unacknowledged from an earlier connection, waiting for a free slot of the new Receive Maximum. */
+  deferred: boolean;
   sentAt: number;
 }
 
@@ -45,7 +48,7 @@ export interface SessionLink {
 }
 
 export interface DropSink {
-  dropped(session: Session, msg: Message, reason: 'queue-full' | 'expired' | 'too-large'): void;
+  dropped(session: Session, msg: Message, reason: DropReason): void;
 }
 
 export class Session {
@@ -64,9 +67,13 @@ export class Session {
   maxQueued: number;
   queueQos0Offline: boolean;
   dropped = 0;
+  /** Whether the 3.1.1 resend timer is on the wheel (one per session). */
+  retryScheduled = false;
   /** Marker used by the router to merge overlapping subscriptions in one fan-out. */
   routeMark = 0;
   #nextId = 1;
+  /** Inflight entries marked deferred (see `resend`). */
+  #deferred = 0;
   readonly #drops: DropSink;
 
   constructor(clientId: string, limits: { window: number; maxQueued: number; queueQos0Offline: boolean }, drops: DropSink) {
@@ -97,7 +104,7 @@ export class Session {
       }
       if (link === undefined && !this.queueQos0Offline) return;
     }
-    const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, sentAt: now };
+    const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now };
     if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window) {
       this.#send(link, o, now);
       return;
@@ -158,18 +165,33 @@ export class Session {
   complete(packetId: number, qos: 1 | 2, now: number): boolean {
     const o = this.inflight.get(packetId);
     if (o === undefined || o.qos !== qos || (qos === 2 && !o.released)) return false;
+    this.#undefer(o);
     this.inflight.delete(packetId);
-    if (this.queue.length > 0) this.pump(now);
+    this.#freed(now);
     return true;
+  }
+
+  #undefer(o: Outgoing): void {
+    if (!o.deferred) return;
+    o.deferred = false;
+    this.#deferred--;
+  }
+
+  /** A slot of the window is free: a deferred resend goes first, then the queue. */
+  #freed(now: number): void {
+    if (this.#deferred > 0 && this.link !== undefined) this.#resendDeferred(this.link, now);
+    if (this.queue.length > 0) this.pump(now);
   }
 
   /** PUBREC: the QoS 2 delivery moves to its release step. A failure reason code (0x80 or above) ends it: no PUBREL follows. */
   received(packetId: number, failed: boolean, now: number): boolean {
     const o = this.inflight.get(packetId);
     if (o === undefined || o.qos !== 2) return false;
+    // The client may acknowledge what it got before the reconnect, ahead of our resend.
+    this.#undefer(o);
     if (failed) {
       this.inflight.delete(packetId);
-      this.pump(now);
+      this.#freed(now);
       return true;
     }
     o.released = true;
@@ -181,35 +203,68 @@ export class Session {
   resend(now: number): void {
     const link = this.link;
     if (link === undefined) return;
-    if (this.#inflight !== undefined) for (const o of this.#inflight.values()) this.#resendOne(link, o, now);
+    if (this.#inflight !== undefined) {
+      // [MQTT-3.3.4-9]: the new connection's Receive Maximum bounds what is resent at once; the
+      // rest waits (keeping its packet identifier) until acknowledgements free slots.
+      let sent = 0;
+      for (const o of this.#inflight.values()) {
+        if (sent < this.window) {
+          o.deferred = false;
+          if (this.#resendOne(link, o, now)) sent++;
+        } else if (!o.deferred) {
+          o.deferred = true;
+          this.#deferred++;
+        }
+      }
+    }
     if (this.queue.length > 0) this.pump(now);
+  }
+
+  #resendDeferred(link: SessionLink, now: number): void {
+    for (const o of this.inflight.values()) {
+      if (!o.deferred) continue;
+      o.deferred = false;
+      this.#deferred--;
+      if (this.#resendOne(link, o, now)) return;
+    }
   }
 
   /** Resends the inflight entries sent at or before `before` (3.1.1 retry timer). */
   resendOlderThan(before: number, now: number): void {
     const link = this.link;
     if (link === undefined) return;
-    for (const o of this.inflight.values()) if (o.sentAt <= before) this.#resendOne(link, o, now);
+    for (const o of this.inflight.values()) if (!o.deferred && o.sentAt <= before) this.#resendOne(link, o, now);
   }
 
-  #resendOne(link: SessionLink, o: Outgoing, now: number): void {
+  /**
+   * Resends one entry with DUP (or its PUBREL). A PUBLISH the client can no longer take (larger
+   * than its new Maximum Packet Size) is discarded as if sent [MQTT-3.1.2-25], freeing its slot.
+   */
+  #resendOne(link: SessionLink, o: Outgoing, now: number): boolean {
     o.sentAt = now;
-    if (o.released) link.sendPubrel(o.packetId);
-    else link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, true);
+    if (o.released) {
+      link.sendPubrel(o.packetId);
+      return true;
+    }
+    if (link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, true)) return true;
+    this.inflight.delete(o.packetId);
+    this.#drops.dropped(this, o.msg, 'too-large');
+    return false;
   }
 
   /**
    * Takes back the QoS 1/2 deliveries a shared group gave this session and that the client has
-   * not acknowledged (released QoS 2 stays: the client has it), so the group can give them to
-   * another member. `group` undefined: every group.
+   * not acknowledged (released QoS 2 stays: the client has it) and that `movable` accepts, so
+   * the group can give them to another member.
    */
-  withdrawShared(group: SharedGroup<SubRecord> | undefined): Outgoing[] {
+  withdrawShared(movable: (o: Outgoing) => boolean): Outgoing[] {
     if (this.#inflight === undefined && this.queue.length === 0) return [];
-    const match = (o: Outgoing): boolean => o.group !== undefined && (group === undefined || o.group === group) && !o.released;
+    const match = (o: Outgoing): boolean => o.group !== undefined && !o.released && movable(o);
     const out: Outgoing[] = [];
     for (const [id, o] of this.inflight) {
       if (!match(o)) continue;
       this.inflight.delete(id);
+      if (o.deferred) this.#deferred--;
       out.push(o);
     }
     for (const o of this.queue.removeAll(match)) out.push(o);
@@ -219,6 +274,7 @@ export class Session {
   /** Drops all delivery state (clean start, session end). Subscriptions are removed by the caller. */
   reset(): void {
     this.#inflight = undefined;
+    this.#deferred = 0;
     this.queue.clear();
     this.inboundQos2 = undefined;
   }

@@ -11,11 +11,11 @@ import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import type { Connection } from './connection.js';
 import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
-import { BrokerEmitter } from './events.js';
+import { BrokerEmitter, type DropReason } from './events.js';
 import type { AuthorizePublishHook, BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message } from './message.js';
 import type { ResolvedOptions } from './options.js';
-import type { DropSink, Session, SubRecord } from './session.js';
+import type { DropSink, Outgoing, Session, SubRecord } from './session.js';
 import { tick } from './timers.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
@@ -24,6 +24,11 @@ export class PendingWill {
 }
 
 export type Timed = Connection | Session | PendingWill;
+
+/** `$SYS/` belongs to the broker: clients may not publish there. */
+export const isReservedTopic = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS';
+
+const groupKey = (g: { group: string; filter: string }): string => `${g.group}\u0000${g.filter}`;
 
 export interface BrokerStats {
   messagesReceived: number;
@@ -129,8 +134,10 @@ export class BrokerState implements DropSink, Router {
       return;
     }
     if (this.retainQuotaExceeded(msg.topic, msg.payload.length)) return;
-    // A copy: the payload may be a view of a large network chunk.
-    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), encoded: undefined });
+    // A copy: payload and correlation data may be views of a large network chunk.
+    const data = msg.properties?.correlationData;
+    const properties = data === undefined ? msg.properties : { ...msg.properties, correlationData: Buffer.from(data) };
+    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties, encoded: undefined });
   }
 
   /** Retained messages matching `filter`, expired ones removed [MQTT-3.3.2-5]. */
@@ -144,7 +151,7 @@ export class BrokerState implements DropSink, Router {
     return out;
   }
 
-  dropped(session: Session, msg: Message, reason: 'queue-full' | 'expired' | 'too-large'): void {
+  dropped(session: Session, msg: Message, reason: DropReason): void {
     this.stats.messagesDropped++;
     if (this.events.listenerCount('messageDropped') > 0) this.events.emit('messageDropped', session.clientId, msg.topic, reason);
   }
@@ -180,20 +187,39 @@ export class BrokerState implements DropSink, Router {
     }
     g.remove(rec.session.clientId);
     if (g.size === 0) {
-      this.groups.delete(`${g.group}\u0000${g.filter}`);
+      this.groups.delete(groupKey(g));
       this.tree.remove(g.filter, `\u0000share/${g.group}`);
     }
   }
 
-  /** Gives a member's unacknowledged shared-group deliveries to other members of their groups (§4.8.2). */
-  redistribute(session: Session, group: SharedGroup<SubRecord> | undefined): void {
+  /**
+   * Hands a member's unacknowledged shared-group deliveries to other members (§4.8.2):
+   * - 'lost': the connection ended, the session lives on: only what another online member can
+   *   take moves; the rest stays and is resent when the member reconnects [MQTT-4.4.0-1];
+   * - 'left': the member unsubscribed from `group`: messages move if another member exists;
+   * - 'ended': the session ends: messages move to any other member, or are dropped (counted).
+   */
+  redistribute(session: Session, mode: 'lost' | 'left' | 'ended', group?: SharedGroup<SubRecord>): void {
     const now = this.clock.now();
-    for (const o of session.withdrawShared(group)) {
-      if (isExpired(o.msg, now) || o.group === undefined || !deliverShared(this, o.group, o.msg, now, session)) {
-        this.dropped(session, o.msg, isExpired(o.msg, now) ? 'expired' : 'queue-full');
-      }
+    const movable = (o: Outgoing): boolean => {
+      if (mode === 'ended') return true;
+      if (group !== undefined && groupKey(o.group as SharedGroup<SubRecord>) !== groupKey(group)) return false;
+      const live = this.#liveGroup(o);
+      if (live === undefined) return false;
+      for (const m of live.members()) if (m.session !== session && (mode === 'left' || m.session.link !== undefined)) return true;
+      return false;
+    };
+    for (const o of session.withdrawShared(movable)) {
+      const live = this.#liveGroup(o);
+      if (isExpired(o.msg, now)) this.dropped(session, o.msg, 'expired');
+      else if (live === undefined || !deliverShared(this, live, o.msg, now, session)) this.dropped(session, o.msg, 'no-receiver');
     }
     if (session.link !== undefined) session.pump(now);
+  }
+
+  /** The current group object of a delivery's group (it is recreated when it empties and refills). */
+  #liveGroup(o: Outgoing): SharedGroup<SubRecord> | undefined {
+    return o.group === undefined ? undefined : this.groups.get(groupKey(o.group));
   }
 
   // ---- sessions and wills -----------------------------------------------------------------
@@ -202,7 +228,7 @@ export class BrokerState implements DropSink, Router {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     for (const rec of session.subscriptions.values()) this.removeSubscription(rec);
-    this.redistribute(session, undefined);
+    this.redistribute(session, 'ended');
     session.subscriptions.clear();
     session.reset();
     const pending = this.pendingWills.get(session.clientId);
@@ -212,7 +238,24 @@ export class BrokerState implements DropSink, Router {
     }
   }
 
+  /** Publishes a will like a PUBLISH from its client: $SYS/ and the authorizePublish hook apply. */
   publishWill(clientId: string, will: WillMessage): void {
+    if (isReservedTopic(will.topic)) return;
+    const authorize = this.authorizePublish;
+    if (authorize !== undefined) {
+      const allowed = authorize({ clientId, topic: will.topic, qos: will.qos, retain: will.retain });
+      if (allowed === false) return;
+      if (allowed !== true) {
+        allowed.then((ok) => {
+          if (ok) this.#publishWill(clientId, will);
+        }, (err: unknown) => this.logger.error({ err, clientId }, 'will authorization failed'));
+        return;
+      }
+    }
+    this.#publishWill(clientId, will);
+  }
+
+  #publishWill(clientId: string, will: WillMessage): void {
     const msg = createMessage({
       topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
       properties: will.properties, senderId: clientId, now: this.clock.now(),
@@ -240,7 +283,7 @@ export class BrokerState implements DropSink, Router {
     session.link = undefined;
     const now = this.clock.now();
     // A shared-subscription member that goes away hands its unacknowledged messages to the others.
-    this.redistribute(session, undefined);
+    this.redistribute(session, 'lost');
     if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now);
     if (session.expiryInterval === 0) this.endSession(session);
     else if (session.expiryInterval !== 0xffffffff) {

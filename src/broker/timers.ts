@@ -29,14 +29,24 @@ function checkKeepalive(st: BrokerState, conn: Connection, now: number): void {
     return;
   }
   if (conn.keepalive === 0) return;
+  // While an async hook holds this connection's packets, its PINGREQs are not read yet: that
+  // silence is ours, not the client's. Check again after the hook settles.
+  if (conn.busy) {
+    st.wheel.schedule(conn, now + conn.keepalive * 1500);
+    return;
+  }
   const deadline = conn.lastSeen + conn.keepalive * 1500;
   if (now >= deadline) conn.fail(new MqttError(ReasonCode.KeepAliveTimeout, 'keep alive timeout'));
   else st.wheel.schedule(conn, deadline);
 }
 
 function checkSession(st: BrokerState, session: Session, now: number): void {
-  if (st.sessions.get(session.clientId) !== session) return;
+  if (st.sessions.get(session.clientId) !== session) {
+    session.retryScheduled = false;
+    return;
+  }
   if (session.link === undefined) {
+    session.retryScheduled = false;
     if (session.expiresAt !== undefined && now >= session.expiresAt) {
       st.endSession(session);
       st.events.emit('sessionExpired', session.clientId);
@@ -48,6 +58,8 @@ function checkSession(st: BrokerState, session: Session, now: number): void {
   if (retryMs > 0 && session.link.version < ProtocolVersion.V5) {
     session.resendOlderThan(now - retryMs, now);
     st.wheel.schedule(session, now + retryMs);
+  } else {
+    session.retryScheduled = false;
   }
 }
 

@@ -27,6 +27,9 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
     // [MQTT-3.1.3-6]: the server assigns a unique identifier.
     clientId = `petrel-${randomBytes(9).toString('base64url')}`;
     assigned = p.protocolVersion === ProtocolVersion.V5;
+  } else if (p.protocolVersion === ProtocolVersion.V31 && clientId.length > 23) {
+    // MQTT 3.1: a client identifier has 1 to 23 characters; others get return code 2.
+    return refuse(c, ReasonCode.ClientIdentifierNotValid, 'client identifier longer than 23 characters');
   }
   // [MQTT-3.2.2-12] [MQTT-3.2.2-13]: a will the broker could not honour is refused at CONNECT.
   if (p.protocolVersion === ProtocolVersion.V5 && p.will !== undefined) {
@@ -109,8 +112,20 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   const old = st.connections.get(clientId);
   if (old !== undefined && old !== c) old.fail(new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
 
-  // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: clean start discards the session; otherwise it resumes.
+  // Deadlines that passed since the last timer tick count as passed: an expired session is not
+  // resumed, and a will whose delay is over is published before the client comes back.
   let session = st.sessions.get(clientId);
+  const pendingWill = st.pendingWills.get(clientId);
+  if (pendingWill !== undefined && now >= pendingWill.at) {
+    st.pendingWills.delete(clientId);
+    st.publishWill(clientId, pendingWill.will);
+  }
+  if (session !== undefined && session.link === undefined && session.expiresAt !== undefined && now >= session.expiresAt) {
+    st.endSession(session);
+    st.events.emit('sessionExpired', clientId);
+    session = undefined;
+  }
+  // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: clean start discards the session; otherwise it resumes.
   if (session !== undefined && p.clean) {
     st.endSession(session);
     session = undefined;
@@ -132,7 +147,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   session.window = Math.min(opts.maxInflight, props?.receiveMaximum ?? 65535);
 
   // The will outlives the CONNECT bytes it was decoded from: keep a copy, not a view of the chunk.
-  c.will = p.will === undefined ? undefined : copyWill(p.will);
+  c.will = p.will === undefined ? undefined : copyWill(p.will, opts.maximumQoS);
   c.keepalive = p.keepalive;
   let serverKeepAlive: number | undefined;
   if (v5 && opts.maxKeepalive > 0 && (p.keepalive === 0 || p.keepalive > opts.maxKeepalive)) {
@@ -163,7 +178,11 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   session.link = c;
   session.resend(now);
   st.scheduleKeepalive(c);
-  if (opts.retryInterval > 0 && !v5) st.wheel.schedule(session, now + opts.retryInterval * 1000);
+  // One resend timer per session, however often the client reconnects.
+  if (opts.retryInterval > 0 && !v5 && !session.retryScheduled) {
+    session.retryScheduled = true;
+    st.wheel.schedule(session, now + opts.retryInterval * 1000);
+  }
   st.events.emit('clientConnected', c.info);
 }
 
@@ -190,8 +209,10 @@ function connackProperties(
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function copyWill(will: WillMessage): WillMessage {
-  const copy: WillMessage = { ...will, payload: Buffer.from(will.payload) };
+function copyWill(will: WillMessage, maximumQoS: number): WillMessage {
+  // 3.1.1 cannot refuse a will QoS at CONNECT: it is capped at the broker's Maximum QoS instead.
+  const qos = (will.qos > maximumQoS ? maximumQoS : will.qos) as WillMessage['qos'];
+  const copy: WillMessage = { ...will, qos, payload: Buffer.from(will.payload) };
   const data = will.properties?.correlationData;
   if (data !== undefined) copy.properties = { ...will.properties, correlationData: Buffer.from(data) };
   return copy;

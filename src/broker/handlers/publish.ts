@@ -9,6 +9,7 @@ import {
 } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { createMessage } from '../message.js';
+import { isReservedTopic } from '../state.js';
 
 export function handlePublish(c: Connection, p: PublishPacket): void | Promise<void> {
   const st = c.state;
@@ -23,13 +24,14 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
       c.sendAck(PacketType.Pubrec, id);
       return;
     }
-    // [MQTT-3.3.4-7]: more unacknowledged QoS 2 PUBLISH than the Receive Maximum the broker sent.
-    if ((session.inboundQos2?.size ?? 0) >= st.options.receiveMaximum) {
+    // [MQTT-3.3.4-7]: more unacknowledged QoS 2 PUBLISH than the Receive Maximum the broker sent
+    // (5.0 only: 3.1.1 has no such limit, and its identifiers bound the set at 65,535).
+    if (v5 && (session.inboundQos2?.size ?? 0) >= st.options.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded [MQTT-3.3.4-7]');
     }
   }
   st.stats.messagesReceived++;
-  if (p.topic.startsWith('$SYS')) {
+  if (isReservedTopic(p.topic)) {
     // $SYS/ belongs to the broker: client messages there are acknowledged and dropped.
     ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
     return;

@@ -15,7 +15,7 @@ export function handleUnsubscribe(c: Connection, p: UnsubscribePacket): void {
     }
     session.subscriptions.delete(filter);
     c.state.removeSubscription(rec);
-    if (rec.group !== undefined) c.state.redistribute(session, rec.group);
+    if (rec.group !== undefined) c.state.redistribute(session, 'left', rec.group);
     codes.push(ReasonCode.Success);
     removed.push(filter);
   }
