@@ -209,7 +209,7 @@ export class Session {
       let sent = 0;
       for (const o of this.#inflight.values()) {
         if (sent < this.window) {
-          o.deferred = false;
+          this.#undefer(o);
           if (this.#resendOne(link, o, now)) sent++;
         } else if (!o.deferred) {
           o.deferred = true;
@@ -223,8 +223,7 @@ export class Session {
   #resendDeferred(link: SessionLink, now: number): void {
     for (const o of this.inflight.values()) {
       if (!o.deferred) continue;
-      o.deferred = false;
-      this.#deferred--;
+      this.#undefer(o);
       if (this.#resendOne(link, o, now)) return;
     }
   }

@@ -39,6 +39,33 @@ describe('resume after reconnect', () => {
     await broker.closeConnections();
   });
 
+  test('deferred resends survive another reconnect with a larger Receive Maximum', async () => {
+    const broker = new BrokerCore();
+    const connect = (receiveMaximum: number): Promise<{ client: TestClient }> =>
+      TestClient.connect(broker, { ...persistent, clientId: 'rm2', properties: { sessionExpiryInterval: 3600, receiveMaximum } });
+    let { client } = await connect(10);
+    await client.subscribe('t', 1);
+    for (let i = 0; i < 3; i++) await broker.publish({ topic: 't', payload: `m${i}`, qos: 1 });
+    for (let i = 0; i < 3; i++) await client.expect(PacketType.Publish);
+    client.drop();
+    await waitClosed(client);
+    ({ client } = await connect(1)); // m0 resent, m1 and m2 deferred
+    assert.equal((await client.expect(PacketType.Publish)).payload.toString(), 'm0');
+    client.drop();
+    await waitClosed(client);
+    ({ client } = await connect(2)); // m0 and m1 resent at once, m2 waits for a slot
+    const a = await client.expect(PacketType.Publish);
+    const b = await client.expect(PacketType.Publish);
+    assert.deepEqual([a.payload.toString(), b.payload.toString()], ['m0', 'm1']);
+    await client.expectNothing();
+    client.send({ type: PacketType.Puback, packetId: a.packetId as number });
+    assert.equal((await client.expect(PacketType.Publish)).payload.toString(), 'm2');
+    client.send({ type: PacketType.Puback, packetId: b.packetId as number });
+    await broker.publish({ topic: 't', payload: 'fresh', qos: 1 });
+    assert.equal((await client.expect(PacketType.Publish)).payload.toString(), 'fresh');
+    await broker.closeConnections();
+  });
+
   test('[MQTT-3.1.2-25] an unacknowledged message too large for the reconnected client is discarded and frees its slot', async () => {
     const broker = new BrokerCore();
     const base = { ...persistent, clientId: 'big' };
