@@ -37,7 +37,8 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     return;
   }
   const maxLevels = st.options.maxTopicLevels;
-  if (maxLevels > 0 && topicLevels(p.topic) > maxLevels) {
+  // A topic of n characters has at most n + 1 levels: most topics skip the count entirely.
+  if (maxLevels > 0 && p.topic.length >= maxLevels && topicLevels(p.topic) > maxLevels) {
     ack(c, p, v5 ? ReasonCode.TopicNameInvalid : ReasonCode.Success);
     return;
   }
