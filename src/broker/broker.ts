@@ -90,13 +90,7 @@ export class BrokerCore {
   disconnect(clientId: string, reasonCode: number = ReasonCode.AdministrativeAction, serverReference?: string): boolean {
     const conn = this.#state.connections.get(clientId);
     if (conn === undefined) return false;
-    const err = new MqttError(reasonCode, 'disconnected by the broker');
-    if (serverReference !== undefined && conn.version === ProtocolVersion.V5) {
-      conn.send({ type: PacketType.Disconnect, reasonCode, properties: { serverReference } });
-      conn.close(err);
-    } else {
-      conn.fail(err);
-    }
+    conn.fail(new MqttError(reasonCode, 'disconnected by the broker'), serverReference === undefined ? undefined : { serverReference });
     return true;
   }
 

@@ -8,7 +8,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
-  Decoder, encode, type Packet, PacketType, type PreparedPublish, ProtocolVersion, type QoS, stampPublish, type WillMessage,
+  Decoder, encode, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, type QoS, stampPublish, type WillMessage,
 } from '../protocol/index.js';
 import type { BrokerState } from './state.js';
 import { dispatch, failConnection } from './dispatch.js';
@@ -150,8 +150,8 @@ export class Connection implements SessionLink {
   }
 
   /** Turns an error into the reply the protocol requires, then closes. */
-  fail(err: unknown): void {
-    failConnection(this, err);
+  fail(err: unknown, extra?: Properties): void {
+    failConnection(this, err, extra);
   }
 
   // ---- output -------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * [MQTT-3.1.0-1] [MQTT-3.1.0-2], packets a client may not send, then the packet's handler.
  */
 import {
-  AllowedReasonCodes, MqttError, type Packet, PacketType, ProtocolError, ProtocolVersion, ReasonCode, UnsupportedProtocolVersionError,
+  AllowedReasonCodes, MqttError, type Packet, PacketType, type Properties, ProtocolError, ProtocolVersion, ReasonCode, UnsupportedProtocolVersionError,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import { handleAuth } from './handlers/auth.js';
@@ -41,7 +41,7 @@ export function dispatch(c: Connection, p: Packet): void | Promise<void> {
 }
 
 /** Errors become CONNACK (before CONNECT completes) or DISCONNECT (5.0) with their reason code, then the connection closes. */
-export function failConnection(conn: Connection, err: unknown): void {
+export function failConnection(conn: Connection, err: unknown, extra?: Properties): void {
   if (conn.phase === 'closed') return;
   const error = err instanceof Error ? err : new Error(String(err));
   const code = err instanceof MqttError ? err.reasonCode : ReasonCode.UnspecifiedError;
@@ -55,8 +55,9 @@ export function failConnection(conn: Connection, err: unknown): void {
     const allowed = (AllowedReasonCodes[PacketType.Disconnect] as ReadonlySet<number>).has(code) && code >= 0x80;
     const reasonCode = allowed ? code : ReasonCode.UnspecifiedError;
     if (conn.phase === 'connected') {
-      const properties = conn.problemInfo ? { reasonString: error.message } : undefined;
-      conn.send({ type: PacketType.Disconnect, reasonCode, ...(properties ? { properties } : {}) });
+      // `extra` carries what the reason needs (a Server Reference for 0x9C / 0x9D).
+      const properties: Properties = { ...(conn.problemInfo ? { reasonString: error.message } : {}), ...extra };
+      conn.send({ type: PacketType.Disconnect, reasonCode, ...(Object.keys(properties).length > 0 ? { properties } : {}) });
     } else if ((AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) {
       conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code });
     }

@@ -4,7 +4,7 @@
  * are cached per (protocol family, QoS, RETAIN flag) so that a fan-out encodes each variant
  * once and writes the same bytes to every receiver of that variant.
  */
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import {
   encode, PacketType, preparePublish, ProtocolVersion, type PreparedPublish, type Properties, type PublishPacket, type QoS,
 } from '../protocol/index.js';
@@ -56,6 +56,15 @@ export function createMessage(init: MessageInit): Message {
     senderId: init.senderId,
     encoded: undefined,
   };
+}
+
+/**
+ * Properties that own their bytes: Correlation Data is decoded as a view of the network chunk,
+ * so anything kept longer than a delivery (retained messages, wills) takes a copy.
+ */
+export function ownedProperties(props: Properties | undefined): Properties | undefined {
+  const data = props?.correlationData;
+  return data === undefined ? props : { ...props, correlationData: Buffer.from(data) };
 }
 
 export function isExpired(m: Message, now: number): boolean {

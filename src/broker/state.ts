@@ -13,7 +13,7 @@ import type { Connection } from './connection.js';
 import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter, type DropReason } from './events.js';
 import type { AuthorizePublishHook, BrokerHooks } from './hooks.js';
-import { createMessage, isExpired, type Message } from './message.js';
+import { createMessage, isExpired, type Message, ownedProperties } from './message.js';
 import type { ResolvedOptions } from './options.js';
 import type { DropSink, Outgoing, Session, SubRecord } from './session.js';
 import { tick } from './timers.js';
@@ -135,9 +135,7 @@ export class BrokerState implements DropSink, Router {
     }
     if (this.retainQuotaExceeded(msg.topic, msg.payload.length)) return;
     // A copy: payload and correlation data may be views of a large network chunk.
-    const data = msg.properties?.correlationData;
-    const properties = data === undefined ? msg.properties : { ...msg.properties, correlationData: Buffer.from(data) };
-    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties, encoded: undefined });
+    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined });
   }
 
   /** Retained messages matching `filter`, expired ones removed [MQTT-3.3.2-5]. */
@@ -282,11 +280,12 @@ export class BrokerState implements DropSink, Router {
     if (session.link !== conn) return;
     session.link = undefined;
     const now = this.clock.now();
-    // A shared-subscription member that goes away hands its unacknowledged messages to the others.
-    this.redistribute(session, 'lost');
     if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now);
+    // A shared-subscription member that goes away hands its unacknowledged messages to the
+    // others: all of them if its session ends now (endSession), else those an online member can take.
     if (session.expiryInterval === 0) this.endSession(session);
-    else if (session.expiryInterval !== 0xffffffff) {
+    else this.redistribute(session, 'lost');
+    if (session.expiryInterval !== 0 && session.expiryInterval !== 0xffffffff) {
       session.expiresAt = now + session.expiryInterval * 1000;
       this.wheel.schedule(session, session.expiresAt);
     }

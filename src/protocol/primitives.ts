@@ -66,7 +66,7 @@ export class Reader {
     return v;
   }
 
-  /** Variable Byte Integer, at most 4 bytes and minimally encoded is not required by the spec. */
+  /** Variable Byte Integer: at most 4 bytes [MQTT-1.5.5-1]; a non-minimal encoding is accepted. */
   varint(what = 'a variable byte integer'): number {
     let value = 0;
     let mul = 1;

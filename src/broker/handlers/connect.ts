@@ -10,6 +10,7 @@ import {
 } from '../../protocol/index.js';
 import type { AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
+import { ownedProperties } from '../message.js';
 import { Session } from '../session.js';
 
 export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<void> {
@@ -213,7 +214,7 @@ function copyWill(will: WillMessage, maximumQoS: number): WillMessage {
   // 3.1.1 cannot refuse a will QoS at CONNECT: it is capped at the broker's Maximum QoS instead.
   const qos = (will.qos > maximumQoS ? maximumQoS : will.qos) as WillMessage['qos'];
   const copy: WillMessage = { ...will, qos, payload: Buffer.from(will.payload) };
-  const data = will.properties?.correlationData;
-  if (data !== undefined) copy.properties = { ...will.properties, correlationData: Buffer.from(data) };
+  const properties = ownedProperties(will.properties);
+  if (properties !== undefined) copy.properties = properties;
   return copy;
 }
