@@ -17,9 +17,20 @@ import type { Outgoing, Session, SessionLink } from './session.js';
 import type { ClientInfo } from './events.js';
 import type { AuthExchange } from './auth-mechanism.js';
 import type { PendingConnect } from './handlers/connect.js';
+import { Deque } from '../session/deque.js';
 
 /** Bytes collected in one turn before they are written without waiting for the turn's end. */
 const FLUSH_THRESHOLD = 64 * 1024;
+
+/** Bytes of read but held packets (see `accept`) beyond which the connection stops reading. */
+const HOLD_LIMIT = 256 * 1024;
+
+/** Packets whose handling produces output or state for the client; they wait while it does not read. */
+const isWork = (type: number): boolean =>
+  type === PacketType.Publish || type === PacketType.Subscribe || type === PacketType.Unsubscribe || type === PacketType.Connect;
+
+/** About what a held packet keeps in memory: a PUBLISH its topic and payload (views of the chunk), others a little. */
+const heldSize = (p: Packet): number => (p.type === PacketType.Publish ? p.payload.length + p.topic.length + 64 : 64);
 
 const CONNECTION = Symbol('petrel.connection');
 const connectionOf = (stream: unknown): Connection => (stream as Record<symbol, Connection>)[CONNECTION] as Connection;
@@ -76,8 +87,11 @@ export class Connection implements SessionLink {
   #pending: (Buffer | PreparedPublish | number)[] = [];
   #pendingIds: number[] = [];
   #pendingBytes = 0;
-  #inbound: Packet[] = [];
+  /** Packets read but not run yet, in arrival order (see `accept`). */
+  readonly #held = new Deque<Packet>();
+  #heldBytes = 0;
   #busy = false;
+  #readPaused = false;
 
   constructor(state: BrokerState, stream: Duplex, remoteAddress: string | undefined) {
     this.state = state;
@@ -103,6 +117,11 @@ export class Connection implements SessionLink {
       this.decoder.feed(chunk, onPacket, this);
     } catch (err) {
       this.fail(err);
+      return;
+    }
+    if (this.#heldBytes > HOLD_LIMIT && !this.#readPaused && (this.phase as ConnState) !== 'closed') {
+      this.#readPaused = true;
+      this.stream.pause();
     }
   }
 
@@ -111,13 +130,29 @@ export class Connection implements SessionLink {
     return this.#busy;
   }
 
-  /** One decoded packet: run now, or after the async handler before it settles. */
+  /** True while the broker stopped reading this client (too many packets held): its silence is ours. */
+  get readPaused(): boolean {
+    return this.#readPaused;
+  }
+
+  /**
+   * One decoded packet: run now, or hold it, in order, while an async handler runs or while the
+   * client does not read what we send (`congested`). Reading goes on while packets are held, so
+   * PINGREQ and acknowledgements still count and run at once [MQTT-3.1.2-24], a closed socket is
+   * still seen, and only when the held packets pass HOLD_LIMIT bytes does the broker stop reading.
+   */
   accept(packet: Packet): void {
-    if (this.#busy) {
-      this.#inbound.push(packet);
+    if (this.#held.length === 0 && !this.#busy && !(this.congested && isWork(packet.type))) {
+      this.#run(packet);
       return;
     }
-    this.#run(packet);
+    // Keep alive and the outbound QoS flows do not depend on what is held: they go ahead.
+    if (this.phase === 'connected' && !isWork(packet.type) && packet.type !== PacketType.Disconnect && packet.type !== PacketType.Auth) {
+      this.#run(packet);
+      return;
+    }
+    this.#held.push(packet);
+    this.#heldBytes += heldSize(packet);
   }
 
   /** Runs one packet's handler; an async handler holds the following packets back, in order. */
@@ -132,21 +167,36 @@ export class Connection implements SessionLink {
     }
     if (result === undefined) return;
     this.#busy = true;
-    this.stream.pause();
-    result.then(() => this.#resume(), (err: unknown) => {
+    result.then(() => this.#settled(), (err: unknown) => {
       this.fail(err);
-      this.#resume();
+      this.#settled();
     });
   }
 
-  #resume(): void {
+  #settled(): void {
     this.#busy = false;
-    const held = this.#inbound;
-    let i = 0;
-    while (!this.#busy && i < held.length && this.phase !== 'closed') this.#run(held[i++] as Packet);
-    // Packets not run yet (another handler went async) stay queued, in order, ahead of later ones.
-    this.#inbound = i === held.length ? [] : held.slice(i);
-    if (!this.#busy && !this.congested && this.phase !== 'closed') this.stream.resume();
+    this.#runHeld();
+  }
+
+  /** Runs held packets in order until one goes async or the client's congestion holds a packet that produces output. */
+  #runHeld(): void {
+    const held = this.#held;
+    while (held.length > 0 && !this.#busy && this.phase !== 'closed') {
+      const p = held.peek() as Packet;
+      if (this.congested && isWork(p.type)) break;
+      held.shift();
+      this.#heldBytes -= heldSize(p);
+      this.#run(p);
+    }
+    if (this.phase === 'closed') {
+      held.clear();
+      this.#heldBytes = 0;
+      return;
+    }
+    if (this.#readPaused && this.#heldBytes <= HOLD_LIMIT / 2) {
+      this.#readPaused = false;
+      this.stream.resume();
+    }
   }
 
   /** Turns an error into the reply the protocol requires, then closes. */
@@ -239,10 +289,10 @@ export class Connection implements SessionLink {
     this.#pendingIds = [];
     this.#pendingBytes = 0;
     if (!this.stream.write(out) && !this.congested) {
-      // The client is not reading what we send: stop reading what it sends until it catches up,
-      // so a client that floods without reading its acknowledgements cannot grow our buffers.
+      // The client is not reading what we send: what it sends that would make more output waits
+      // (held, bounded) until it catches up, so a client that floods without reading its
+      // acknowledgements cannot grow our buffers. Control packets still run (see `accept`).
       this.congested = true;
-      this.stream.pause();
     }
   }
 
@@ -272,16 +322,28 @@ export class Connection implements SessionLink {
     this.congested = false;
     const session = this.session;
     if (session !== undefined && session.link === this) session.pump(this.state.clock.now());
-    if (!this.#busy && !this.congested && this.phase !== 'closed') this.stream.resume();
+    if (!this.congested) this.#runHeld();
   }
 
   /** Ends the connection once; `err` undefined means the peer closed or DISCONNECT was handled. */
   close(err: Error | undefined): void {
     if (this.phase === 'closed') return;
-    this.flush();
+    try {
+      this.flush();
+    } catch (flushErr) {
+      this.state.logger.error({ err: flushErr, clientId: this.info?.clientId }, 'final write failed');
+    }
     this.phase = 'closed';
-    this.state.connectionClosed(this, err);
+    this.#held.clear();
+    this.#heldBytes = 0;
+    try {
+      this.state.connectionClosed(this, err);
+    } catch (closeErr) {
+      // Whatever failed, the socket still closes and close() of the broker still resolves.
+      this.state.logger.error({ err: closeErr, clientId: this.info?.clientId }, 'connection cleanup failed');
+    }
     const stream = this.stream;
+    if (this.#readPaused) stream.resume();
     stream.end();
     // A peer that never closes its side is cut off shortly after; the timer goes with the stream.
     if (!stream.destroyed) {

@@ -56,7 +56,10 @@ export function failConnection(conn: Connection, err: unknown, extra?: Propertie
     const reasonCode = allowed ? code : ReasonCode.UnspecifiedError;
     if (conn.phase === 'connected') {
       // `extra` carries what the reason needs (a Server Reference for 0x9C / 0x9D).
-      const properties: Properties = { ...(conn.problemInfo ? { reasonString: error.message } : {}), ...extra };
+      // Only Petrel's own errors explain themselves: the text of anything else (a hook's error,
+      // a bug) may hold internal details and stays in the log.
+      const reason = conn.problemInfo && err instanceof MqttError ? { reasonString: error.message } : {};
+      const properties: Properties = { ...reason, ...extra };
       conn.send({ type: PacketType.Disconnect, reasonCode, ...(Object.keys(properties).length > 0 ? { properties } : {}) });
     } else if ((AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) {
       conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code });

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Buffer } from 'node:buffer';
 import type { Properties, QoS, Subscription } from '../protocol/index.js';
+import type { UserCodeFailure } from './user-code.js';
 
 export interface ClientInfo {
   clientId: string;
@@ -36,7 +37,40 @@ export interface BrokerEvents {
   unsubscribed: [clientId: string, topicFilters: string[]];
   messageDropped: [clientId: string, topic: string, reason: DropReason];
   sessionExpired: [clientId: string];
+  /**
+   * User code failed: a hook threw, rejected, answered with the wrong type or timed out, or an
+   * event listener threw. The broker carried on; this event only reports it.
+   */
+  error: [error: Error, failure: UserCodeFailure];
 }
 
-/** EventEmitter with the event map above. */
-export class BrokerEmitter extends EventEmitter<BrokerEvents> {}
+type Listener = (...args: unknown[]) => unknown;
+
+/**
+ * EventEmitter with the event map above. The broker emits through `fire`, which runs every
+ * listener even when one throws (or returns a rejected promise): the failure goes to `onFailure`
+ * (log and `error` event) and never back into the broker.
+ */
+export class BrokerEmitter extends EventEmitter<BrokerEvents> {
+  onFailure: ((err: unknown, event: string) => void) | undefined;
+
+  fire<E extends keyof BrokerEvents>(event: E, ...args: BrokerEvents[E]): void {
+    const listeners = this.rawListeners(event as never) as Listener[];
+    for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i] as Listener;
+      try {
+        const r = listener.apply(this, args);
+        if (typeof r === 'object' && r !== null && typeof (r as Promise<unknown>).then === 'function') {
+          (r as Promise<unknown>).then(undefined, (err: unknown) => this.#failed(err, event));
+        }
+      } catch (err) {
+        this.#failed(err, event);
+      }
+    }
+  }
+
+  #failed(err: unknown, event: string): void {
+    const sink = this.onFailure;
+    if (sink !== undefined) sink(err, event);
+  }
+}

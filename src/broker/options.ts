@@ -49,6 +49,12 @@ export interface BrokerOptions extends BrokerHooks {
   maxTopicLevels?: number;
   /** Seconds a new connection has to complete CONNECT (enhanced authentication included); 0: no limit. Default 30. */
   connectTimeout?: number;
+  /**
+   * Seconds an async hook (authenticate, authorizePublish, authorizeSubscribe, an enhanced
+   * authentication step) may take; after it the broker answers as if it refused (0x87) and logs
+   * it. 0: no limit. Default 5.
+   */
+  hookTimeout?: number;
   /** Most retained messages kept; a new one beyond it is refused (5.0: 0x97 Quota Exceeded). Default 0: no limit. */
   maxRetainedMessages?: number;
   /** Redirect every 5.0 client to this server (CONNACK 0x9C, or 0x9D when `serverMoved`). */
@@ -91,6 +97,7 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     maxRetainedMessages: o.maxRetainedMessages ?? 0,
     maxTopicLevels: o.maxTopicLevels ?? 128,
     connectTimeout: o.connectTimeout ?? 30,
+    hookTimeout: o.hookTimeout ?? 5,
     serverReference: o.serverReference,
     serverMoved: o.serverMoved ?? false,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),

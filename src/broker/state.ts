@@ -5,25 +5,45 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Logger } from '../observability/logger.js';
-import { type ConnectPacket, ReasonCode, type Subscription, type WillMessage } from '../protocol/index.js';
+import {
+  AllowedReasonCodes, type ConnectPacket, fromV3ConnackCode, PacketType, type QoS, ReasonCode, type Subscription, type WillMessage,
+} from '../protocol/index.js';
 import { RetainedIndex, SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
 import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import type { Connection } from './connection.js';
 import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter, type DropReason } from './events.js';
-import type { AuthorizePublishHook, BrokerHooks } from './hooks.js';
+import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, ownedProperties } from './message.js';
 import type { ResolvedOptions } from './options.js';
 import type { DropSink, Outgoing, Session, SubRecord } from './session.js';
 import { tick } from './timers.js';
+import { asError, type HookDeadline, UserCode } from './user-code.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
 export class PendingWill {
   constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
 }
 
-export type Timed = Connection | Session | PendingWill;
+export type Timed = Connection | Session | PendingWill | HookDeadline;
+
+/** An authorization hook's answer as a reason code: true 0x00, false 0x87. */
+const verdict = (v: unknown): number | undefined => (v === true ? ReasonCode.Success : v === false ? ReasonCode.NotAuthorized : undefined);
+
+/**
+ * An authenticate hook's answer as a CONNACK reason code valid for every protocol version:
+ * true / 0 accept, false is 0x86; a 5.0 CONNACK failure code passes; a 3.1.1 return code (1 to 5)
+ * is mapped to its 5.0 equivalent. Anything else is not an answer (the hook failed: 0x80).
+ */
+function connackCode(v: unknown): number | undefined {
+  if (v === true || v === 0) return ReasonCode.Success;
+  if (v === false) return ReasonCode.BadUserNameOrPassword;
+  if (typeof v !== 'number' || !Number.isInteger(v)) return undefined;
+  if (v >= 0x80 && (AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(v)) return v;
+  if (v >= 1 && v <= 5) return fromV3ConnackCode(v);
+  return undefined;
+}
 
 /** `$SYS/` belongs to the broker: clients may not publish there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS';
@@ -62,28 +82,71 @@ export class BrokerState implements DropSink, Router {
   #flushQueued = false;
   readonly #ticker: ReturnType<typeof setInterval>;
 
-  /** Resolves to a CONNACK reason code; undefined when no hook is set (everyone is accepted). */
-  readonly authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => Promise<number>) | undefined;
-  readonly authorizeSubscribe: ((c: Connection, s: Subscription) => Promise<boolean>) | undefined;
-  readonly authorizePublish: AuthorizePublishHook | undefined;
+  /** Runs hooks and listeners under isolation and the time limit (user-code.ts). */
+  readonly userCode: UserCode;
+  /** A CONNACK reason code (0: accepted); undefined when no hook is set (everyone is accepted). */
+  readonly authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => number | Promise<number>) | undefined;
+  /** 0 allows the subscription, else the SUBACK reason code (0x87 refused or timed out, 0x80 hook failed). */
+  readonly authorizeSubscribe: ((c: Connection, s: Subscription) => number | Promise<number>) | undefined;
+  /** 0 allows the message, else the acknowledgement's reason code (0x87 refused or timed out, 0x80 hook failed). */
+  readonly authorizePublish: ((clientId: string, topic: string, qos: QoS, retain: boolean) => number | Promise<number>) | undefined;
 
   constructor(options: ResolvedOptions, hooks: BrokerHooks) {
     this.options = options;
-    const auth = hooks.authenticate;
-    this.authenticate = auth === undefined ? undefined : async (c, p, clientId) => {
-      const r = await auth({ clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress });
-      if (r === true) return ReasonCode.Success;
-      return r === false ? ReasonCode.BadUserNameOrPassword : r;
-    };
-    this.authorizePublish = hooks.authorizePublish;
-    const authSub = hooks.authorizeSubscribe;
-    this.authorizeSubscribe = authSub === undefined ? undefined : async (c, s) =>
-      authSub({ clientId: c.info?.clientId ?? '', topicFilter: s.topicFilter, qos: s.qos });
     this.clock = options.clock;
     this.logger = options.logger;
+    this.wheel = new TimerWheel<Timed>(this.clock.now(), TICK_MS);
+    const userCode = new UserCode(this.wheel as TimerWheel<unknown>, this.clock, options.hookTimeout * 1000, this.logger);
+    this.userCode = userCode;
+    userCode.report = (error, failure) => this.events.fire('error', error, failure);
+    this.events.onFailure = (err, event) => {
+      // A failing `error` listener is only logged: reporting it again would loop.
+      if (event === 'error') {
+        try {
+          this.logger.error({ err: asError(err), source: 'listener:error' }, 'user code failed');
+        } catch {
+          // ignore
+        }
+      } else userCode.failed(err, `listener:${event}`, undefined);
+    };
+    const auth = hooks.authenticate;
+    this.authenticate = auth === undefined ? undefined : (c, p, clientId) => {
+      let r: unknown;
+      try {
+        r = auth({ clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress });
+      } catch (err) {
+        userCode.failed(err, 'authenticate', clientId);
+        return ReasonCode.UnspecifiedError;
+      }
+      return userCode.settle('authenticate', clientId, r, connackCode, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
+    };
+    const authPub = hooks.authorizePublish;
+    this.authorizePublish = authPub === undefined ? undefined : (clientId, topic, qos, retain) => {
+      let r: unknown;
+      try {
+        r = authPub({ clientId, topic, qos, retain });
+      } catch (err) {
+        userCode.failed(err, 'authorizePublish', clientId);
+        return ReasonCode.UnspecifiedError;
+      }
+      if (r === true) return ReasonCode.Success;
+      if (r === false) return ReasonCode.NotAuthorized;
+      return userCode.settle('authorizePublish', clientId, r, verdict, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
+    };
+    const authSub = hooks.authorizeSubscribe;
+    this.authorizeSubscribe = authSub === undefined ? undefined : (c, s) => {
+      const clientId = c.info?.clientId ?? '';
+      let r: unknown;
+      try {
+        r = authSub({ clientId, topicFilter: s.topicFilter, qos: s.qos });
+      } catch (err) {
+        userCode.failed(err, 'authorizeSubscribe', clientId);
+        return ReasonCode.UnspecifiedError;
+      }
+      return userCode.settle('authorizeSubscribe', clientId, r, verdict, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
+    };
     this.strategy = options.sharedSubscriptionStrategy;
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize });
-    this.wheel = new TimerWheel<Timed>(this.clock.now(), TICK_MS);
     this.#ticker = setInterval(() => tick(this, this.clock.now()), TICK_MS);
     this.#ticker.unref();
   }
@@ -151,7 +214,7 @@ export class BrokerState implements DropSink, Router {
 
   dropped(session: Session, msg: Message, reason: DropReason): void {
     this.stats.messagesDropped++;
-    if (this.events.listenerCount('messageDropped') > 0) this.events.emit('messageDropped', session.clientId, msg.topic, reason);
+    if (this.events.listenerCount('messageDropped') > 0) this.events.fire('messageDropped', session.clientId, msg.topic, reason);
   }
 
   // ---- subscriptions ----------------------------------------------------------------------
@@ -236,19 +299,22 @@ export class BrokerState implements DropSink, Router {
     }
   }
 
-  /** Publishes a will like a PUBLISH from its client: $SYS/ and the authorizePublish hook apply. */
+  /**
+   * Publishes a will like a PUBLISH from its client: $SYS/ and the authorizePublish hook apply.
+   * Runs from socket events, timers and takeovers: a failing hook refuses the will, never more.
+   */
   publishWill(clientId: string, will: WillMessage): void {
     if (isReservedTopic(will.topic)) return;
     const authorize = this.authorizePublish;
     if (authorize !== undefined) {
-      const allowed = authorize({ clientId, topic: will.topic, qos: will.qos, retain: will.retain });
-      if (allowed === false) return;
-      if (allowed !== true) {
-        allowed.then((ok) => {
-          if (ok) this.#publishWill(clientId, will);
-        }, (err: unknown) => this.logger.error({ err, clientId }, 'will authorization failed'));
+      const code = authorize(clientId, will.topic, will.qos, will.retain);
+      if (typeof code !== 'number') {
+        code.then((c) => {
+          if (c === ReasonCode.Success && !this.closing) this.#publishWill(clientId, will);
+        }, (err: unknown) => this.userCode.failed(err, 'will', clientId));
         return;
       }
+      if (code !== ReasonCode.Success) return;
     }
     this.#publishWill(clientId, will);
   }
@@ -265,7 +331,7 @@ export class BrokerState implements DropSink, Router {
 
   emitPublished(msg: Message): void {
     if (this.events.listenerCount('published') === 0) return;
-    this.events.emit('published', {
+    this.events.fire('published', {
       topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, properties: msg.properties, clientId: msg.senderId,
     });
   }
@@ -289,8 +355,8 @@ export class BrokerState implements DropSink, Router {
       session.expiresAt = now + session.expiryInterval * 1000;
       this.wheel.schedule(session, session.expiresAt);
     }
-    if (conn.graceful) this.events.emit('clientDisconnected', info, conn.disconnectReason);
-    else this.events.emit('connectionLost', info, err);
+    if (conn.graceful) this.events.fire('clientDisconnected', info, conn.disconnectReason);
+    else this.events.fire('connectionLost', info, err);
   }
 
   #scheduleWill(session: Session, will: WillMessage, now: number): void {

@@ -7,12 +7,20 @@ import { MqttError, ProtocolVersion, ReasonCode } from '../protocol/index.js';
 import { Connection } from './connection.js';
 import { Session } from './session.js';
 import type { BrokerState, PendingWill } from './state.js';
+import { HookDeadline } from './user-code.js';
 
 export function tick(st: BrokerState, now: number): void {
   for (const item of st.wheel.advance(now)) {
-    if (item instanceof Connection) checkKeepalive(st, item, now);
-    else if (item instanceof Session) checkSession(st, item, now);
-    else checkWill(st, item);
+    // One failing item (a bug, user code the guards missed) must not stop the others or the
+    // interval: it is logged and the tick goes on.
+    try {
+      if (item instanceof Connection) checkKeepalive(st, item, now);
+      else if (item instanceof Session) checkSession(st, item, now);
+      else if (item instanceof HookDeadline) st.userCode.expire(item, now);
+      else checkWill(st, item);
+    } catch (err) {
+      st.logger.error({ err }, 'timer item failed');
+    }
   }
 }
 
@@ -29,9 +37,9 @@ function checkKeepalive(st: BrokerState, conn: Connection, now: number): void {
     return;
   }
   if (conn.keepalive === 0) return;
-  // While an async hook holds this connection's packets, its PINGREQs are not read yet: that
-  // silence is ours, not the client's. Check again after the hook settles.
-  if (conn.busy) {
+  // Packets are read while a hook runs or the client is congested, so `lastSeen` is the
+  // client's own. Only while the broker stopped reading (too much held) is the silence ours.
+  if (conn.readPaused) {
     st.wheel.schedule(conn, now + conn.keepalive * 1500);
     return;
   }
@@ -49,7 +57,7 @@ function checkSession(st: BrokerState, session: Session, now: number): void {
     session.retryScheduled = false;
     if (session.expiresAt !== undefined && now >= session.expiresAt) {
       st.endSession(session);
-      st.events.emit('sessionExpired', session.clientId);
+      st.events.fire('sessionExpired', session.clientId);
     }
     return;
   }

@@ -52,6 +52,7 @@ const brokerRules: Record<keyof ServerConfig['broker'], Rule> = {
   maxRetainedMessages: int(0, 100_000_000),
   maxTopicLevels: int(0, 65535),
   connectTimeout: int(0, 3600),
+  hookTimeout: int(0, 3600),
   serverReference: { kind: 'string', optional: true },
   serverMoved: bool,
 };
@@ -90,6 +91,7 @@ export function defaultConfig(): ServerConfig {
       maxRetainedMessages: 0,
       maxTopicLevels: 128,
       connectTimeout: 30,
+      hookTimeout: 5,
       serverMoved: false,
     },
   };

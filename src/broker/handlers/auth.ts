@@ -5,7 +5,7 @@
 import { type AuthPacket, MqttError, PacketType, ProtocolError, ReasonCode } from '../../protocol/index.js';
 import type { AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
-import { authStep } from './connect.js';
+import { authStep, nextStep, startExchange } from './connect.js';
 
 export function handleAuth(c: Connection, p: AuthPacket): void | Promise<void> {
   const auth = c.auth;
@@ -17,19 +17,23 @@ export function handleAuth(c: Connection, p: AuthPacket): void | Promise<void> {
   const data = p.properties?.authenticationData;
   if (c.phase === 'connecting') {
     if (code !== ReasonCode.ContinueAuthentication) throw new ProtocolError('AUTH during CONNECT must continue the exchange');
-    return auth.exchange.next(data).then((step) => authStep(c, step));
+    const step = nextStep(c, auth.exchange, data, auth.pending?.clientId ?? '');
+    return step instanceof Promise ? step.then((s) => authStep(c, s)) : authStep(c, step);
   }
   if (code === ReasonCode.ReAuthenticate) {
     const mechanism = c.state.options.authMechanisms.get(auth.method);
     if (mechanism === undefined) throw new MqttError(ReasonCode.BadAuthenticationMethod, 'mechanism no longer available');
-    auth.exchange = mechanism.start({
+    const exchange = startExchange(c, mechanism, {
       clientId: c.info?.clientId ?? '', username: c.info?.username, remoteAddress: c.remoteAddress, reauthenticate: true,
     });
+    if (exchange === undefined) throw new MqttError(ReasonCode.UnspecifiedError, 're-authentication could not complete');
+    auth.exchange = exchange;
     auth.reauthenticating = true;
   } else if (code !== ReasonCode.ContinueAuthentication || !auth.reauthenticating) {
     throw new ProtocolError('unexpected AUTH');
   }
-  return auth.exchange.next(data).then((step) => reauthStep(c, step));
+  const step = nextStep(c, auth.exchange, data, c.info?.clientId ?? '');
+  return step instanceof Promise ? step.then((s) => reauthStep(c, s)) : reauthStep(c, step);
 }
 
 /** Re-authentication: AUTH 0x18 to continue, AUTH 0x00 on success, DISCONNECT on failure [MQTT-4.12.1-2]. */

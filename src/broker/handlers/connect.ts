@@ -6,9 +6,9 @@
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import {
-  type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode, type WillMessage,
+  AllowedReasonCodes, type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode, type WillMessage,
 } from '../../protocol/index.js';
-import type { AuthStep } from '../auth-mechanism.js';
+import type { AuthExchange, AuthMechanism, AuthStartContext, AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
 import { ownedProperties } from '../message.js';
 import { Session } from '../session.js';
@@ -50,25 +50,61 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
   if (method !== undefined) return startEnhancedAuth(c, pending, method);
   const auth = st.authenticate;
   if (auth === undefined) return accept(c, pending, undefined);
-  return auth(c, p, clientId).then((code) => {
-    if (c.phase === 'closed') return;
-    if (code !== ReasonCode.Success) return refuse(c, code, 'authentication failed');
-    accept(c, pending, undefined);
-  });
+  const verdict = auth(c, p, clientId);
+  if (typeof verdict === 'number') return authenticated(c, pending, verdict);
+  return verdict.then((code) => authenticated(c, pending, code));
+}
+
+function authenticated(c: Connection, pending: PendingConnect, code: number): void {
+  if (c.phase === 'closed') return;
+  if (code !== ReasonCode.Success) return refuse(c, code, code === ReasonCode.UnspecifiedError ? 'authentication could not complete' : 'authentication failed');
+  accept(c, pending, undefined);
+}
+
+const authFailed: AuthStep = { status: 'failure', reasonCode: ReasonCode.UnspecifiedError };
+const authTimedOut: AuthStep = { status: 'failure', reasonCode: ReasonCode.NotAuthorized };
+const isAuthStep = (v: unknown): AuthStep | undefined => {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const status = (v as { status?: unknown }).status;
+  return status === 'continue' || status === 'success' || status === 'failure' ? v as AuthStep : undefined;
+};
+
+/** Starts an enhanced authentication exchange; undefined when the mechanism's code threw. */
+export function startExchange(c: Connection, mechanism: AuthMechanism, ctx: AuthStartContext): AuthExchange | undefined {
+  try {
+    const exchange = mechanism.start(ctx);
+    if (typeof exchange === 'object' && exchange !== null && typeof exchange.next === 'function') return exchange;
+    throw new TypeError('authentication mechanism start() did not return an exchange');
+  } catch (err) {
+    c.state.userCode.failed(err, 'authMechanism', ctx.clientId);
+    return undefined;
+  }
+}
+
+/** One step of the mechanism's exchange, isolated and under the hook time limit. */
+export function nextStep(c: Connection, exchange: AuthExchange, data: Buffer | undefined, clientId: string): AuthStep | Promise<AuthStep> {
+  let r: unknown;
+  try {
+    r = exchange.next(data);
+  } catch (err) {
+    c.state.userCode.failed(err, 'authMechanism', clientId);
+    return authFailed;
+  }
+  return c.state.userCode.settle('authMechanism', clientId, r, isAuthStep, authTimedOut, authFailed);
 }
 
 /** [MQTT-4.12.0-1]: CONNECT with an Authentication Method starts that mechanism's exchange. */
 function startEnhancedAuth(c: Connection, pending: PendingConnect, method: string): void | Promise<void> {
   const mechanism = c.state.options.authMechanisms.get(method);
   if (mechanism === undefined) return refuse(c, ReasonCode.BadAuthenticationMethod, 'unsupported authentication method');
-  c.auth = {
-    method,
-    pending,
-    exchange: mechanism.start({
-      clientId: pending.clientId, username: pending.packet.username, remoteAddress: c.remoteAddress, reauthenticate: false,
-    }),
-  };
-  return c.auth.exchange.next(pending.packet.properties?.authenticationData).then((step) => authStep(c, step));
+  const exchange = startExchange(c, mechanism, {
+    clientId: pending.clientId, username: pending.packet.username, remoteAddress: c.remoteAddress, reauthenticate: false,
+  });
+  if (exchange === undefined) return refuse(c, ReasonCode.UnspecifiedError, 'authentication could not complete');
+  c.auth = { method, pending, exchange };
+  const step = nextStep(c, exchange, pending.packet.properties?.authenticationData, pending.clientId);
+  if (!(step instanceof Promise)) return authStep(c, step);
+  return step.then((s) => authStep(c, s));
 }
 
 /** Applies one step of an exchange during CONNECT: AUTH 0x18, CONNACK success, or CONNACK failure. */
@@ -90,6 +126,8 @@ export function authStep(c: Connection, step: AuthStep): void {
 
 /** Answers CONNACK with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
 export function refuse(c: Connection, code: number, reason: string): void {
+  // A code from user code (an authentication mechanism) that CONNACK cannot carry becomes 0x80.
+  if (code < 0x80 || !(AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) code = ReasonCode.UnspecifiedError;
   const properties: Properties | undefined = c.version === ProtocolVersion.V5 ? { reasonString: reason } : undefined;
   c.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code, ...(properties ? { properties } : {}) });
   c.close(new MqttError(code, reason));
@@ -123,7 +161,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   }
   if (session !== undefined && session.link === undefined && session.expiresAt !== undefined && now >= session.expiresAt) {
     st.endSession(session);
-    st.events.emit('sessionExpired', clientId);
+    st.events.fire('sessionExpired', clientId);
     session = undefined;
   }
   // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: clean start discards the session; otherwise it resumes.
@@ -184,7 +222,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     session.retryScheduled = true;
     st.wheel.schedule(session, now + opts.retryInterval * 1000);
   }
-  st.events.emit('clientConnected', c.info);
+  st.events.fire('clientConnected', c.info);
 }
 
 function connackProperties(

@@ -49,16 +49,18 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   }
   const authorize = st.authorizePublish;
   if (authorize !== undefined) {
-    const allowed = authorize({ clientId: session.clientId, topic: p.topic, qos, retain: p.retain });
-    if (allowed === false) return ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
-    if (allowed !== true) {
-      return allowed.then((ok) => {
-        if (ok) route(c, p, v5);
-        else ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
-      });
-    }
+    const code = authorize(session.clientId, p.topic, qos, p.retain);
+    if (typeof code !== 'number') return code.then((settled) => authorized(c, p, v5, settled));
+    if (code !== ReasonCode.Success) return ack(c, p, v5 ? code : ReasonCode.Success);
   }
   route(c, p, v5);
+}
+
+/** After an async authorization: route, or refuse (5.0: 0x87 / 0x80 on the acknowledgement; 3.1.1: acknowledged and dropped). */
+function authorized(c: Connection, p: PublishPacket, v5: boolean, code: number): void {
+  if (c.phase === 'closed') return;
+  if (code === ReasonCode.Success) route(c, p, v5);
+  else ack(c, p, v5 ? code : ReasonCode.Success);
 }
 
 function route(c: Connection, p: PublishPacket, v5: boolean): void {
@@ -87,6 +89,7 @@ function ack(c: Connection, p: PublishPacket, code: number): void {
 
 const REASONS: Readonly<Record<number, string>> = {
   [ReasonCode.NotAuthorized]: 'not authorized to publish to this topic',
+  [ReasonCode.UnspecifiedError]: 'the publication could not be authorized',
   [ReasonCode.QuotaExceeded]: 'retained message quota exceeded',
   [ReasonCode.PayloadFormatInvalid]: 'payload is not valid UTF-8',
   [ReasonCode.TopicNameInvalid]: 'topic name has too many levels',

@@ -16,18 +16,23 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promi
     throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported');
   }
   const authorize = st.authorizeSubscribe;
-  if (authorize === undefined) return finish(c, p, p.subscriptions.map(() => true), subId);
-  return Promise.all(p.subscriptions.map((s) => authorize(c, s))).then((allowed) => finish(c, p, allowed, subId));
+  if (authorize === undefined) return finish(c, p, p.subscriptions.map(() => ReasonCode.Success), subId);
+  const verdicts = p.subscriptions.map((s) => authorize(c, s));
+  if (verdicts.every((v) => typeof v === 'number')) return finish(c, p, verdicts as number[], subId);
+  // Each verdict settles on its own (user-code.ts never rejects and bounds the wait).
+  return Promise.all(verdicts).then((codes) => finish(c, p, codes, subId));
 }
 
-function finish(c: Connection, p: SubscribePacket, allowed: boolean[], subId: number | undefined): void {
+/** `verdicts[i]`: 0 when filter i may be subscribed, else its refusal code (0x87, or 0x80 when the hook failed). */
+function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: number | undefined): void {
   // An async authorization may settle after the connection (and maybe its session) ended.
   if (c.phase === 'closed') return;
   const session = c.session as Session;
   const codes: number[] = [];
   const retained: [SubRecord, Message[]][] = [];
   p.subscriptions.forEach((sub, i) => {
-    const code = allowed[i] ? subscribeOne(c, session, sub, subId, retained) : ReasonCode.NotAuthorized;
+    const verdict = verdicts[i] as number;
+    const code = verdict === ReasonCode.Success ? subscribeOne(c, session, sub, subId, retained) : verdict;
     codes.push(code);
   });
   // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.
@@ -40,7 +45,7 @@ function finish(c: Connection, p: SubscribePacket, allowed: boolean[], subId: nu
     for (const m of messages) session.deliver(m, (m.qos < rec.qos ? m.qos : rec.qos) as QoS, true, rec.subIds, now);
   }
   const granted = p.subscriptions.filter((_, i) => (codes[i] as number) < 0x80);
-  if (granted.length > 0) c.state.events.emit('subscribed', session.clientId, granted);
+  if (granted.length > 0) c.state.events.fire('subscribed', session.clientId, granted);
 }
 
 function subscribeOne(c: Connection, session: Session, sub: Subscription, subId: number | undefined, retained: [SubRecord, Message[]][]): number {

@@ -22,5 +22,5 @@ export function handleUnsubscribe(c: Connection, p: UnsubscribePacket): void {
   // [MQTT-3.10.4-4]: UNSUBACK even when nothing was removed.
   if (c.version === ProtocolVersion.V5) c.send({ type: PacketType.Unsuback, packetId: p.packetId, reasonCodes: codes });
   else c.send({ type: PacketType.Unsuback, packetId: p.packetId });
-  if (removed.length > 0) c.state.events.emit('unsubscribed', session.clientId, removed);
+  if (removed.length > 0) c.state.events.fire('unsubscribed', session.clientId, removed);
 }
