@@ -22,6 +22,8 @@ export function dispatch(c: Connection, p: Packet): void | Promise<void> {
     if (p.type === PacketType.Connect && c.phase === 'new') return handleConnect(c, p);
     // AUTH may continue an enhanced authentication started by CONNECT.
     if (p.type === PacketType.Auth && c.phase === 'connecting') return handleAuth(c, p);
+    // A client may give up during an enhanced authentication exchange: the connection just closes.
+    if (p.type === PacketType.Disconnect && c.phase === 'connecting') return c.close(undefined);
     throw new ProtocolError(c.phase === 'new' ? 'the first packet must be CONNECT [MQTT-3.1.0-1]' : 'packet before CONNACK');
   }
   switch (p.type) {
@@ -56,7 +58,9 @@ export function failConnection(conn: Connection, err: unknown, extra?: Propertie
     const reasonCode = allowed ? code : ReasonCode.UnspecifiedError;
     if (conn.phase === 'connected') {
       // `extra` carries what the reason needs (a Server Reference for 0x9C / 0x9D).
-      const properties: Properties = { ...(conn.problemInfo ? { reasonString: error.message } : {}), ...extra };
+      // Only an MqttError's own text reaches the client: other errors may carry internal details.
+      const reasonString = conn.problemInfo && err instanceof MqttError ? err.message : undefined;
+      const properties: Properties = { ...(reasonString !== undefined ? { reasonString } : {}), ...extra };
       conn.send({ type: PacketType.Disconnect, reasonCode, ...(Object.keys(properties).length > 0 ? { properties } : {}) });
     } else if ((AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) {
       conn.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code });
