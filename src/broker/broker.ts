@@ -59,7 +59,8 @@ export class BrokerCore {
     const st = this.#state;
     const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload;
     const msg = createMessage({
-      topic: message.topic, payload, qos: message.qos ?? 0, retain: message.retain ?? false,
+      // Without retainAvailable nothing is retained, whoever publishes.
+      topic: message.topic, payload, qos: message.qos ?? 0, retain: (message.retain ?? false) && st.options.retainAvailable,
       properties: message.properties, now: st.clock.now(),
     });
     st.stats.messagesReceived++;

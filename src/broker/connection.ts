@@ -8,7 +8,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
-  Decoder, encode, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, type QoS, stampPublish, type WillMessage,
+  Decoder, encode, MqttError, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, type QoS, ReasonCode, stampPublish, type WillMessage,
 } from '../protocol/index.js';
 import type { BrokerState } from './state.js';
 import { dispatch, failConnection } from './dispatch.js';
@@ -18,6 +18,16 @@ import type { ClientInfo } from './events.js';
 import type { AuthExchange } from './auth-mechanism.js';
 import type { PendingConnect } from './handlers/connect.js';
 import { Deque } from '../session/deque.js';
+
+/** The packet without its reason string and user properties, or undefined when it has neither (PUBLISH keeps its own). */
+function withoutProblemInfo(packet: Packet): Packet | undefined {
+  if (packet.type === PacketType.Publish || !('properties' in packet)) return undefined;
+  const props = packet.properties;
+  if (props === undefined || (props.reasonString === undefined && props.userProperties === undefined)) return undefined;
+  const { reasonString: _r, userProperties: _u, ...rest } = props;
+  const { properties: _p, ...bare } = packet;
+  return (Object.keys(rest).length > 0 ? { ...bare, properties: rest } : bare) as Packet;
+}
 
 /** Bytes collected in one turn before they are written without waiting for the turn's end. */
 const FLUSH_THRESHOLD = 64 * 1024;
@@ -92,6 +102,8 @@ export class Connection implements SessionLink {
   #heldBytes = 0;
   #busy = false;
   #readPaused = false;
+  /** Set when a packet could not be sent within the client's Maximum Packet Size: the connection is closing. */
+  #muted = false;
 
   constructor(state: BrokerState, stream: Duplex, remoteAddress: string | undefined) {
     this.state = state;
@@ -206,13 +218,39 @@ export class Connection implements SessionLink {
 
   // ---- output -------------------------------------------------------------------------
 
-  /** Queues a packet for this turn's write. */
+  /**
+   * Queues a packet for this turn's write. 5.0: a packet never exceeds the client's Maximum
+   * Packet Size [MQTT-3.1.2-24]: the reason string and user properties are left out when they
+   * would make it too large [MQTT-3.4.2-2] (and the same rule for every other packet); a packet
+   * too large even without them is not sent and the connection closes.
+   */
   send(packet: Packet): void {
-    this.sendBytes(encode(packet, this.version || ProtocolVersion.V311));
+    const version = this.version || ProtocolVersion.V311;
+    let buf = encode(packet, version);
+    if (version === ProtocolVersion.V5 && buf.length > this.clientMaxPacketSize) {
+      const bare = withoutProblemInfo(packet);
+      if (bare !== undefined) buf = encode(bare, version);
+      if (buf.length > this.clientMaxPacketSize) {
+        // A PUBLISH is discarded as if sent [MQTT-3.1.2-25]; any other packet cannot be left out.
+        if (packet.type !== PacketType.Publish) this.#unsendable();
+        return;
+      }
+    }
+    this.sendBytes(buf);
+  }
+
+  /**
+   * A packet the client cannot receive: nothing more is written and the connection closes once
+   * the running handler has finished (closing inside it would leave its state half set up).
+   */
+  #unsendable(): void {
+    if (this.#muted) return;
+    this.#muted = true;
+    queueMicrotask(() => this.close(new MqttError(ReasonCode.PacketTooLarge, 'packet larger than the client\'s Maximum Packet Size')));
   }
 
   sendBytes(buf: Buffer): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed' || this.#muted) return;
     this.#pending.push(buf);
     this.#pendingIds.push(0);
     this.#queued(buf.length);
@@ -220,7 +258,8 @@ export class Connection implements SessionLink {
 
   /** PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0 and no properties: 4 bytes, no allocation until flush. */
   sendAck(type: number, packetId: number): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed' || this.#muted) return;
+    if (this.clientMaxPacketSize < 4) return this.#unsendable();
     this.#pending.push(((type << 4) | (type === PacketType.Pubrel ? 2 : 0)) * 65536 + packetId);
     this.#pendingIds.push(0);
     this.#queued(4);
@@ -231,7 +270,7 @@ export class Connection implements SessionLink {
   }
 
   sendPublish(_o: Outgoing | undefined, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
-    if (this.phase === 'closed') return true;
+    if (this.phase === 'closed' || this.#muted) return true;
     const v5 = this.version === ProtocolVersion.V5;
     if (!v5 || (subIds === undefined && msg.expiresAt === undefined && this.clientAliasMax === 0)) {
       const prepared = preparedFor(msg, this.version, qos, retain);

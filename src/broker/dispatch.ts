@@ -22,6 +22,8 @@ export function dispatch(c: Connection, p: Packet): void | Promise<void> {
     if (p.type === PacketType.Connect && c.phase === 'new') return handleConnect(c, p);
     // AUTH may continue an enhanced authentication started by CONNECT.
     if (p.type === PacketType.Auth && c.phase === 'connecting') return handleAuth(c, p);
+    // A client may give up during an enhanced authentication exchange: the connection just closes.
+    if (p.type === PacketType.Disconnect && c.phase === 'connecting') return c.close(undefined);
     throw new ProtocolError(c.phase === 'new' ? 'the first packet must be CONNECT [MQTT-3.1.0-1]' : 'packet before CONNACK');
   }
   switch (p.type) {

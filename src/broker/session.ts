@@ -12,6 +12,9 @@ import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
 import { isExpired, type Message } from './message.js';
 
+/** How an acknowledgement from the client matched the session's deliveries. */
+export type AckResult = 'done' | 'unknown' | 'mismatch';
+
 /** One delivery of a message to this session. */
 export interface Outgoing {
   readonly msg: Message;
@@ -161,14 +164,19 @@ export class Session {
     }
   }
 
-  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) ends a delivery. Returns false for an unknown identifier. */
-  complete(packetId: number, qos: 1 | 2, now: number): boolean {
+  /**
+   * PUBACK (QoS 1) or PUBCOMP (QoS 2) ends a delivery. 'unknown': no delivery has this
+   * identifier; 'mismatch': one has, but it does not await this acknowledgement (PUBACK for
+   * QoS 2, PUBCOMP for QoS 1 or before PUBREC), which is a protocol error.
+   */
+  complete(packetId: number, qos: 1 | 2, now: number): AckResult {
     const o = this.inflight.get(packetId);
-    if (o === undefined || o.qos !== qos || (qos === 2 && !o.released)) return false;
+    if (o === undefined) return 'unknown';
+    if (o.qos !== qos || (qos === 2 && !o.released)) return 'mismatch';
     this.#undefer(o);
     this.inflight.delete(packetId);
     this.#freed(now);
-    return true;
+    return 'done';
   }
 
   #undefer(o: Outgoing): void {
@@ -183,20 +191,24 @@ export class Session {
     if (this.queue.length > 0) this.pump(now);
   }
 
-  /** PUBREC: the QoS 2 delivery moves to its release step. A failure reason code (0x80 or above) ends it: no PUBREL follows. */
-  received(packetId: number, failed: boolean, now: number): boolean {
+  /**
+   * PUBREC: the QoS 2 delivery moves to its release step. A failure reason code (0x80 or above)
+   * ends it: no PUBREL follows. 'mismatch': the identifier belongs to a QoS 1 delivery.
+   */
+  received(packetId: number, failed: boolean, now: number): AckResult {
     const o = this.inflight.get(packetId);
-    if (o === undefined || o.qos !== 2) return false;
+    if (o === undefined) return 'unknown';
+    if (o.qos !== 2) return 'mismatch';
     // The client may acknowledge what it got before the reconnect, ahead of our resend.
     this.#undefer(o);
     if (failed) {
       this.inflight.delete(packetId);
       this.#freed(now);
-      return true;
+      return 'done';
     }
     o.released = true;
     o.sentAt = now;
-    return true;
+    return 'done';
   }
 
   /** On reconnect with a resumed session: resend unacknowledged PUBLISH with DUP and PUBREL, in order [MQTT-4.4.0-1]. */

@@ -165,11 +165,14 @@ export class Decoder {
     if (type === PacketType.Publish) return decodePublish(r, flags, version);
     const required = RequiredFlags[type];
     if (required === undefined) throw new MalformedPacketError(`reserved packet type ${type}`);
-    // [MQTT-2.2.2-1] [MQTT-2.2.2-2]: reserved flags must hold their defined values.
-    if (flags !== required) throw new MalformedPacketError(`invalid fixed header flags for packet type ${type} [MQTT-2.2.2-2]`);
+    // [MQTT-2.2.2-1] [MQTT-2.2.2-2]: reserved flags must hold their defined values. CONNECT is
+    // checked by decodeConnect, once the protocol level is known (MQTT 3.1 defines no such rule).
+    if (flags !== required && type !== PacketType.Connect) {
+      throw new MalformedPacketError(`invalid fixed header flags for packet type ${type} [MQTT-2.2.2-2]`);
+    }
     switch (type) {
       case PacketType.Connect: {
-        const p = decodeConnect(r);
+        const p = decodeConnect(r, flags);
         this.protocolVersion = p.protocolVersion;
         return p;
       }

@@ -11,11 +11,14 @@ import {
 import type { AuthExchange, AuthMechanism, AuthStartContext, AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
 import { ownedProperties } from '../message.js';
+import { responseTopicInvalid } from './publish.js';
 import { Session } from '../session.js';
 
 export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<void> {
   c.version = p.protocolVersion;
   c.phase = 'connecting';
+  // [MQTT-3.1.2-24]: known before any reply, a refusing CONNACK included.
+  if (p.protocolVersion === ProtocolVersion.V5) c.clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0x10000000;
   const st = c.state;
   if (st.closing) return refuse(c, ReasonCode.ServerUnavailable, 'server shutting down');
   let clientId = p.clientId;
@@ -33,9 +36,17 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
     return refuse(c, ReasonCode.ClientIdentifierNotValid, 'client identifier longer than 23 characters');
   }
   // [MQTT-3.2.2-12] [MQTT-3.2.2-13]: a will the broker could not honour is refused at CONNECT.
-  if (p.protocolVersion === ProtocolVersion.V5 && p.will !== undefined) {
-    if (p.will.qos > st.options.maximumQoS) return refuse(c, ReasonCode.QoSNotSupported, 'will QoS not supported');
-    if (p.will.retain && !st.options.retainAvailable) return refuse(c, ReasonCode.RetainNotSupported, 'retain not supported');
+  if (p.protocolVersion === ProtocolVersion.V5) {
+    // §3.1.2.11.10: Authentication Data without an Authentication Method is a Protocol Error.
+    if (p.properties?.authenticationData !== undefined && p.properties.authenticationMethod === undefined) {
+      return refuse(c, ReasonCode.ProtocolError, 'authentication data without an authentication method');
+    }
+    if (p.will !== undefined) {
+      if (p.will.qos > st.options.maximumQoS) return refuse(c, ReasonCode.QoSNotSupported, 'will QoS not supported');
+      if (p.will.retain && !st.options.retainAvailable) return refuse(c, ReasonCode.RetainNotSupported, 'retain not supported');
+      // [MQTT-3.1.3-11]: the will's Response Topic is a topic name: not empty, no wildcards.
+      if (responseTopicInvalid(p.will.properties?.responseTopic)) return refuse(c, ReasonCode.ProtocolError, 'invalid will response topic');
+    }
   }
   // Redirection (5.0 §4.11): 0x9C Use Another Server or 0x9D Server Moved, with a Server Reference.
   const reference = st.options.serverReference;
@@ -186,7 +197,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   session.window = Math.min(opts.maxInflight, props?.receiveMaximum ?? 65535);
 
   // The will outlives the CONNECT bytes it was decoded from: keep a copy, not a view of the chunk.
-  c.will = p.will === undefined ? undefined : copyWill(p.will, opts.maximumQoS);
+  c.will = p.will === undefined ? undefined : copyWill(p.will, opts.maximumQoS, opts.retainAvailable);
   c.keepalive = p.keepalive;
   let serverKeepAlive: number | undefined;
   if (v5 && opts.maxKeepalive > 0 && (p.keepalive === 0 || p.keepalive > opts.maxKeepalive)) {
@@ -248,10 +259,12 @@ function connackProperties(
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function copyWill(will: WillMessage, maximumQoS: number): WillMessage {
+function copyWill(will: WillMessage, maximumQoS: number, retainAvailable: boolean): WillMessage {
   // 3.1.1 cannot refuse a will QoS at CONNECT: it is capped at the broker's Maximum QoS instead.
   const qos = (will.qos > maximumQoS ? maximumQoS : will.qos) as WillMessage['qos'];
-  const copy: WillMessage = { ...will, qos, payload: Buffer.from(will.payload) };
+  // Nor a retained will: without retainAvailable it is published as a plain message (5.0 was refused above).
+  const retain = will.retain && retainAvailable;
+  const copy: WillMessage = { ...will, qos, retain, payload: Buffer.from(will.payload) };
   const properties = ownedProperties(will.properties);
   if (properties !== undefined) copy.properties = properties;
   return copy;

@@ -10,8 +10,9 @@ export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
     if (c.connectExpiry === 0 && expiry !== 0) throw new ProtocolError('session expiry set on DISCONNECT after 0 in CONNECT [MQTT-3.14.2-2]');
     session.expiryInterval = Math.min(expiry, c.state.options.maxSessionExpiryInterval);
   }
-  // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be published.
-  if (p.reasonCode !== ReasonCode.DisconnectWithWillMessage) c.will = undefined;
+  // [MQTT-3.14.4-3] [MQTT-3.1.2-8]: only a normal DISCONNECT (0x00) discards the will; 0x04 asks
+  // for it, and a client that disconnects with an error code (0x80 and up) gets it published too.
+  if ((p.reasonCode ?? ReasonCode.NormalDisconnection) === ReasonCode.NormalDisconnection) c.will = undefined;
   c.graceful = true;
   c.disconnectReason = p.reasonCode ?? ReasonCode.NormalDisconnection;
   c.close(undefined);

@@ -5,7 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import {
-  MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode, topicLevels,
+  MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode, topicLevels, topicNameProblem,
 } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { createMessage } from '../message.js';
@@ -15,6 +15,9 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   const st = c.state;
   const v5 = c.version === ProtocolVersion.V5;
   if (v5 && !checkV5(c, p)) return;
+  // Retain Available 0 for 3.1 / 3.1.1 publishers, which cannot be told: RETAIN is ignored, so
+  // the message is neither stored nor delivered as retained, to any client [MQTT-3.2.2-14].
+  else if (p.retain && !st.options.retainAvailable) p.retain = false;
   const session = c.session;
   if (session === undefined) return;
   const qos = p.qos;
@@ -116,6 +119,10 @@ function checkV5(c: Connection, p: PublishPacket): boolean {
   if (p.qos > opts.maximumQoS) throw new MqttError(ReasonCode.QoSNotSupported, 'QoS not supported');
   // [MQTT-3.2.2-14]: RETAIN when Retain Available is 0.
   if (p.retain && !opts.retainAvailable) throw new MqttError(ReasonCode.RetainNotSupported, 'retain not supported');
+  // [MQTT-3.3.4-6]: a Subscription Identifier is for the server to send, never the client.
+  if (p.properties?.subscriptionIdentifiers !== undefined) throw new ProtocolError('PUBLISH from a client with a subscription identifier [MQTT-3.3.4-6]');
+  // [MQTT-3.3.2-13] [MQTT-3.3.2-14]: the Response Topic is a topic name: not empty, no wildcards.
+  if (responseTopicInvalid(p.properties?.responseTopic)) throw new ProtocolError('invalid response topic [MQTT-3.3.2-14]');
   if (p.properties?.payloadFormatIndicator === true && !isUtf8(p.payload)) {
     // [MQTT-3.3.2-4]: a payload announced as UTF-8 must be UTF-8; refused with 0x99.
     if (p.qos === 0) throw new MqttError(ReasonCode.PayloadFormatInvalid, 'payload is not valid UTF-8');
@@ -123,4 +130,9 @@ function checkV5(c: Connection, p: PublishPacket): boolean {
     return false;
   }
   return true;
+}
+
+/** Whether a Response Topic is present and not a valid topic name (empty or with wildcards). */
+export function responseTopicInvalid(topic: string | undefined): boolean {
+  return topic !== undefined && topicNameProblem(topic) !== undefined;
 }

@@ -9,15 +9,22 @@ import { propertiesLength, readProperties, WillContext, writeProperties } from '
 import { topicNameProblem } from '../topic.js';
 import { startPacket } from './header.js';
 
-export function decodeConnect(r: Reader): ConnectPacket {
+/**
+ * `headerFlags` are the fixed header's low four bits. MQTT 3.1 (`MQIsdp`, level 3) defines no
+ * check of them nor of the reserved connect flag, and 3.1 clients that set them exist: they are
+ * ignored there. 3.1.1 and 5.0 refuse both [MQTT-2.2.2-2] [MQTT-3.1.2-3].
+ */
+export function decodeConnect(r: Reader, headerFlags = 0): ConnectPacket {
   const protocolName = r.utf8('protocol name');
   const level = r.u8('protocol level');
+  const v31 = protocolName === 'MQIsdp' && level === 3;
+  if (headerFlags !== 0 && !v31) throw new MalformedPacketError('invalid fixed header flags for CONNECT [MQTT-2.2.2-2]');
   // [MQTT-3.1.2-1] [MQTT-3.1.2-2]: only the names and levels this codec speaks.
-  const known = (protocolName === 'MQTT' && (level === 4 || level === 5)) || (protocolName === 'MQIsdp' && level === 3);
+  const known = (protocolName === 'MQTT' && (level === 4 || level === 5)) || v31;
   if (!known) throw new UnsupportedProtocolVersionError(`unsupported protocol ${protocolName} level ${level}`);
   const protocolVersion = level as ProtocolVersionValue;
   const flags = r.u8('connect flags');
-  if (flags & 0x01) throw new MalformedPacketError('reserved connect flag is set [MQTT-3.1.2-3]');
+  if ((flags & 0x01) !== 0 && !v31) throw new MalformedPacketError('reserved connect flag is set [MQTT-3.1.2-3]');
   const hasWill = (flags & 0x04) !== 0;
   const willQos = (flags >> 3) & 0x03;
   const willRetain = (flags & 0x20) !== 0;

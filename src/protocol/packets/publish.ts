@@ -55,7 +55,8 @@ function readTopic(r: Reader): string {
   let ascii = true;
   for (let i = start; i < end; i++) {
     const b = buf[i] as number;
-    if (b === 0x2b || b === 0x23) throw new TopicNameInvalidError('topic name contains a wildcard [MQTT-3.3.2-2]');
+    // A wildcard makes the name malformed (0x81); 0x90 is for well-formed names the receiver refuses.
+    if (b === 0x2b || b === 0x23) throw new MalformedPacketError('topic name contains a wildcard [MQTT-3.3.2-2]');
     if (b === 0) throw new MalformedPacketError('topic name contains U+0000 [MQTT-1.5.4-2]');
     if (b >= 0x80) ascii = false;
   }

@@ -1,7 +1,7 @@
 /** SUBSCRIBE (§3.8) and SUBACK (§3.9). */
 import type { Buffer } from 'node:buffer';
 import { PacketType, ProtocolVersion, type QoS } from '../constants.js';
-import { MalformedPacketError, ProtocolError, TopicFilterInvalidError } from '../errors.js';
+import { MalformedPacketError, ProtocolError } from '../errors.js';
 import type { SubackPacket, SubscribePacket, Subscription } from '../packets.js';
 import type { Reader } from '../primitives.js';
 import { utf8Length, varintLength } from '../primitives.js';
@@ -25,7 +25,9 @@ export function decodeSubscribe(r: Reader, version: number): SubscribePacket {
   while (r.remaining() > 0) {
     const topicFilter = r.utf8('topic filter');
     const problem = topicFilterProblem(topicFilter);
-    if (problem !== undefined) throw new TopicFilterInvalidError(problem);
+    // An empty filter or misplaced wildcards make the packet malformed (0x81) [MQTT-4.7.3-1]
+    // [MQTT-4.7.1-2] [MQTT-4.7.1-3]; 0x8F is for well-formed filters the broker refuses.
+    if (problem !== undefined) throw new MalformedPacketError(problem);
     const options = r.u8('subscription options');
     const qos = options & 0x03;
     if (qos === 3) {

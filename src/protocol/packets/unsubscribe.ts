@@ -1,7 +1,7 @@
 /** UNSUBSCRIBE (§3.10) and UNSUBACK (§3.11). */
 import type { Buffer } from 'node:buffer';
 import { PacketType, ProtocolVersion } from '../constants.js';
-import { MalformedPacketError, ProtocolError, TopicFilterInvalidError } from '../errors.js';
+import { MalformedPacketError, ProtocolError } from '../errors.js';
 import type { UnsubackPacket, UnsubscribePacket } from '../packets.js';
 import type { Reader } from '../primitives.js';
 import { utf8Length, varintLength } from '../primitives.js';
@@ -21,7 +21,9 @@ export function decodeUnsubscribe(r: Reader, version: number): UnsubscribePacket
   while (r.remaining() > 0) {
     const filter = r.utf8('topic filter');
     const problem = topicFilterProblem(filter);
-    if (problem !== undefined) throw new TopicFilterInvalidError(problem);
+    // An empty filter or misplaced wildcards make the packet malformed (0x81) [MQTT-4.7.3-1]
+    // [MQTT-4.7.1-2] [MQTT-4.7.1-3]; 0x8F is for well-formed filters the broker refuses.
+    if (problem !== undefined) throw new MalformedPacketError(problem);
     packet.topicFilters.push(filter);
   }
   // [MQTT-3.10.3-2]: at least one topic filter.
