@@ -256,12 +256,4 @@ describe('DISCONNECT reason strings', () => {
     await c.expectNothing();
     await broker.closeConnections();
   });
-    const { client: c } = await TestClient.connect(broker, { version: 5, clientId: 'leak' });
-    c.publish('t', 'x', 1, 1);
-    const d = await c.expect(PacketType.Disconnect);
-    assert.equal(d.reasonCode, ReasonCode.UnspecifiedError);
-    assert.equal(d.properties?.reasonString, undefined);
-    await waitClosed(c);
-    await broker.closeConnections();
-  });
 });
