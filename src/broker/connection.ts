@@ -13,7 +13,7 @@ import {
 import type { BrokerState } from './state.js';
 import { dispatch, failConnection } from './dispatch.js';
 import { encodePublishFor, preparedFor, receiverProperties, type Message } from './message.js';
-import type { Outgoing, Session, SessionLink } from './session.js';
+import type { Outgoing, Session, SessionLink, Waiter } from './session.js';
 import type { ClientInfo } from './events.js';
 import type { AuthExchange } from './auth-mechanism.js';
 import type { PendingConnect } from './handlers/connect.js';
@@ -62,7 +62,7 @@ function onError(this: Duplex, err: Error): void {
 
 export type ConnState = 'new' | 'connecting' | 'connected' | 'closed';
 
-export class Connection implements SessionLink {
+export class Connection implements SessionLink, Waiter {
   readonly state: BrokerState;
   readonly stream: Duplex;
   readonly remoteAddress: string | undefined;
@@ -102,6 +102,8 @@ export class Connection implements SessionLink {
   #heldBytes = 0;
   #busy = false;
   #readPaused = false;
+  /** Flow control: a backlogged session this connection's PUBLISH wait for (see Session.highWater). */
+  #waitingFor: Session | undefined;
   /** Set when a packet could not be sent within the client's Maximum Packet Size: the connection is closing. */
   #muted = false;
 
@@ -154,7 +156,7 @@ export class Connection implements SessionLink {
    * still seen, and only when the held packets pass HOLD_LIMIT bytes does the broker stop reading.
    */
   accept(packet: Packet): void {
-    if (this.#held.length === 0 && !this.#busy && !(this.congested && isWork(packet.type))) {
+    if (this.#held.length === 0 && !this.#busy && !((this.congested || this.#waitingFor !== undefined) && isWork(packet.type))) {
       this.#run(packet);
       return;
     }
@@ -195,7 +197,7 @@ export class Connection implements SessionLink {
     const held = this.#held;
     while (held.length > 0 && !this.#busy && this.phase !== 'closed') {
       const p = held.peek() as Packet;
-      if (this.congested && isWork(p.type)) break;
+      if ((this.congested || this.#waitingFor !== undefined) && isWork(p.type)) break;
       held.shift();
       this.#heldBytes -= heldSize(p);
       this.#run(p);
@@ -209,6 +211,19 @@ export class Connection implements SessionLink {
       this.#readPaused = false;
       this.stream.resume();
     }
+  }
+
+  /** Flow control: take no more PUBLISH from this client until `session` drains (or stalls, or goes offline). */
+  holdFor(session: Session): void {
+    if (this.#waitingFor !== undefined || this.phase === 'closed') return;
+    this.#waitingFor = session;
+    session.wait(this);
+  }
+
+  unblock(session: Session): void {
+    if (this.#waitingFor !== session) return;
+    this.#waitingFor = undefined;
+    if (this.phase !== 'closed') this.#runHeld();
   }
 
   /** Turns an error into the reply the protocol requires, then closes. */

@@ -23,8 +23,12 @@ export interface PublishedMessage {
   clientId: string | undefined;
 }
 
-/** Why a message did not reach a session: its queue was full, it expired, it was larger than the client allows, or no member of its shared group was left. */
-export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'no-receiver';
+/**
+ * Why a message did not reach a session: its queue was full, it expired, it was larger than the
+ * client allows, no member of its shared group was left, or the session stopped reading and its
+ * queue overflowed after the slow-subscriber timeout.
+ */
+export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'no-receiver' | 'slow-subscriber';
 
 export interface BrokerEvents {
   clientConnected: [client: ClientInfo];

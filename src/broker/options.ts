@@ -55,6 +55,17 @@ export interface BrokerOptions extends BrokerHooks {
    * it. 0: no limit. Default 5.
    */
   hookTimeout?: number;
+  /**
+   * Flow control. When a publisher's message finds an online subscriber's queue at its high-water
+   * mark (half of maxQueuedMessages), the broker stops taking PUBLISH from that publisher (its
+   * acknowledgements wait, its socket is read for control packets only) until the queue drains
+   * to a quarter, so that QoS 1/2 messages wait instead of being dropped. A subscriber that makes
+   * no progress for this many seconds stops holding publishers back (see slowSubscriberPolicy).
+   * 0: publishers are never held; full queues drop. Default 1.
+   */
+  slowSubscriberTimeout?: number;
+  /** What happens to a subscriber past slowSubscriberTimeout: 'drop' its overflow (counted) or 'disconnect' it (5.0: 0x97). Default 'drop'. */
+  slowSubscriberPolicy?: 'drop' | 'disconnect';
   /** Most retained messages kept; a new one beyond it is refused (5.0: 0x97 Quota Exceeded). Default 0: no limit. */
   maxRetainedMessages?: number;
   /** Redirect every 5.0 client to this server (CONNACK 0x9C, or 0x9D when `serverMoved`). */
@@ -98,6 +109,8 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     maxTopicLevels: o.maxTopicLevels ?? 128,
     connectTimeout: o.connectTimeout ?? 30,
     hookTimeout: o.hookTimeout ?? 5,
+    slowSubscriberTimeout: o.slowSubscriberTimeout ?? 1,
+    slowSubscriberPolicy: o.slowSubscriberPolicy ?? 'drop',
     serverReference: o.serverReference,
     serverMoved: o.serverMoved ?? false,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),

@@ -52,6 +52,18 @@ export interface SessionLink {
 
 export interface DropSink {
   dropped(session: Session, msg: Message, reason: DropReason): void;
+  /** The online session's queue reached its high-water mark: whoever is publishing to it should wait. */
+  backlogged(session: Session): void;
+}
+
+/** A publisher held back by a backlogged session (flow control); woken once it drains or stalls. */
+export interface Waiter {
+  unblock(session: Session): void;
+}
+
+/** Watches a backlogged session for progress on the timer wheel (flow control, see `highWater`). */
+export class StallWatch {
+  constructor(readonly session: Session) {}
 }
 
 export class Session {
@@ -74,6 +86,19 @@ export class Session {
   retryScheduled = false;
   /** Marker used by the router to merge overlapping subscriptions in one fan-out. */
   routeMark = 0;
+  /**
+   * Flow control: while online and not stalled, a queue at `highWater` holds back the publishers
+   * feeding it until it drains to `lowWater`, so that QoS 1/2 messages wait instead of being dropped.
+   */
+  highWater: number;
+  lowWater: number;
+  /** No progress (nothing written, nothing acknowledged) for the slow-subscriber timeout: publishers no longer wait for it. */
+  stalled = false;
+  /** Clock time of the last delivery written or acknowledgement received. */
+  lastProgress = 0;
+  /** Whether the stall watch is on the timer wheel. */
+  watching = false;
+  #waiters: Waiter[] | undefined;
   #nextId = 1;
   /** Inflight entries marked deferred (see `resend`). */
   #deferred = 0;
@@ -84,7 +109,34 @@ export class Session {
     this.window = limits.window;
     this.maxQueued = limits.maxQueued;
     this.queueQos0Offline = limits.queueQos0Offline;
+    // Half the queue: the other half absorbs what publishers already sent before they wait.
+    this.highWater = limits.maxQueued > 1 ? Math.ceil(limits.maxQueued / 2) : Number.POSITIVE_INFINITY;
+    this.lowWater = Math.floor(this.highWater / 2);
     this.#drops = drops;
+  }
+
+  /** Publishers should wait for this session: online, not stalled, queue at the high-water mark. */
+  get backlogged(): boolean {
+    return this.link !== undefined && !this.stalled && this.queue.length >= this.highWater;
+  }
+
+  /** Holds `w` until the queue drains (or stalls, or the link goes). */
+  wait(w: Waiter): void {
+    (this.#waiters ??= []).push(w);
+  }
+
+  get waiting(): number {
+    return this.#waiters?.length ?? 0;
+  }
+
+  /** Releases every waiting publisher, after the current call stack (never inside a delivery). */
+  release(): void {
+    const waiters = this.#waiters;
+    if (waiters === undefined) return;
+    this.#waiters = undefined;
+    queueMicrotask(() => {
+      for (const w of waiters) w.unblock(this);
+    });
   }
 
   /** Subscriptions by the filter the client sent ($share/ included); created on first use. */
@@ -120,19 +172,22 @@ export class Session {
       // Full: QoS 0 goes first, then the newcomer.
       const victim = o.qos === 0 ? o : this.queue.removeFirst((x) => x.qos === 0);
       this.dropped++;
-      this.#drops.dropped(this, (victim ?? o).msg, 'queue-full');
+      this.#drops.dropped(this, (victim ?? o).msg, this.stalled ? 'slow-subscriber' : 'queue-full');
       if (victim === undefined || victim === o) return;
     }
     this.queue.push(o);
+    if (this.queue.length >= this.highWater && this.link !== undefined && !this.stalled) this.#drops.backlogged(this);
   }
 
   #send(link: SessionLink, o: Outgoing, now: number): void {
     if (o.qos === 0) {
+      this.lastProgress = now;
       if (!link.sendPublish(undefined, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
       return;
     }
     o.packetId = this.#allocateId();
     o.sentAt = now;
+    this.lastProgress = now;
     if (!link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, false)) {
       this.#drops.dropped(this, o.msg, 'too-large');
       return;
@@ -151,6 +206,7 @@ export class Session {
   pump(now: number): void {
     const link = this.link;
     if (link === undefined) return;
+    const before = this.queue.length;
     while (this.queue.length > 0 && !link.congested) {
       const o = this.queue.peek() as Outgoing;
       if (isExpired(o.msg, now)) {
@@ -158,9 +214,14 @@ export class Session {
         this.#drops.dropped(this, o.msg, 'expired');
         continue;
       }
-      if (o.qos > 0 && this.inflight.size >= this.window) return;
+      if (o.qos > 0 && this.inflight.size >= this.window) break;
       this.queue.shift();
       this.#send(link, o, now);
+    }
+    if (this.queue.length < before) {
+      // It moves again: a stalled session that makes progress is a slow one, which publishers wait for.
+      this.stalled = false;
+      if (this.queue.length <= this.lowWater) this.release();
     }
   }
 
@@ -173,6 +234,7 @@ export class Session {
     const o = this.inflight.get(packetId);
     if (o === undefined) return 'unknown';
     if (o.qos !== qos || (qos === 2 && !o.released)) return 'mismatch';
+    this.lastProgress = now;
     this.#undefer(o);
     this.inflight.delete(packetId);
     this.#freed(now);
@@ -199,6 +261,7 @@ export class Session {
     const o = this.inflight.get(packetId);
     if (o === undefined) return 'unknown';
     if (o.qos !== 2) return 'mismatch';
+    this.lastProgress = now;
     // The client may acknowledge what it got before the reconnect, ahead of our resend.
     this.#undefer(o);
     if (failed) {
@@ -288,5 +351,6 @@ export class Session {
     this.#deferred = 0;
     this.queue.clear();
     this.inboundQos2 = undefined;
+    this.release();
   }
 }

@@ -17,7 +17,7 @@ import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, ownedProperties } from './message.js';
 import type { ResolvedOptions } from './options.js';
-import type { DropSink, Outgoing, Session, SubRecord } from './session.js';
+import { type DropSink, type Outgoing, type Session, StallWatch, type SubRecord } from './session.js';
 import { tick } from './timers.js';
 import { asError, type HookDeadline, UserCode } from './user-code.js';
 
@@ -26,7 +26,7 @@ export class PendingWill {
   constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
 }
 
-export type Timed = Connection | Session | PendingWill | HookDeadline;
+export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch;
 
 /** An authorization hook's answer as a reason code: true 0x00, false 0x87. */
 const verdict = (v: unknown): number | undefined => (v === true ? ReasonCode.Success : v === false ? ReasonCode.NotAuthorized : undefined);
@@ -212,6 +212,21 @@ export class BrokerState implements DropSink, Router {
     return out;
   }
 
+  /**
+   * Set by a session whose queue reached its high-water mark during the current route: the
+   * PUBLISH handler then holds its publisher until that session drains (flow control).
+   */
+  pressure: Session | undefined;
+
+  backlogged(session: Session): void {
+    if (this.options.slowSubscriberTimeout === 0) return;
+    this.pressure = session;
+    if (!session.watching) {
+      session.watching = true;
+      this.wheel.schedule(new StallWatch(session), session.lastProgress + this.options.slowSubscriberTimeout * 1000);
+    }
+  }
+
   dropped(session: Session, msg: Message, reason: DropReason): void {
     this.stats.messagesDropped++;
     if (this.events.listenerCount('messageDropped') > 0) this.events.fire('messageDropped', session.clientId, msg.topic, reason);
@@ -345,6 +360,8 @@ export class BrokerState implements DropSink, Router {
     if (this.connections.get(session.clientId) === conn) this.connections.delete(session.clientId);
     if (session.link !== conn) return;
     session.link = undefined;
+    // An offline session keeps its bounded queue; publishers no longer wait for it.
+    session.release();
     const now = this.clock.now();
     if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now);
     // A shared-subscription member that goes away hands its unacknowledged messages to the

@@ -5,7 +5,7 @@
  */
 import { MqttError, ProtocolVersion, ReasonCode } from '../protocol/index.js';
 import { Connection } from './connection.js';
-import { Session } from './session.js';
+import { Session, StallWatch } from './session.js';
 import type { BrokerState, PendingWill } from './state.js';
 import { HookDeadline } from './user-code.js';
 
@@ -17,6 +17,7 @@ export function tick(st: BrokerState, now: number): void {
       if (item instanceof Connection) checkKeepalive(st, item, now);
       else if (item instanceof Session) checkSession(st, item, now);
       else if (item instanceof HookDeadline) st.userCode.expire(item, now);
+      else if (item instanceof StallWatch) checkStall(st, item, now);
       else checkWill(st, item);
     } catch (err) {
       st.logger.error({ err }, 'timer item failed');
@@ -75,4 +76,31 @@ function checkWill(st: BrokerState, pending: PendingWill): void {
   if (st.pendingWills.get(pending.clientId) !== pending) return;
   st.pendingWills.delete(pending.clientId);
   st.publishWill(pending.clientId, pending.will);
+}
+
+/**
+ * A backlogged session that made no progress (nothing written, nothing acknowledged) for the
+ * slow-subscriber timeout no longer holds its publishers back: by policy, its overflow is dropped
+ * (counted as 'slow-subscriber') or the client is disconnected (5.0: 0x97 Quota exceeded).
+ */
+function checkStall(st: BrokerState, w: StallWatch, now: number): void {
+  const s = w.session;
+  if (!s.backlogged && s.waiting === 0) {
+    s.watching = false;
+    return;
+  }
+  const due = s.lastProgress + st.options.slowSubscriberTimeout * 1000;
+  if (now < due) {
+    st.wheel.schedule(w, due);
+    return;
+  }
+  s.watching = false;
+  const link = s.link;
+  st.logger.warn({ clientId: s.clientId, queued: s.queue.length, policy: st.options.slowSubscriberPolicy }, 'slow subscriber stopped holding publishers back');
+  if (st.options.slowSubscriberPolicy === 'disconnect' && link instanceof Connection) {
+    link.fail(new MqttError(ReasonCode.QuotaExceeded, 'subscriber too slow'));
+    return;
+  }
+  s.stalled = true;
+  s.release();
 }

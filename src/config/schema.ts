@@ -53,6 +53,8 @@ const brokerRules: Record<keyof ServerConfig['broker'], Rule> = {
   maxTopicLevels: int(0, 65535),
   connectTimeout: int(0, 3600),
   hookTimeout: int(0, 3600),
+  slowSubscriberTimeout: int(0, 3600),
+  slowSubscriberPolicy: { kind: 'enum', values: ['drop', 'disconnect'] },
   serverReference: { kind: 'string', optional: true },
   serverMoved: bool,
 };
@@ -92,6 +94,8 @@ export function defaultConfig(): ServerConfig {
       maxTopicLevels: 128,
       connectTimeout: 30,
       hookTimeout: 5,
+      slowSubscriberTimeout: 1,
+      slowSubscriberPolicy: 'drop',
       serverMoved: false,
     },
   };

@@ -60,7 +60,8 @@ for (const v of [4, 5] as const satisfies readonly Version[]) {
     // Every drop is the stalled subscriber's, for a full queue (at most MAX_QUEUED wait; what the
     // socket buffers absorbed before it stopped accepting bytes was written, the rest dropped).
     assert.equal(drops.get(`stalled-${v}`), broker.stats.messagesDropped);
-    assert.deepEqual([...reasons], ['queue-full']);
+    // Full queue; once the stalled subscriber made no progress for slowSubscriberTimeout, 'slow-subscriber'.
+    assert.deepEqual([...reasons].filter((r) => r !== 'queue-full' && r !== 'slow-subscriber'), []);
 
     // The stalled client is still connected (slow is not a protocol error), and the broker stays responsive.
     assert.equal(raw.socket.destroyed, false);

@@ -75,7 +75,14 @@ function route(c: Connection, p: PublishPacket, v5: boolean): void {
     topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties,
     senderId: session.clientId, now: st.clock.now(),
   });
+  st.pressure = undefined;
   const receivers = st.publish(msg);
+  // Flow control: a receiver's queue reached its high-water mark; this client waits for it.
+  const pressure = st.pressure;
+  if (pressure !== undefined) {
+    st.pressure = undefined;
+    c.holdFor(pressure);
+  }
   if (qos === 2) (session.inboundQos2 ??= new Set()).add(p.packetId as number);
   if (qos > 0) ack(c, p, receivers === 0 && v5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
   st.emitPublished(msg);
