@@ -219,10 +219,11 @@ describe('petrel CLI', () => {
     assert.equal(result.stdout, `petrel ${version}\n`);
   });
 
-  test('an unknown flag exits 2 with a message on stderr', async (t) => {
+  test('an unknown flag exits 2 with a message on stderr pointing to --help', async (t) => {
     const result = await runRefused(t, ['--bogus']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--bogus/);
+    assert.match(result.stderr, /petrel --help/);
     assert.equal(result.stdout, '');
   });
 
