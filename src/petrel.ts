@@ -9,9 +9,18 @@ import { type Listener, type ListenOptions, listenTcp } from './transport/tcp.js
 export class Broker extends BrokerCore {
   readonly #listeners: Listener[] = [];
 
-  /** Listens for MQTT over TCP; `port: 0` picks a free port; read it back from the result. */
+  /**
+   * Listens for MQTT over TCP; `port: 0` picks a free port; read it back from the result.
+   * Rejects with BrokerClosedError once the broker is closed (it would drop every client).
+   */
   async listen(options: ListenOptions = {}): Promise<Listener> {
+    if (this.closed) throw new BrokerClosedError();
     const listener = await listenTcp((stream, remote) => this.handle(stream, remote), options);
+    if (this.closed) {
+      // close() ran while the port was being bound: release it rather than serve no one.
+      await listener.close();
+      throw new BrokerClosedError();
+    }
     this.#listeners.push(listener);
     return listener;
   }
@@ -28,7 +37,15 @@ export class Broker extends BrokerCore {
   }
 }
 
-/** Creates a broker; nothing listens until `listen()` is called. */
+/** `listen()` on a broker that was closed. */
+export class BrokerClosedError extends Error {
+  constructor() {
+    super('the broker is closed');
+    this.name = 'BrokerClosedError';
+  }
+}
+
+/** Creates a broker; nothing listens until `listen()` is called. Throws OptionsError for a bad option. */
 export function createBroker(options: BrokerOptions = {}): Broker {
   return new Broker(options);
 }

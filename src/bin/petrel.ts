@@ -1,20 +1,43 @@
 #!/usr/bin/env node
 /** `petrel`: starts the broker. Parses arguments, loads the config, handles signals. */
-import { loadConfig } from '../config/load.js';
-import { ConfigError } from '../config/schema.js';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCommandLine, usage } from '../config/load.js';
 import { startServer } from '../server.js';
 
+/** The version in Petrel's package.json, found from this module (dist/bin/ or build/src/bin/). */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'petrel' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // No package.json at this level: look one further up.
+    }
+    dir = dirname(dir);
+  }
+  throw new Error('package.json not found');
+}
+
 async function main(): Promise<void> {
-  let config;
+  let command;
   try {
-    config = loadConfig(process.argv.slice(2));
+    command = parseCommandLine(process.argv.slice(2));
   } catch (err) {
-    const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`petrel: ${message}\n`);
+    process.stderr.write(`petrel: ${err instanceof Error ? err.message : String(err)}\nTry 'petrel --help'.\n`);
     process.exit(2);
   }
-  const server = await startServer(config);
-  process.stdout.write(`petrel listening on ${server.listener.host}:${server.listener.port}\n`);
+  if (command.action === 'help') {
+    process.stdout.write(usage());
+    return;
+  }
+  if (command.action === 'version') {
+    process.stdout.write(`petrel ${packageVersion()}\n`);
+    return;
+  }
+  const server = await startServer(command.config);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -25,6 +48,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // SIGHUP (a terminal hang-up, or `kill -HUP` from an operator) never ends the server.
+  process.on('SIGHUP', () => {
+    server.reload().catch((err: unknown) => server.logger.error({ err }, 'reload failed'));
+  });
 }
 
 main().catch((err: unknown) => {

@@ -5,17 +5,19 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, topicNameProblem } from '../protocol/index.js';
-import { silentLogger } from '../observability/logger.js';
+import { type Logger, silentLogger } from '../observability/logger.js';
 import { systemClock } from '../session/clock.js';
 import { Connection } from './connection.js';
 import type { BrokerEvents, ClientInfo } from './events.js';
+import type { AuthenticateHook } from './hooks.js';
 import { createMessage } from './message.js';
-import { type BrokerOptions, resolveOptions } from './options.js';
+import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
 
 export interface PublishOptions {
   topic: string;
-  payload: Buffer | string;
+  /** A string is sent as UTF-8. */
+  payload: Buffer | Uint8Array | string;
   qos?: QoS;
   retain?: boolean;
   properties?: Properties;
@@ -33,9 +35,18 @@ export interface SubscriptionInfo {
 export class BrokerCore {
   readonly #state: BrokerState;
 
+  /** Throws OptionsError, naming the option, for an unknown option or a bad value. */
   constructor(options: BrokerOptions = {}) {
     const resolved = resolveOptions(options, { logger: silentLogger, clock: systemClock });
-    this.#state = new BrokerState(resolved, options);
+    const logger = resolved.logger;
+    const authenticate = options.authenticate;
+    this.#state = new BrokerState(resolved, authenticate === undefined ? options : { ...options, authenticate: logRefusals(authenticate, logger) });
+    logConnections(this.#state, logger);
+  }
+
+  /** True once `closeConnections()` (or `close()`) was called: the broker serves no one any more. */
+  get closed(): boolean {
+    return this.#state.closing;
   }
 
   /** Serves an MQTT connection over any duplex byte stream (TCP socket, TLS, WebSocket, in-process pair). */
@@ -54,10 +65,10 @@ export class BrokerCore {
 
   /** Publishes a message from the broker itself; resolves with the number of receivers. */
   async publish(message: PublishOptions): Promise<number> {
-    const problem = topicNameProblem(message.topic);
-    if (problem !== undefined) throw new MqttError(ReasonCode.TopicNameInvalid, problem);
+    checkPublish(message);
     const st = this.#state;
-    const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload;
+    const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : Buffer.isBuffer(message.payload)
+      ? message.payload : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
     const msg = createMessage({
       // Without retainAvailable nothing is retained, whoever publishes.
       topic: message.topic, payload, qos: message.qos ?? 0, retain: (message.retain ?? false) && st.options.retainAvailable,
@@ -134,4 +145,60 @@ export class BrokerCore {
     st.stop();
     await Promise.all(closed);
   }
+}
+
+/**
+ * Refuses a message no client could have sent, with an OptionsError naming the field: a topic
+ * name that breaks §4.7 (checked by topicNameProblem), a QoS other than 0, 1 or 2, a non-boolean
+ * retain flag, a payload that is not bytes or a string.
+ */
+function checkPublish(m: PublishOptions): void {
+  if (typeof m !== 'object' || m === null) throw new OptionsError('(root)', 'the message must be an object', 'publish');
+  if (typeof m.topic !== 'string') throw new OptionsError('topic', 'must be a string', 'publish');
+  const problem = topicNameProblem(m.topic);
+  if (problem !== undefined) throw new OptionsError('topic', problem, 'publish');
+  if (m.qos !== undefined && m.qos !== 0 && m.qos !== 1 && m.qos !== 2) throw new OptionsError('qos', `must be 0, 1 or 2, got ${String(m.qos)}`, 'publish');
+  if (m.retain !== undefined && typeof m.retain !== 'boolean') throw new OptionsError('retain', 'must be true or false', 'publish');
+  if (typeof m.payload !== 'string' && !(m.payload instanceof Uint8Array)) throw new OptionsError('payload', 'must be a Buffer, a Uint8Array or a string', 'publish');
+  if (m.properties !== undefined && (typeof m.properties !== 'object' || m.properties === null)) throw new OptionsError('properties', 'must be an object', 'publish');
+}
+
+/** The authenticate hook, with each refusal logged (info): bad credentials are an operator's business. */
+function logRefusals(hook: AuthenticateHook, logger: Logger): AuthenticateHook {
+  const report = (ctx: Parameters<AuthenticateHook>[0], result: boolean | number): boolean | number => {
+    if (result !== true && result !== ReasonCode.Success) {
+      const reasonCode = result === false ? ReasonCode.BadUserNameOrPassword : result;
+      logger.info({
+        clientId: ctx.clientId, remote: ctx.remoteAddress, protocolVersion: ctx.protocolVersion, username: ctx.username, reasonCode,
+        reason: 'authentication failed',
+      }, 'connection refused');
+    }
+    return result;
+  };
+  return (ctx) => {
+    const result = hook(ctx);
+    return result instanceof Promise ? result.then((r) => report(ctx, r)) : report(ctx, result);
+  };
+}
+
+/**
+ * One info line per connect and per disconnect, with stable keys (clientId, remote,
+ * protocolVersion, reasonCode, reason). Nothing per message: the default level stays quiet under load.
+ */
+function logConnections(st: BrokerState, logger: Logger): void {
+  if (logger === silentLogger) return;
+  st.events.on('clientConnected', (c) => logger.info({
+    clientId: c.clientId, remote: c.remoteAddress, protocolVersion: c.protocolVersion, username: c.username,
+    keepalive: c.keepalive, cleanStart: c.cleanStart,
+  }, 'client connected'));
+  const disconnected = (c: ClientInfo, reasonCode: number | undefined, reason: string): void => logger.info({
+    clientId: c.clientId, remote: c.remoteAddress, protocolVersion: c.protocolVersion, reasonCode, reason,
+  }, 'client disconnected');
+  st.events.on('clientDisconnected', (c, code) => disconnected(c, code, 'client sent DISCONNECT'));
+  st.events.on('connectionLost', (c, err) => {
+    if (err instanceof MqttError) disconnected(c, err.reasonCode, err.message);
+    else if (err !== undefined) disconnected(c, undefined, err.message);
+    else if (st.closing) disconnected(c, ReasonCode.ServerShuttingDown, 'server shutting down');
+    else disconnected(c, undefined, 'connection closed by the client');
+  });
 }

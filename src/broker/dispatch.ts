@@ -48,7 +48,9 @@ export function failConnection(conn: Connection, err: unknown, extra?: Propertie
   const error = err instanceof Error ? err : new Error(String(err));
   const code = err instanceof MqttError ? err.reasonCode : ReasonCode.UnspecifiedError;
   if (!(err instanceof MqttError)) conn.state.logger.error({ err: error, clientId: conn.info?.clientId }, 'connection failed');
-  else conn.state.logger.debug({ clientId: conn.info?.clientId, reasonCode: code, err: error.message }, 'protocol violation');
+  // A refusal before CONNACK is logged at info (the default level); after CONNACK the
+  // 'client disconnected' line already carries the reason, so this one stays at debug.
+  else conn.state.logger[conn.info === undefined ? 'info' : 'debug']({ clientId: conn.info?.clientId, remote: conn.remoteAddress, reasonCode: code, reason: error.message }, 'connection closed on error');
   if (conn.phase === 'new' && err instanceof UnsupportedProtocolVersionError) {
     // [MQTT-3.1.2-2]: CONNACK 0x01 (3.1.1 form) for a level the broker does not speak.
     conn.version = ProtocolVersion.V311;

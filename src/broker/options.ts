@@ -1,7 +1,12 @@
-/** BrokerOptions: the embedded API's configuration, with defaults. */
+/**
+ * BrokerOptions: the embedded API's configuration, its rules and its defaults. The rules table
+ * is the one source of truth for every value option: `createBroker` checks options with it, and
+ * the server's config file (config/schema.ts) checks its `broker.` keys with the same table and
+ * the same messages.
+ */
 import type { Logger } from '../observability/logger.js';
 import type { ShareStrategy } from '../router/index.js';
-import type { Clock } from '../session/clock.js';
+import type { Clock, Ticker } from '../session/clock.js';
 import type { BrokerHooks } from './hooks.js';
 import type { AuthMechanism } from './auth-mechanism.js';
 
@@ -10,6 +15,8 @@ export interface BrokerOptions extends BrokerHooks {
   logger?: Logger;
   /** Time source; tests inject a manual clock. Default: performance.now(). */
   clock?: Clock;
+  /** What advances the timer wheel (every 100 ms); tests inject a ManualTicker. Default: setInterval. */
+  ticker?: Ticker;
   /** Largest inbound packet in bytes; larger ones are refused with 0x95. Default 1 MiB. */
   maxPacketSize?: number;
   /** QoS 1/2 messages in flight to one client at a time (capped by its Receive Maximum). Default 100. */
@@ -76,6 +83,121 @@ export interface BrokerOptions extends BrokerHooks {
   authMechanisms?: AuthMechanism[];
 }
 
+/** Options that are code (objects, functions) injected by embedders, not configuration values. */
+export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | keyof BrokerHooks;
+/** The options a configuration file can set: plain values, each with a rule below. */
+export type ValueOptions = Omit<BrokerOptions, CodeOption>;
+
+export type Rule =
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'bool' }
+  | { kind: 'string'; optional?: boolean }
+  | { kind: 'enum'; values: readonly string[] };
+
+const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
+const bool: Rule = { kind: 'bool' };
+
+/** The rule of every value option; the compiler makes a new option come with its rule. */
+export const brokerOptionRules: Readonly<Record<keyof ValueOptions, Rule>> = {
+  maxPacketSize: int(16, 268_435_460),
+  maxInflight: int(1, 65535),
+  maxQueuedMessages: int(0, 10_000_000),
+  queueQos0Offline: bool,
+  retryInterval: int(0, 86_400),
+  receiveMaximum: int(1, 65535),
+  topicAliasMaximum: int(0, 65535),
+  outboundTopicAliases: bool,
+  maxKeepalive: int(0, 65535),
+  maxSessionExpiryInterval: int(0, 0xffffffff),
+  maximumQoS: int(0, 2),
+  retainAvailable: bool,
+  wildcardSubscriptionAvailable: bool,
+  subscriptionIdentifiersAvailable: bool,
+  sharedSubscriptionsAvailable: bool,
+  sharedSubscriptionStrategy: { kind: 'enum', values: ['round-robin', 'random', 'least-inflight'] },
+  responseInformation: { kind: 'string', optional: true },
+  matchCacheSize: int(0, 10_000_000),
+  maxRetainedMessages: int(0, 100_000_000),
+  maxTopicLevels: int(0, 65535),
+  connectTimeout: int(0, 3600),
+  hookTimeout: int(0, 3600),
+  slowSubscriberTimeout: int(0, 3600),
+  slowSubscriberPolicy: { kind: 'enum', values: ['drop', 'disconnect'] },
+  serverReference: { kind: 'string', optional: true },
+  serverMoved: bool,
+};
+
+/** Why `value` breaks `rule`, or undefined when it follows it. */
+export function ruleProblem(rule: Rule, value: unknown): string | undefined {
+  switch (rule.kind) {
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value)) return `must be an integer, got ${show(value)}`;
+      if (value < rule.min || value > rule.max) return `must be between ${rule.min} and ${rule.max}, got ${value}`;
+      return undefined;
+    case 'bool':
+      return typeof value === 'boolean' ? undefined : `must be true or false, got ${show(value)}`;
+    case 'string':
+      return typeof value === 'string' ? undefined : `must be a string, got ${show(value)}`;
+    case 'enum':
+      return typeof value === 'string' && rule.values.includes(value) ? undefined : `must be one of ${rule.values.join(', ')}, got ${show(value)}`;
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** A bad option (or argument): `key` names it, `detail` says what is wrong with it. */
+export class OptionsError extends Error {
+  constructor(readonly key: string, readonly detail: string, scope = 'option') {
+    super(`${scope} "${key}": ${detail}`);
+    this.name = new.target.name;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const withMethods = (...names: string[]) => (v: unknown): string | undefined =>
+  isObject(v) && names.every((n) => typeof v[n] === 'function') ? undefined : `must be an object with ${names.join(', ')} methods`;
+const fn = (v: unknown): string | undefined => (typeof v === 'function' ? undefined : `must be a function, got ${show(v)}`);
+
+const codeChecks: Readonly<Record<CodeOption, (v: unknown) => string | undefined>> = {
+  logger: withMethods('error', 'warn', 'info', 'debug', 'trace', 'child'),
+  clock: withMethods('now'),
+  ticker: withMethods('start'),
+  authenticate: fn,
+  authorizeSubscribe: fn,
+  authorizePublish: fn,
+  authMechanisms: (v) => (Array.isArray(v) && v.every((m) => isObject(m) && typeof m.method === 'string' && typeof m.start === 'function')
+    ? undefined : 'must be a list of mechanisms, each with a method name and a start function'),
+};
+
+/**
+ * Refuses unknown options and bad values with an OptionsError naming the option. An option set
+ * to undefined takes its default.
+ */
+export function validateBrokerOptions(o: unknown): asserts o is BrokerOptions {
+  if (!isObject(o)) throw new OptionsError('(root)', 'options must be an object');
+  for (const [key, value] of Object.entries(o)) {
+    if (value === undefined) continue;
+    const rule = (brokerOptionRules as Record<string, Rule>)[key];
+    const check = (codeChecks as Record<string, (v: unknown) => string | undefined>)[key];
+    if (rule === undefined && check === undefined) throw new OptionsError(key, 'unknown option');
+    const problem = rule !== undefined ? ruleProblem(rule, value) : (check as (v: unknown) => string | undefined)(value);
+    if (problem !== undefined) throw new OptionsError(key, problem);
+  }
+}
+
+/** Drives the timer wheel with a real interval that does not keep the process alive. */
+export const systemTicker: Ticker = {
+  start(run, intervalMs) {
+    const timer = setInterval(run, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
 type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms';
 export type ResolvedOptions = Required<Omit<BrokerOptions, Optional | keyof BrokerHooks>> & {
   responseInformation: string | undefined;
@@ -83,10 +205,13 @@ export type ResolvedOptions = Required<Omit<BrokerOptions, Optional | keyof Brok
   authMechanisms: ReadonlyMap<string, AuthMechanism>;
 };
 
+/** Checks `o` (throws OptionsError) and fills in the defaults. */
 export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clock: Clock }): ResolvedOptions {
+  validateBrokerOptions(o);
   return {
     logger: o.logger ?? defaults.logger,
     clock: o.clock ?? defaults.clock,
+    ticker: o.ticker ?? systemTicker,
     maxPacketSize: o.maxPacketSize ?? 1024 * 1024,
     maxInflight: o.maxInflight ?? 100,
     maxQueuedMessages: o.maxQueuedMessages ?? 1000,

@@ -303,11 +303,21 @@ export class Session {
     }
   }
 
-  /** Resends the inflight entries sent at or before `before` (3.1.1 retry timer). */
-  resendOlderThan(before: number, now: number): void {
+  /**
+   * Resends the inflight entries sent at or before `before` (3.1.1 retry timer) and returns the
+   * earliest send time of those still awaiting acknowledgement (the resent ones included), or
+   * undefined when none is: the timer's next deadline is that time plus the retry interval.
+   */
+  resendOlderThan(before: number, now: number): number | undefined {
     const link = this.link;
-    if (link === undefined) return;
-    for (const o of this.inflight.values()) if (!o.deferred && o.sentAt <= before) this.#resendOne(link, o, now);
+    if (link === undefined || this.#inflight === undefined) return undefined;
+    let oldest: number | undefined;
+    for (const o of this.#inflight.values()) {
+      if (o.deferred) continue;
+      if (o.sentAt <= before && !this.#resendOne(link, o, now)) continue;
+      if (oldest === undefined || o.sentAt < oldest) oldest = o.sentAt;
+    }
+    return oldest;
   }
 
   /**

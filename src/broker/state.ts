@@ -80,7 +80,7 @@ export class BrokerState implements DropSink, Router {
   closing = false;
   #dirty: Connection[] = [];
   #flushQueued = false;
-  readonly #ticker: ReturnType<typeof setInterval>;
+  readonly #stopTicker: () => void;
 
   /** Runs hooks and listeners under isolation and the time limit (user-code.ts). */
   readonly userCode: UserCode;
@@ -147,8 +147,7 @@ export class BrokerState implements DropSink, Router {
     };
     this.strategy = options.sharedSubscriptionStrategy;
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize });
-    this.#ticker = setInterval(() => tick(this, this.clock.now()), TICK_MS);
-    this.#ticker.unref();
+    this.#stopTicker = options.ticker.start(() => tick(this, this.clock.now()), TICK_MS);
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -394,6 +393,6 @@ export class BrokerState implements DropSink, Router {
   }
 
   stop(): void {
-    clearInterval(this.#ticker);
+    this.#stopTicker();
   }
 }

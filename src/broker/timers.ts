@@ -62,11 +62,13 @@ function checkSession(st: BrokerState, session: Session, now: number): void {
     }
     return;
   }
-  // The 3.1 / 3.1.1 resend timer; 5.0 resends only on reconnect [MQTT-4.4.0-1].
+  // The 3.1 / 3.1.1 resend timer; 5.0 resends only on reconnect [MQTT-4.4.0-1]. Each
+  // unacknowledged message is resent retryInterval after it was sent (to the wheel's tick): the
+  // timer is due when the oldest entry is, or a full interval from now when nothing is in flight.
   const retryMs = st.options.retryInterval * 1000;
   if (retryMs > 0 && session.link.version < ProtocolVersion.V5) {
-    session.resendOlderThan(now - retryMs, now);
-    st.wheel.schedule(session, now + retryMs);
+    const oldest = session.resendOlderThan(now - retryMs, now);
+    st.wheel.schedule(session, oldest === undefined ? now + retryMs : oldest + retryMs);
   } else {
     session.retryScheduled = false;
   }

@@ -1,21 +1,57 @@
-/** Reads the configuration: defaults, then the file given by --config (YAML or JSON), then flags. */
+/**
+ * The command line: the flags the server accepts (one table, which also writes `--help`), and
+ * the configuration they give: defaults, then the file given by --config (YAML or JSON), then flags.
+ */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, defaultConfig, type ServerConfig, validateConfig } from './schema.js';
 
-export function loadConfig(argv: string[]): ServerConfig {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', short: 'p' },
-      host: { type: 'string', short: 'h' },
-      'log-level': { type: 'string' },
-      config: { type: 'string', short: 'c' },
-    },
-    strict: true,
-    allowPositionals: false,
+interface Flag {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Placeholder for the value in the usage text. */
+  value?: string;
+  help: string;
+}
+
+/** Every flag `petrel` accepts; `usage()` lists them in this order. */
+export const FLAGS = {
+  config: { type: 'string', short: 'c', value: '<file>', help: 'read the configuration from a YAML or JSON (.json) file' },
+  port: { type: 'string', short: 'p', value: '<port>', help: 'TCP port to listen on; 0 picks a free port (default 1883)' },
+  host: { type: 'string', value: '<address>', help: 'address to bind (default 0.0.0.0)' },
+  'log-level': { type: 'string', value: '<level>', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
+  help: { type: 'boolean', short: 'h', help: 'print this help and exit' },
+  version: { type: 'boolean', help: 'print the version and exit' },
+} as const satisfies Record<string, Flag>;
+
+/** What the command line asks for. */
+export type Command = { action: 'help' } | { action: 'version' } | { action: 'run'; config: ServerConfig };
+
+/** The `--help` text. */
+export function usage(): string {
+  const rows = Object.entries(FLAGS as Record<string, Flag>).map(([name, f]) => {
+    const left = `${f.short !== undefined ? `-${f.short}, ` : '    '}--${name}${f.value !== undefined ? ` ${f.value}` : ''}`;
+    return `  ${left.padEnd(28)}${f.help}`;
   });
+  return [
+    'Usage: petrel [options]',
+    '',
+    'Starts an MQTT 3.1, 3.1.1 and 5.0 broker. Flags override the configuration file.',
+    '',
+    'Options:',
+    ...rows,
+    '',
+    'Signals: SIGINT and SIGTERM stop the server; SIGHUP logs a reload request and keeps running.',
+    '',
+  ].join('\n');
+}
+
+/** Parses the arguments; throws (TypeError from parseArgs, or ConfigError) on a bad one. */
+export function parseCommandLine(argv: string[]): Command {
+  const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+  if (values.help === true) return { action: 'help' };
+  if (values.version === true) return { action: 'version' };
   let config = defaultConfig();
   if (values.config !== undefined) {
     const text = readFileSync(values.config, 'utf8');
@@ -30,5 +66,12 @@ export function loadConfig(argv: string[]): ServerConfig {
   }
   if (values.host !== undefined) flags.host = values.host;
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-  return validateConfig(flags, config);
+  return { action: 'run', config: validateConfig(flags, config) };
+}
+
+/** The configuration the arguments give (--help and --version are refused here). */
+export function loadConfig(argv: string[]): ServerConfig {
+  const command = parseCommandLine(argv);
+  if (command.action !== 'run') throw new ConfigError(`--${command.action}`, 'not a configuration flag');
+  return command.config;
 }

@@ -3,11 +3,8 @@
  * rule; `validateConfig` refuses unknown keys and bad values with an error naming the key path.
  * config/petrel.example.yaml documents every key.
  */
-import type { BrokerOptions } from '../broker/options.js';
+import { brokerOptionRules, OptionsError, type Rule, ruleProblem, type ValueOptions } from '../broker/options.js';
 import type { LogLevel } from '../observability/logger.js';
-
-/** Options that are code, not configuration: injected by embedders or plugins. */
-type NotInConfig = 'logger' | 'clock' | 'authenticate' | 'authorizeSubscribe' | 'authorizePublish' | 'authMechanisms';
 
 export interface ServerConfig {
   port: number;
@@ -15,49 +12,14 @@ export interface ServerConfig {
   /** When `port` is taken, try up to this many following ports. */
   portFallback: number;
   logLevel: LogLevel;
-  broker: Required<Omit<BrokerOptions, NotInConfig | 'responseInformation' | 'serverReference'>> & {
+  /** The broker's value options (code options such as hooks are injected, not configured). */
+  broker: Required<Omit<ValueOptions, 'responseInformation' | 'serverReference'>> & {
     responseInformation?: string;
     serverReference?: string;
   };
 }
 
-type Rule =
-  | { kind: 'int'; min: number; max: number }
-  | { kind: 'bool' }
-  | { kind: 'string'; optional?: boolean }
-  | { kind: 'enum'; values: readonly string[] };
-
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
-const bool: Rule = { kind: 'bool' };
-
-const brokerRules: Record<keyof ServerConfig['broker'], Rule> = {
-  maxPacketSize: int(16, 268_435_460),
-  maxInflight: int(1, 65535),
-  maxQueuedMessages: int(0, 10_000_000),
-  queueQos0Offline: bool,
-  retryInterval: int(0, 86_400),
-  receiveMaximum: int(1, 65535),
-  topicAliasMaximum: int(0, 65535),
-  outboundTopicAliases: bool,
-  maxKeepalive: int(0, 65535),
-  maxSessionExpiryInterval: int(0, 0xffffffff),
-  maximumQoS: int(0, 2),
-  retainAvailable: bool,
-  wildcardSubscriptionAvailable: bool,
-  subscriptionIdentifiersAvailable: bool,
-  sharedSubscriptionsAvailable: bool,
-  sharedSubscriptionStrategy: { kind: 'enum', values: ['round-robin', 'random', 'least-inflight'] },
-  responseInformation: { kind: 'string', optional: true },
-  matchCacheSize: int(0, 10_000_000),
-  maxRetainedMessages: int(0, 100_000_000),
-  maxTopicLevels: int(0, 65535),
-  connectTimeout: int(0, 3600),
-  hookTimeout: int(0, 3600),
-  slowSubscriberTimeout: int(0, 3600),
-  slowSubscriberPolicy: { kind: 'enum', values: ['drop', 'disconnect'] },
-  serverReference: { kind: 'string', optional: true },
-  serverMoved: bool,
-};
 
 const topRules: Record<Exclude<keyof ServerConfig, 'broker'>, Rule> = {
   port: int(0, 65535),
@@ -71,7 +33,7 @@ export function defaultConfig(): ServerConfig {
     port: 1883,
     host: '0.0.0.0',
     portFallback: 0,
-    logLevel: 'warn',
+    logLevel: 'info',
     broker: {
       maxPacketSize: 1024 * 1024,
       maxInflight: 100,
@@ -101,27 +63,17 @@ export function defaultConfig(): ServerConfig {
   };
 }
 
-export class ConfigError extends Error {
-  constructor(readonly key: string, message: string) {
-    super(`config key "${key}": ${message}`);
+/** A bad configuration: `key` is the key path, e.g. "broker.maxInflight". */
+export class ConfigError extends OptionsError {
+  constructor(key: string, detail: string) {
+    super(key, detail, 'config key');
   }
 }
 
+/** The broker rules and texts are the library's own (broker/options.ts), under their key path. */
 function check(path: string, rule: Rule, value: unknown): void {
-  switch (rule.kind) {
-    case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(path, `must be an integer, got ${JSON.stringify(value)}`);
-      if (value < rule.min || value > rule.max) throw new ConfigError(path, `must be between ${rule.min} and ${rule.max}, got ${value}`);
-      return;
-    case 'bool':
-      if (typeof value !== 'boolean') throw new ConfigError(path, `must be true or false, got ${JSON.stringify(value)}`);
-      return;
-    case 'string':
-      if (typeof value !== 'string') throw new ConfigError(path, `must be a string, got ${JSON.stringify(value)}`);
-      return;
-    case 'enum':
-      if (typeof value !== 'string' || !rule.values.includes(value)) throw new ConfigError(path, `must be one of ${rule.values.join(', ')}, got ${JSON.stringify(value)}`);
-  }
+  const problem = ruleProblem(rule, value);
+  if (problem !== undefined) throw new ConfigError(path, problem);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -137,7 +89,7 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
     if (key === 'broker') {
       if (!isObject(value)) throw new ConfigError('broker', 'must be a mapping');
       for (const [bk, bv] of Object.entries(value)) {
-        const rule = (brokerRules as Record<string, Rule>)[bk];
+        const rule = (brokerOptionRules as Record<string, Rule>)[bk];
         if (rule === undefined) throw new ConfigError(`broker.${bk}`, 'unknown key');
         check(`broker.${bk}`, rule, bv);
         (out.broker as Record<string, unknown>)[bk] = bv;

@@ -27,7 +27,10 @@ export const silentLogger: Logger = {
   isLevelEnabled: () => false,
 };
 
-/** A pino logger writing JSON lines to stdout. */
-export function createLogger(level: LogLevel = 'warn'): Logger {
+/**
+ * A pino logger writing JSON lines to stdout. The default level, info, shows start-up,
+ * connects, disconnects and refused connections, one line each, and nothing per message.
+ */
+export function createLogger(level: LogLevel = 'info'): Logger {
   return pino({ level, base: { name: 'petrel' } });
 }

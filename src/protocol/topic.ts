@@ -2,15 +2,31 @@
  * Topic names and filters (§4.7) and shared subscriptions (§4.8.2).
  * Pure functions over strings; `matches` is the reference matcher the router's trie is tested against.
  */
+import { Buffer } from 'node:buffer';
 
-/** Why a topic name is invalid, or undefined when it is valid. U+0000 is already refused by the string decoder. */
+/**
+ * Why a topic name is invalid, or undefined when it is valid. The string decoder already refuses
+ * bad UTF-8 and U+0000 on the wire; these checks also hold for names that come from code
+ * (broker.publish, wills built in process).
+ */
 export function topicNameProblem(topic: string): string | undefined {
-  if (topic.length === 0) return 'topic name is empty [MQTT-4.7.3-1]';
-  // [MQTT-3.3.2-2] [MQTT-4.7.0-1]: wildcards are not allowed in topic names.
-  for (let i = 0; i < topic.length; i++) {
+  const n = topic.length;
+  if (n === 0) return 'topic name is empty [MQTT-4.7.3-1]';
+  for (let i = 0; i < n; i++) {
     const c = topic.charCodeAt(i);
+    // [MQTT-3.3.2-2] [MQTT-4.7.0-1]: wildcards are not allowed in topic names.
     if (c === 0x2b || c === 0x23) return 'topic name contains a wildcard [MQTT-3.3.2-2]';
+    // [MQTT-4.7.3-2] [MQTT-1.5.4-2]: no U+0000.
+    if (c === 0) return 'topic name contains U+0000 [MQTT-4.7.3-2]';
+    // [MQTT-1.5.4-1]: well-formed UTF-8, so no lone surrogate (it has no UTF-8 encoding).
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = i + 1 < n ? topic.charCodeAt(i + 1) : 0;
+      if (c >= 0xdc00 || next < 0xdc00 || next > 0xdfff) return 'topic name is not valid UTF-8 (lone surrogate) [MQTT-1.5.4-1]';
+      i++;
+    }
   }
+  // [MQTT-4.7.3-3]: at most 65,535 bytes; a UTF-16 code unit takes at most 3 bytes in UTF-8.
+  if (n > 21_845 && Buffer.byteLength(topic, 'utf8') > 65_535) return 'topic name is longer than 65,535 bytes [MQTT-4.7.3-3]';
   return undefined;
 }
 

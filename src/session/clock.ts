@@ -20,3 +20,27 @@ export class ManualClock implements Clock {
     this.#now += ms;
   }
 }
+
+/**
+ * What advances a broker's timers: `start` calls `run` about every `intervalMs` until the
+ * returned stop function is called. The broker reads the time from its Clock on each run.
+ */
+export interface Ticker {
+  start(run: () => void, intervalMs: number): () => void;
+}
+
+/** A ticker that runs only when told to (`tick()`); with a ManualClock, tests drive time fully. */
+export class ManualTicker implements Ticker {
+  readonly #runs = new Set<() => void>();
+
+  start(run: () => void): () => void {
+    const own = (): void => run();
+    this.#runs.add(own);
+    return () => this.#runs.delete(own);
+  }
+
+  /** Runs every started ticker once. */
+  tick(): void {
+    for (const run of [...this.#runs]) run();
+  }
+}

@@ -1,22 +1,27 @@
 /**
- * The standalone server as a child process (`node build/src/bin/petrel.js`), and the library's
- * listener options: port 0, port fallback, several brokers in one process.
+ * The standalone server as a child process (`node build/src/bin/petrel.js`): flags, signals, its
+ * JSON log on stdout; and the library's listener options: port 0, port fallback, several
+ * brokers in one process.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
+import { FLAGS, usage } from '../../src/config/load.js';
 import { type Broker, createBroker } from '../../src/petrel.js';
 import { ReasonCode } from '../../src/protocol/index.js';
 import { clientOptions, connectClient, endAll, Inbox, waitFor, withTimeout } from '../helpers/mqttjs.js';
 
 /** Compiled CLI, next to this compiled test: build/test/e2e → build/src/bin. */
 const BIN = fileURLToPath(new URL('../../src/bin/petrel.js', import.meta.url));
+/** The repository's package.json and README: build/test/e2e → three levels up. */
+const PACKAGE = fileURLToPath(new URL('../../../package.json', import.meta.url));
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 /** Starting node on a loaded machine can be slow; this bounds start-up and refusal. */
 const START_MS = 15_000;
 /** The shutdown bound the server promises. */
@@ -34,6 +39,7 @@ interface RunningServer {
   url: string;
   exited: Promise<Exit>;
   stderr: () => string;
+  stdout: () => string;
 }
 
 function spawnPetrel(args: string[]): { child: ChildProcess; exited: Promise<Exit>; stdout: () => string; stderr: () => string } {
@@ -52,22 +58,44 @@ async function reap(child: ChildProcess, exited: Promise<Exit>): Promise<void> {
   await withTimeout(exited, STOP_MS, 'the server process to be reaped');
 }
 
-/** Starts the CLI and resolves once it printed `petrel listening on host:port`. */
+/** The JSON log records on stdout so far; a line that is not JSON fails the test. */
+function records(stdout: string): Record<string, unknown>[] {
+  return stdout.split('\n').filter((l) => l.length > 0).map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return assert.fail(`stdout line is not JSON: ${line}`);
+    }
+  });
+}
+
+/** Resolves with the first complete stdout record whose `msg` is `msg`. */
+function waitForRecord(p: { child: ChildProcess; exited: Promise<Exit>; stdout: () => string; stderr: () => string }, msg: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const onData = (): void => {
+      const out = p.stdout();
+      const complete = out.slice(0, out.lastIndexOf('\n') + 1);
+      const found = records(complete).find((r) => r.msg === msg);
+      if (found === undefined) return;
+      p.child.stdout?.off('data', onData);
+      resolve(found);
+    };
+    p.child.stdout?.on('data', onData);
+    onData();
+    void p.exited.then((e) => reject(new Error(`petrel exited (${e.code ?? e.signal}) before logging "${msg}": ${p.stderr()}`)));
+  });
+}
+
+/** Starts the CLI and resolves once it logged its `listening` record (JSON, with host and port). */
 async function startPetrel(t: TestContext, args: string[]): Promise<RunningServer> {
   const p = spawnPetrel(args);
   t.after(() => reap(p.child, p.exited));
-  const listening = new Promise<{ host: string; port: number }>((resolve, reject) => {
-    const onData = (): void => {
-      const m = /^petrel listening on (\S+):(\d+)$/m.exec(p.stdout());
-      if (m === null) return;
-      p.child.stdout?.off('data', onData);
-      resolve({ host: m[1] as string, port: Number(m[2]) });
-    };
-    p.child.stdout?.on('data', onData);
-    void p.exited.then((e) => reject(new Error(`petrel exited (${e.code ?? e.signal}) before listening: ${p.stderr()}`)));
-  });
-  const { host, port } = await withTimeout(listening, START_MS, 'petrel to print its listening line');
-  return { child: p.child, host, port, url: `mqtt://127.0.0.1:${port}`, exited: p.exited, stderr: p.stderr };
+  const record = await withTimeout(waitForRecord(p, 'listening'), START_MS, 'petrel to log its listening record');
+  assert.equal(typeof record.host, 'string');
+  assert.equal(typeof record.port, 'number');
+  const host = record.host as string;
+  const port = record.port as number;
+  return { child: p.child, host, port, url: `mqtt://127.0.0.1:${port}`, exited: p.exited, stderr: p.stderr, stdout: p.stdout };
 }
 
 /** Runs the CLI expecting it to refuse to start; resolves with its exit and output. */
@@ -115,7 +143,7 @@ async function roundTrip(url: string, v: 4 | 5, clients: MqttClient[], tag: stri
 }
 
 describe('petrel CLI', () => {
-  test('--port 0 --host 127.0.0.1: prints the bound port; clients connect and publish/subscribe works', async (t) => {
+  test('--port 0 --host 127.0.0.1: logs the bound port; clients connect and publish/subscribe works', async (t) => {
     const server = await startPetrel(t, ['--port', '0', '--host', '127.0.0.1']);
     assert.equal(server.host, '127.0.0.1');
     assert.ok(server.port > 0);
@@ -127,7 +155,7 @@ describe('petrel CLI', () => {
 
   test('--config with a YAML file: listener and broker keys are applied', async (t) => {
     const path = tempConfig(t, 'petrel.yaml', [
-      'port: 0', 'host: 127.0.0.1', 'logLevel: silent', 'broker:', '  maxPacketSize: 4096', '  receiveMaximum: 20', '',
+      'port: 0', 'host: 127.0.0.1', 'logLevel: info', 'broker:', '  maxPacketSize: 4096', '  receiveMaximum: 20', '',
     ].join('\n'));
     const server = await startPetrel(t, ['--config', path]);
     assert.equal(server.host, '127.0.0.1');
@@ -167,6 +195,78 @@ describe('petrel CLI', () => {
     const clients: MqttClient[] = [];
     t.after(() => endAll(clients));
     await roundTrip(server.url, 4, clients, 'fallback');
+  });
+
+  for (const flag of ['--help', '-h']) {
+    test(`${flag} prints the usage, listing every flag the loader accepts, and exits 0`, async (t) => {
+      const result = await runRefused(t, [flag]);
+      assert.deepEqual([result.code, result.signal], [0, null]);
+      assert.match(result.stdout, /^Usage: petrel/);
+      for (const name of Object.keys(FLAGS)) assert.match(result.stdout, new RegExp(`--${name}\\b`), `--${name} is listed`);
+      assert.match(result.stdout, /-c, --config/);
+      assert.match(result.stdout, /-p, --port/);
+      assert.equal(result.stderr, '');
+      // The README shows the same rows.
+      const readme = readFileSync(README, 'utf8');
+      for (const row of usage().split('\n').filter((l) => l.startsWith('  '))) assert.ok(readme.includes(row), `README lacks: ${row}`);
+    });
+  }
+
+  test('--version prints the version of package.json and exits 0', async (t) => {
+    const { version } = JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string };
+    const result = await runRefused(t, ['--version']);
+    assert.deepEqual([result.code, result.signal], [0, null]);
+    assert.equal(result.stdout, `petrel ${version}\n`);
+  });
+
+  test('an unknown flag exits 2 with a message on stderr pointing to --help', async (t) => {
+    const result = await runRefused(t, ['--bogus']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--bogus/);
+    assert.match(result.stderr, /petrel --help/);
+    assert.equal(result.stdout, '');
+  });
+
+  test('SIGHUP does not stop the server: it logs a reload request and keeps serving', async (t) => {
+    const server = await startPetrel(t, ['--port', '0', '--host', '127.0.0.1']);
+    const clients: MqttClient[] = [];
+    t.after(() => endAll(clients));
+    for (let i = 0; i < 2; i++) {
+      const before = records(server.stdout()).filter((r) => r.msg === 'reload requested').length;
+      assert.equal(server.child.kill('SIGHUP'), true);
+      await withTimeout(new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          const out = server.stdout();
+          if (records(out.slice(0, out.lastIndexOf('\n') + 1)).filter((r) => r.msg === 'reload requested').length > before) {
+            server.child.stdout?.off('data', check);
+            resolve();
+          }
+        };
+        server.child.stdout?.on('data', check);
+        void server.exited.then((e) => reject(new Error(`petrel exited after SIGHUP (${e.code ?? e.signal})`)));
+      }), START_MS, 'the reload record');
+    }
+    assert.equal(server.child.exitCode, null);
+    await roundTrip(server.url, 4, clients, 'after-hup');
+  });
+
+  test('every stdout line is a JSON record: listening, client connected and disconnected at the default level', async (t) => {
+    const server = await startPetrel(t, ['--port', '0', '--host', '127.0.0.1']);
+    const client = await connectClient(server.url, 5, { clientId: 'logged' });
+    const closed = waitFor(client, 'close', STOP_MS);
+    await client.endAsync();
+    await closed;
+    assert.equal(server.child.kill('SIGTERM'), true);
+    const exit = await withTimeout(server.exited, STOP_MS, 'the process to exit');
+    assert.deepEqual(exit, { code: 0, signal: null });
+    const all = records(server.stdout());
+    const listening = all.find((r) => r.msg === 'listening');
+    assert.ok(listening !== undefined);
+    assert.deepEqual([listening.host, listening.port, listening.level], ['127.0.0.1', server.port, 30]);
+    const connected = all.find((r) => r.msg === 'client connected');
+    assert.deepEqual([connected?.clientId, connected?.protocolVersion, typeof connected?.remote], ['logged', 5, 'string']);
+    const disconnected = all.find((r) => r.msg === 'client disconnected');
+    assert.deepEqual([disconnected?.clientId, disconnected?.reasonCode], ['logged', 0]);
   });
 
   const refusals: [string, (t: TestContext) => string[], RegExp][] = [
