@@ -20,7 +20,7 @@ async function connect5(broker: BrokerCore, clientId: string, properties?: { top
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
 describe('match cache bound through the broker', () => {
-  test('2,000 PUBLISHes to distinct 60 KB topics nobody subscribes to do not grow the heap', async () => {
+  test('2,000 PUBLISHes to distinct 60 KB topics nobody subscribes to do not grow the heap', async (t) => {
     const broker = new BrokerCore();
     const pub = (await TestClient.connect(broker, { clientId: 'long-topics' })).client;
     await pub.expectNothing();
@@ -31,6 +31,7 @@ describe('match cache bound through the broker', () => {
     }
     await pub.expectNothing();
     const grown = memoryInUse() - before;
+    t.diagnostic(`heap grew by ${mib(grown)}`);
     assert.ok(grown < 8 * MiB, `heap grew by ${mib(grown)}`);
     await broker.closeConnections();
   });
@@ -57,7 +58,7 @@ describe('topic alias bounds (5.0)', () => {
     await broker.closeConnections();
   });
 
-  test('heap: 2,000 alias mappings to distinct 8 KB topics stay within the alias byte bound', async () => {
+  test('heap: 2,000 alias mappings to distinct 8 KB topics stay within the alias byte bound', async (t) => {
     // No match cache (it has its own bound, tested above): only the alias table could keep topics.
     const broker = new BrokerCore({ topicAliasMaximum: 65535, matchCacheSize: 0 });
     const pub = await connect5(broker, 'alias-flood');
@@ -68,6 +69,7 @@ describe('topic alias bounds (5.0)', () => {
     }
     if (!pub.ended) await pub.expectNothing().catch(() => undefined);
     const grown = memoryInUse() - before; // measured while the connection would still hold its table
+    t.diagnostic(`heap grew by ${mib(grown)}`);
     assert.ok(grown < 4 * MiB, `heap grew by ${mib(grown)}`);
     await broker.closeConnections();
   });
@@ -83,7 +85,7 @@ describe('topic alias bounds (5.0)', () => {
     await broker.closeConnections();
   });
 
-  test('heap: 2,000 distinct 8 KB topics to a client allowing 65,535 aliases stay within the alias byte bound', async () => {
+  test('heap: 2,000 distinct 8 KB topics to a client allowing 65,535 aliases stay within the alias byte bound', async (t) => {
     const broker = new BrokerCore({ matchCacheSize: 0 });
     const sub = await connect5(broker, 'oa-flood', { topicAliasMaximum: 65535 });
     await sub.subscribe('f/#', 0);
@@ -94,6 +96,7 @@ describe('topic alias bounds (5.0)', () => {
       sub.raw.length = 0;
     }
     const grown = memoryInUse() - before;
+    t.diagnostic(`heap grew by ${mib(grown)}`);
     assert.ok(grown < 4 * MiB, `heap grew by ${mib(grown)}`);
     await broker.closeConnections();
   });
@@ -128,7 +131,7 @@ describe('session queue byte bound', () => {
     await broker.closeConnections();
   });
 
-  test('heap: 1,000 distinct 100 KB messages for an offline session stay within the 16 MiB default', async () => {
+  test('heap: 1,000 distinct 100 KB messages for an offline session stay within the 16 MiB default', async (t) => {
     const broker = new BrokerCore();
     const sub = (await TestClient.connect(broker, { clientId: 'qheap', clean: false })).client;
     await sub.subscribe('qh/#', 1);
@@ -137,6 +140,7 @@ describe('session queue byte bound', () => {
     const before = memoryInUse();
     for (let i = 0; i < 1_000; i++) await broker.publish({ topic: `qh/${i}`, payload: Buffer.alloc(100_000, i), qos: 1 });
     const grown = memoryInUse() - before;
+    t.diagnostic(`heap grew by ${mib(grown)}`);
     assert.ok(grown < 20 * MiB, `heap grew by ${mib(grown)}`);
     await broker.closeConnections();
   });
@@ -167,11 +171,12 @@ describe('retained store byte bound', () => {
     await broker.closeConnections();
   });
 
-  test('heap: 400 retained 100 KB messages stay within maxRetainedBytes (8 MiB here)', async () => {
+  test('heap: 400 retained 100 KB messages stay within maxRetainedBytes (8 MiB here)', async (t) => {
     const broker = new BrokerCore({ maxRetainedBytes: 8 * MiB });
     const before = memoryInUse();
     for (let i = 0; i < 400; i++) await broker.publish({ topic: `rh/${i}`, payload: Buffer.alloc(100_000, i), retain: true });
     const grown = memoryInUse() - before;
+    t.diagnostic(`heap grew by ${mib(grown)}`);
     assert.ok(grown < 12 * MiB, `heap grew by ${mib(grown)}`);
     await broker.closeConnections();
   });
