@@ -20,5 +20,5 @@ if (files.length === 0) {
   console.error('no test files found under build/test');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-timeout=120000', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-reporter=spec', '--test-timeout=120000', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

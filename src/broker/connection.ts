@@ -87,6 +87,9 @@ export class Connection implements SessionLink, Waiter {
   /** 5.0 topic aliases: inbound alias → topic, outbound topic → alias (created on first use). */
   aliasesIn: Map<number, string> | undefined;
   aliasesOut: Map<string, number> | undefined;
+  /** UTF-8 bytes of the topics in each alias table, bounded by maxTopicAliasBytes. */
+  aliasBytesIn = 0;
+  aliasBytesOut = 0;
   /** Request Problem Information (5.0): reason strings and user properties only when true. */
   problemInfo = true;
   /** Session Expiry Interval from CONNECT (5.0 DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]). */
@@ -306,14 +309,22 @@ export class Connection implements SessionLink, Waiter {
     let alias = aliases.get(topic);
     if (alias !== undefined) topic = '';
     else if (this.state.options.outboundTopicAliases && aliases.size < this.clientAliasMax) {
-      alias = aliases.size + 1;
-      aliases.set(topic, alias);
+      const max = this.state.options.maxTopicAliasBytes;
+      const bytes = this.aliasBytesOut + Buffer.byteLength(topic);
+      if (max === 0 || bytes <= max) {
+        alias = aliases.size + 1;
+        aliases.set(topic, alias);
+        this.aliasBytesOut = bytes;
+      }
     }
     const properties = receiverProperties(msg, now, subIds, alias);
     const buf = encodePublishFor(msg, topic, qos, retain, dup, packetId, properties);
     // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size.
     if (buf.length > this.clientMaxPacketSize) {
-      if (alias !== undefined && topic !== '') aliases.delete(msg.topic);
+      if (alias !== undefined && topic !== '') {
+        aliases.delete(msg.topic);
+        this.aliasBytesOut -= Buffer.byteLength(msg.topic);
+      }
       return false;
     }
     this.sendBytes(buf);

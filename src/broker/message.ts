@@ -67,6 +67,25 @@ export function ownedProperties(props: Properties | undefined): Properties | und
   return data === undefined ? props : { ...props, correlationData: Buffer.from(data) };
 }
 
+/** Fixed charge per message for its object and encoding slots. */
+const MESSAGE_BYTES = 64;
+
+/**
+ * What a message holds on to, in bytes, for the queue and retained-store bounds: payload, topic
+ * and the variable-length properties (one byte per character: the topic and strings as sent).
+ */
+export function messageBytes(m: { readonly topic: string; readonly payload: Buffer; readonly properties?: Properties | undefined }): number {
+  let n = MESSAGE_BYTES + m.topic.length + m.payload.length;
+  const p = m.properties;
+  if (p === undefined) return n;
+  if (p.correlationData !== undefined) n += p.correlationData.length;
+  if (p.responseTopic !== undefined) n += p.responseTopic.length;
+  if (p.contentType !== undefined) n += p.contentType.length;
+  const user = p.userProperties;
+  if (user !== undefined) for (const [k, v] of user) n += 16 + k.length + v.length;
+  return n;
+}
+
 export function isExpired(m: Message, now: number): boolean {
   return m.expiresAt !== undefined && now >= m.expiresAt;
 }

@@ -23,14 +23,18 @@ export interface BrokerOptions extends BrokerHooks {
   maxInflight?: number;
   /** Messages queued per session beyond the inflight window; QoS 0 is dropped first when full. Default 1000. */
   maxQueuedMessages?: number;
+  /** Bytes (payload, topic, properties) queued per session, like maxQueuedMessages; 0: no limit. Default 16 MiB. */
+  maxQueuedBytes?: number;
   /** Queue QoS 0 messages for offline persistent sessions. Default false. */
   queueQos0Offline?: boolean;
   /** Seconds after which unacknowledged QoS 1/2 messages to 3.1/3.1.1 clients are resent with DUP; 0 disables. Default 0. */
   retryInterval?: number;
   /** Receive Maximum the broker advertises to 5.0 clients (inbound QoS 1/2 window). Default 65535. */
   receiveMaximum?: number;
-  /** Topic Alias Maximum the broker accepts from 5.0 clients. Default 65535. */
+  /** Topic Alias Maximum the broker accepts from 5.0 clients. Default 10. */
   topicAliasMaximum?: number;
+  /** Bytes of topic names one connection's alias table holds, per direction (inbound: 0x97 beyond). Default 16 KiB. */
+  maxTopicAliasBytes?: number;
   /** Assign topic aliases to 5.0 clients that allow them. Default true. */
   outboundTopicAliases?: boolean;
   /** Largest keep alive (seconds) granted to 5.0 clients via Server Keep Alive; 0 = no limit. Default 0. */
@@ -49,6 +53,8 @@ export interface BrokerOptions extends BrokerHooks {
   responseInformation?: string;
   /** Entries in the router's match cache. Default 10,000. */
   matchCacheSize?: number;
+  /** Bytes the router's match cache may hold; 0 disables it. Default 8 MiB. */
+  matchCacheBytes?: number;
   /**
    * Most levels in a topic name or filter. Deeper subscriptions get SUBACK 0x8F (3.1.1: 0x80);
    * deeper PUBLISH topics are refused (5.0: 0x90 on the acknowledgement) and not routed. 0: no limit. Default 128.
@@ -75,6 +81,8 @@ export interface BrokerOptions extends BrokerHooks {
   slowSubscriberPolicy?: 'drop' | 'disconnect';
   /** Most retained messages kept; a new one beyond it is refused (5.0: 0x97 Quota Exceeded). Default 0: no limit. */
   maxRetainedMessages?: number;
+  /** Bytes (payload, topic, properties) of retained messages kept; beyond it as maxRetainedMessages. 0: no limit. Default 256 MiB. */
+  maxRetainedBytes?: number;
   /** Redirect every 5.0 client to this server (CONNACK 0x9C, or 0x9D when `serverMoved`). */
   serverReference?: string;
   /** With `serverReference`: the move is permanent (0x9D Server Moved) rather than temporary (0x9C). */
@@ -102,10 +110,12 @@ export const brokerOptionRules: Readonly<Record<keyof ValueOptions, Rule>> = {
   maxPacketSize: int(16, 268_435_460),
   maxInflight: int(1, 65535),
   maxQueuedMessages: int(0, 10_000_000),
+  maxQueuedBytes: int(0, 0xffffffff),
   queueQos0Offline: bool,
   retryInterval: int(0, 86_400),
   receiveMaximum: int(1, 65535),
   topicAliasMaximum: int(0, 65535),
+  maxTopicAliasBytes: int(0, 0xffffffff),
   outboundTopicAliases: bool,
   maxKeepalive: int(0, 65535),
   maxSessionExpiryInterval: int(0, 0xffffffff),
@@ -117,7 +127,9 @@ export const brokerOptionRules: Readonly<Record<keyof ValueOptions, Rule>> = {
   sharedSubscriptionStrategy: { kind: 'enum', values: ['round-robin', 'random', 'least-inflight'] },
   responseInformation: { kind: 'string', optional: true },
   matchCacheSize: int(0, 10_000_000),
+  matchCacheBytes: int(0, 0xffffffff),
   maxRetainedMessages: int(0, 100_000_000),
+  maxRetainedBytes: int(0, 0xffffffff),
   maxTopicLevels: int(0, 65535),
   connectTimeout: int(0, 3600),
   hookTimeout: int(0, 3600),
@@ -215,10 +227,12 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     maxPacketSize: o.maxPacketSize ?? 1024 * 1024,
     maxInflight: o.maxInflight ?? 100,
     maxQueuedMessages: o.maxQueuedMessages ?? 1000,
+    maxQueuedBytes: o.maxQueuedBytes ?? 16 * 1024 * 1024,
     queueQos0Offline: o.queueQos0Offline ?? false,
     retryInterval: o.retryInterval ?? 0,
     receiveMaximum: o.receiveMaximum ?? 65535,
-    topicAliasMaximum: o.topicAliasMaximum ?? 65535,
+    topicAliasMaximum: o.topicAliasMaximum ?? 10,
+    maxTopicAliasBytes: o.maxTopicAliasBytes ?? 16 * 1024,
     outboundTopicAliases: o.outboundTopicAliases ?? true,
     maxKeepalive: o.maxKeepalive ?? 0,
     maxSessionExpiryInterval: o.maxSessionExpiryInterval ?? 0xffffffff,
@@ -230,7 +244,9 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     sharedSubscriptionStrategy: o.sharedSubscriptionStrategy ?? 'round-robin',
     responseInformation: o.responseInformation,
     matchCacheSize: o.matchCacheSize ?? 10_000,
+    matchCacheBytes: o.matchCacheBytes ?? 8 * 1024 * 1024,
     maxRetainedMessages: o.maxRetainedMessages ?? 0,
+    maxRetainedBytes: o.maxRetainedBytes ?? 256 * 1024 * 1024,
     maxTopicLevels: o.maxTopicLevels ?? 128,
     connectTimeout: o.connectTimeout ?? 30,
     hookTimeout: o.hookTimeout ?? 5,

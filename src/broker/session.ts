@@ -3,14 +3,16 @@
  * and the inbound QoS 2 identifiers awaiting PUBREL. It outlives its connection when the
  * session expiry interval allows (Clean Session 0 in 3.1.1). Invariants:
  * - at most `window` QoS 1/2 messages are in flight to the client (Receive Maximum [MQTT-4.9.0-1]);
- * - the queue never holds more than `maxQueued` messages; when full, QoS 0 is dropped first;
+ * - the queue never holds more than `maxQueued` messages nor more than `maxQueuedBytes` bytes
+ *   (`messageBytes` of each queued delivery, counted per session even when the message is shared);
+ *   when full, QoS 0 is dropped first;
  * - inflight entries keep send order, which is the resend order on reconnect [MQTT-4.6.0-1].
  */
 import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
-import { isExpired, type Message } from './message.js';
+import { isExpired, type Message, messageBytes } from './message.js';
 
 /** How an acknowledgement from the client matched the session's deliveries. */
 export type AckResult = 'done' | 'unknown' | 'mismatch';
@@ -80,6 +82,7 @@ export class Session {
   expiresAt: number | undefined;
   window: number;
   maxQueued: number;
+  maxQueuedBytes: number;
   queueQos0Offline: boolean;
   dropped = 0;
   /** Whether the 3.1.1 resend timer is on the wheel (one per session). */
@@ -102,12 +105,15 @@ export class Session {
   #nextId = 1;
   /** Inflight entries marked deferred (see `resend`). */
   #deferred = 0;
+  /** `messageBytes` of every queued delivery. */
+  #queuedBytes = 0;
   readonly #drops: DropSink;
 
-  constructor(clientId: string, limits: { window: number; maxQueued: number; queueQos0Offline: boolean }, drops: DropSink) {
+  constructor(clientId: string, limits: { window: number; maxQueued: number; maxQueuedBytes?: number; queueQos0Offline: boolean }, drops: DropSink) {
     this.clientId = clientId;
     this.window = limits.window;
     this.maxQueued = limits.maxQueued;
+    this.maxQueuedBytes = limits.maxQueuedBytes ?? 0;
     this.queueQos0Offline = limits.queueQos0Offline;
     // Half the queue: the other half absorbs what publishers already sent before they wait.
     this.highWater = limits.maxQueued > 1 ? Math.ceil(limits.maxQueued / 2) : Number.POSITIVE_INFINITY;
@@ -117,7 +123,7 @@ export class Session {
 
   /** Publishers should wait for this session: online, not stalled, queue at the high-water mark. */
   get backlogged(): boolean {
-    return this.link !== undefined && !this.stalled && this.queue.length >= this.highWater;
+    return this.link !== undefined && !this.stalled && this.#overHighWater();
   }
 
   /** Holds `w` until the queue drains (or stalls, or the link goes). */
@@ -167,16 +173,36 @@ export class Session {
     this.#enqueue(o);
   }
 
+  /** Bytes of the deliveries waiting in the queue (`messageBytes` each). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   #enqueue(o: Outgoing): void {
-    if (this.queue.length >= this.maxQueued) {
+    const size = messageBytes(o.msg);
+    const maxBytes = this.maxQueuedBytes;
+    while (this.queue.length >= this.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes)) {
       // Full: QoS 0 goes first, then the newcomer.
-      const victim = o.qos === 0 ? o : this.queue.removeFirst((x) => x.qos === 0);
+      const victim = o.qos === 0 || (maxBytes > 0 && size > maxBytes) ? o : this.queue.removeFirst(isQos0);
       this.dropped++;
       this.#drops.dropped(this, (victim ?? o).msg, this.stalled ? 'slow-subscriber' : 'queue-full');
       if (victim === undefined || victim === o) return;
+      this.#queuedBytes -= messageBytes(victim.msg);
     }
     this.queue.push(o);
-    if (this.queue.length >= this.highWater && this.link !== undefined && !this.stalled) this.#drops.backlogged(this);
+    this.#queuedBytes += size;
+    if (this.link !== undefined && !this.stalled && this.#overHighWater()) this.#drops.backlogged(this);
+  }
+
+  /** At the high-water mark: half the queue's message bound, or half its byte bound. */
+  #overHighWater(): boolean {
+    return this.queue.length >= this.highWater || (this.maxQueuedBytes > 0 && this.#queuedBytes * 2 >= this.maxQueuedBytes);
+  }
+
+  #dequeue(): Outgoing {
+    const o = this.queue.shift() as Outgoing;
+    this.#queuedBytes -= messageBytes(o.msg);
+    return o;
   }
 
   #send(link: SessionLink, o: Outgoing, now: number): void {
@@ -210,18 +236,18 @@ export class Session {
     while (this.queue.length > 0 && !link.congested) {
       const o = this.queue.peek() as Outgoing;
       if (isExpired(o.msg, now)) {
-        this.queue.shift();
+        this.#dequeue();
         this.#drops.dropped(this, o.msg, 'expired');
         continue;
       }
       if (o.qos > 0 && this.inflight.size >= this.window) break;
-      this.queue.shift();
+      this.#dequeue();
       this.#send(link, o, now);
     }
     if (this.queue.length < before) {
       // It moves again: a stalled session that makes progress is a slow one, which publishers wait for.
       this.stalled = false;
-      if (this.queue.length <= this.lowWater) this.release();
+      if (this.queue.length <= this.lowWater && (this.maxQueuedBytes === 0 || this.#queuedBytes * 4 <= this.maxQueuedBytes)) this.release();
     }
   }
 
@@ -351,7 +377,10 @@ export class Session {
       if (o.deferred) this.#deferred--;
       out.push(o);
     }
-    for (const o of this.queue.removeAll(match)) out.push(o);
+    for (const o of this.queue.removeAll(match)) {
+      this.#queuedBytes -= messageBytes(o.msg);
+      out.push(o);
+    }
     return out;
   }
 
@@ -360,7 +389,10 @@ export class Session {
     this.#inflight = undefined;
     this.#deferred = 0;
     this.queue.clear();
+    this.#queuedBytes = 0;
     this.inboundQos2 = undefined;
     this.release();
   }
 }
+
+const isQos0 = (o: Outgoing): boolean => o.qos === 0;

@@ -15,7 +15,7 @@ import type { Connection } from './connection.js';
 import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
-import { createMessage, isExpired, type Message, ownedProperties } from './message.js';
+import { createMessage, isExpired, type Message, messageBytes, ownedProperties } from './message.js';
 import type { ResolvedOptions } from './options.js';
 import { type DropSink, type Outgoing, type Session, StallWatch, type SubRecord } from './session.js';
 import { tick } from './timers.js';
@@ -71,7 +71,7 @@ export class BrokerState implements DropSink, Router {
   readonly streams = new Set<Connection>();
   readonly tree: TopicTree<RouteEntry>;
   readonly groups = new Map<string, SharedGroup<SubRecord>>();
-  readonly retained = new RetainedIndex<Message>();
+  readonly retained = new RetainedIndex<Message>(messageBytes);
   readonly pendingWills = new Map<string, PendingWill>();
   readonly wheel: TimerWheel<Timed>;
   readonly stats: BrokerStats = { messagesReceived: 0, messagesRouted: 0, messagesDropped: 0, connectionsAccepted: 0 };
@@ -146,7 +146,7 @@ export class BrokerState implements DropSink, Router {
       return userCode.settle('authorizeSubscribe', clientId, r, verdict, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
     };
     this.strategy = options.sharedSubscriptionStrategy;
-    this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize });
+    this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });
     this.#stopTicker = options.ticker.start(() => tick(this, this.clock.now()), TICK_MS);
   }
 
@@ -183,10 +183,13 @@ export class BrokerState implements DropSink, Router {
     return n;
   }
 
-  /** Whether storing a retained message on `topic` would exceed maxRetainedMessages. */
-  retainQuotaExceeded(topic: string, payloadLength: number): boolean {
-    const max = this.options.maxRetainedMessages;
-    return max > 0 && payloadLength > 0 && this.retained.size >= max && this.retained.get(topic) === undefined;
+  /** Whether storing `m` as the retained message of its topic would exceed maxRetainedMessages or maxRetainedBytes. */
+  retainQuotaExceeded(m: Parameters<typeof messageBytes>[0]): boolean {
+    if (m.payload.length === 0) return false;
+    const { maxRetainedMessages: max, maxRetainedBytes: maxBytes } = this.options;
+    const old = this.retained.get(m.topic);
+    if (max > 0 && this.retained.size >= max && old === undefined) return true;
+    return maxBytes > 0 && this.retained.bytes - (old === undefined ? 0 : messageBytes(old)) + messageBytes(m) > maxBytes;
   }
 
   /** [MQTT-3.3.1-5]: store (or with an empty payload clear [MQTT-3.3.1-10]) the retained message. */
@@ -195,7 +198,7 @@ export class BrokerState implements DropSink, Router {
       this.retained.delete(msg.topic);
       return;
     }
-    if (this.retainQuotaExceeded(msg.topic, msg.payload.length)) return;
+    if (this.retainQuotaExceeded(msg)) return;
     // A copy: payload and correlation data may be views of a large network chunk.
     this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined });
   }

@@ -2,7 +2,8 @@
  * Retained messages (§3.3.1.3) keyed by topic name and found by topic filter when a client
  * subscribes. Topics are stored in a trie over topic levels so a filter walks only the matching
  * branches: a literal level is one Map lookup, '+' fans out over one level's children, and '#'
- * collects a subtree. A flat Map beside the trie serves get/size/entries in O(1).
+ * collects a subtree. A flat Map beside the trie serves get/size/entries in O(1). `bytes` is the
+ * sum of the stored messages' weights, as the constructor's `weigh` counts them (default 0).
  * Pure data structure: no I/O, no timers.
  */
 
@@ -23,12 +24,26 @@ const DOLLAR = 0x24;
 export class RetainedIndex<M> {
   private readonly root = new TopicNode<M>(undefined, '');
   private readonly byTopic = new Map<string, M>();
+  private readonly weigh: (message: M) => number;
+  #bytes = 0;
+
+  constructor(weigh: (message: M) => number = () => 0) {
+    this.weigh = weigh;
+  }
 
   get size(): number {
     return this.byTopic.size;
   }
 
+  /** The stored messages' weights, summed. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   set(topic: string, message: M): void {
+    const old = this.byTopic.get(topic);
+    if (old !== undefined || this.byTopic.has(topic)) this.#bytes -= this.weigh(old as M);
+    this.#bytes += this.weigh(message);
     let node = this.root;
     for (const level of topic.split('/')) {
       const children = (node.children ??= new Map<string, TopicNode<M>>());
@@ -45,7 +60,9 @@ export class RetainedIndex<M> {
   }
 
   delete(topic: string): boolean {
-    if (!this.byTopic.delete(topic)) return false;
+    if (!this.byTopic.has(topic)) return false;
+    this.#bytes -= this.weigh(this.byTopic.get(topic) as M);
+    this.byTopic.delete(topic);
     let node: TopicNode<M> | undefined = this.root;
     for (const level of topic.split('/')) node = node?.children?.get(level);
     if (node === undefined) return true; // unreachable: the trie mirrors byTopic

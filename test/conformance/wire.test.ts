@@ -33,8 +33,8 @@ describe('wire conformance, exact bytes', () => {
   test('[MQTT-3.2.2-1] CONNACK: 3.1.1 is 20 02 00 00; 5.0 adds Topic Alias Maximum and Maximum Packet Size', async () => {
     const broker = new BrokerCore();
     assert.deepEqual((await connected(broker, 'a4', 4)).connack, hex('20 02 00 00'));
-    // 20 0b | flags 00 | reason 00 | props 08: 22 ffff (Topic Alias Maximum), 27 00100000 (Maximum Packet Size 1 MiB)
-    assert.deepEqual((await connected(broker, 'a5', 5)).connack, hex('20 0b 00 00 08 22 ff ff 27 00 10 00 00'));
+    // 20 0b | flags 00 | reason 00 | props 08: 22 000a (Topic Alias Maximum 10), 27 00100000 (Maximum Packet Size 1 MiB)
+    assert.deepEqual((await connected(broker, 'a5', 5)).connack, hex('20 0b 00 00 08 22 00 0a 27 00 10 00 00'));
     await broker.closeConnections();
   });
 

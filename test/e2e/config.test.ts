@@ -26,7 +26,8 @@ const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   maxSessionExpiryInterval: true, maximumQoS: true, retainAvailable: true, wildcardSubscriptionAvailable: true,
   subscriptionIdentifiersAvailable: true, sharedSubscriptionsAvailable: true, sharedSubscriptionStrategy: true,
   responseInformation: true, matchCacheSize: true, maxRetainedMessages: true, serverReference: true, serverMoved: true,
-  maxTopicLevels: true, connectTimeout: true, hookTimeout: true, slowSubscriberTimeout: true, slowSubscriberPolicy: true,
+  maxTopicLevels: true, connectTimeout: true, hookTimeout: true, matchCacheBytes: true, maxQueuedBytes: true,
+  maxTopicAliasBytes: true, maxRetainedBytes: true, slowSubscriberTimeout: true, slowSubscriberPolicy: true,
 };
 
 /** The error `fn` throws, which must be a ConfigError. */

@@ -181,7 +181,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     session = undefined;
   }
   const present = session !== undefined;
-  const limits = { window: opts.maxInflight, maxQueued: opts.maxQueuedMessages, queueQos0Offline: opts.queueQos0Offline };
+  const limits = { window: opts.maxInflight, maxQueued: opts.maxQueuedMessages, maxQueuedBytes: opts.maxQueuedBytes, queueQos0Offline: opts.queueQos0Offline };
   if (session === undefined) {
     session = new Session(clientId, limits, st);
     st.sessions.set(clientId, session);

@@ -3,7 +3,7 @@
  * acknowledge per QoS (QoS 2 exactly once: a PUBLISH repeated before PUBREL is not routed
  * again [MQTT-4.3.3-10]), keep or clear the retained message and route.
  */
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import {
   MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode, topicLevels, topicNameProblem,
 } from '../../protocol/index.js';
@@ -45,7 +45,7 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     ack(c, p, v5 ? ReasonCode.TopicNameInvalid : ReasonCode.Success);
     return;
   }
-  if (v5 && p.retain && st.retainQuotaExceeded(p.topic, p.payload.length)) {
+  if (v5 && p.retain && st.retainQuotaExceeded(p)) {
     if (qos === 0) throw new MqttError(ReasonCode.QuotaExceeded, 'retained message quota exceeded');
     ack(c, p, ReasonCode.QuotaExceeded);
     return;
@@ -106,6 +106,21 @@ const REASONS: Readonly<Record<number, string>> = {
 };
 
 /**
+ * Maps an inbound topic alias. The table's topics stay within maxTopicAliasBytes: a mapping
+ * beyond it ends the connection with 0x97 Quota Exceeded (an implementation limit, §4.13).
+ */
+function setAlias(c: Connection, alias: number, topic: string): void {
+  const aliases = (c.aliasesIn ??= new Map());
+  const old = aliases.get(alias);
+  if (old === topic) return;
+  const bytes = c.aliasBytesIn - (old === undefined ? 0 : Buffer.byteLength(old)) + Buffer.byteLength(topic);
+  const max = c.state.options.maxTopicAliasBytes;
+  if (max > 0 && bytes > max) throw new MqttError(ReasonCode.QuotaExceeded, 'topic alias table exceeds its byte limit');
+  aliases.set(alias, topic);
+  c.aliasBytesIn = bytes;
+}
+
+/**
  * 5.0 checks: topic alias, Maximum QoS, Retain Available, Payload Format Indicator. Throws for
  * what ends the connection; returns false when the PUBLISH was refused with an acknowledgement.
  */
@@ -115,7 +130,7 @@ function checkV5(c: Connection, p: PublishPacket): boolean {
   if (alias !== undefined) {
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9]: 0 and values above the Topic Alias Maximum are invalid.
     if (alias === 0 || alias > opts.topicAliasMaximum) throw new MqttError(ReasonCode.TopicAliasInvalid, 'topic alias out of range');
-    if (p.topic.length > 0) (c.aliasesIn ??= new Map()).set(alias, p.topic);
+    if (p.topic.length > 0) setAlias(c, alias, p.topic);
     else {
       const topic = c.aliasesIn?.get(alias);
       if (topic === undefined) throw new ProtocolError('unknown topic alias');
