@@ -9,7 +9,6 @@ import { type Logger, silentLogger } from '../observability/logger.js';
 import { systemClock } from '../session/clock.js';
 import { Connection } from './connection.js';
 import type { BrokerEvents, ClientInfo } from './events.js';
-import type { AuthenticateHook } from './hooks.js';
 import { createMessage } from './message.js';
 import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
@@ -39,8 +38,7 @@ export class BrokerCore {
   constructor(options: BrokerOptions = {}) {
     const resolved = resolveOptions(options, { logger: silentLogger, clock: systemClock });
     const logger = resolved.logger;
-    const authenticate = options.authenticate;
-    this.#state = new BrokerState(resolved, authenticate === undefined ? options : { ...options, authenticate: logRefusals(authenticate, logger) });
+    this.#state = new BrokerState(resolved, options);
     logConnections(this.#state, logger);
   }
 
@@ -161,24 +159,6 @@ function checkPublish(m: PublishOptions): void {
   if (m.retain !== undefined && typeof m.retain !== 'boolean') throw new OptionsError('retain', 'must be true or false', 'publish');
   if (typeof m.payload !== 'string' && !(m.payload instanceof Uint8Array)) throw new OptionsError('payload', 'must be a Buffer, a Uint8Array or a string', 'publish');
   if (m.properties !== undefined && (typeof m.properties !== 'object' || m.properties === null)) throw new OptionsError('properties', 'must be an object', 'publish');
-}
-
-/** The authenticate hook, with each refusal logged (info): bad credentials are an operator's business. */
-function logRefusals(hook: AuthenticateHook, logger: Logger): AuthenticateHook {
-  const report = (ctx: Parameters<AuthenticateHook>[0], result: boolean | number): boolean | number => {
-    if (result !== true && result !== ReasonCode.Success) {
-      const reasonCode = result === false ? ReasonCode.BadUserNameOrPassword : result;
-      logger.info({
-        clientId: ctx.clientId, remote: ctx.remoteAddress, protocolVersion: ctx.protocolVersion, username: ctx.username, reasonCode,
-        reason: 'authentication failed',
-      }, 'connection refused');
-    }
-    return result;
-  };
-  return (ctx) => {
-    const result = hook(ctx);
-    return result instanceof Promise ? result.then((r) => report(ctx, r)) : report(ctx, result);
-  };
 }
 
 /**

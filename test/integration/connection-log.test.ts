@@ -126,6 +126,17 @@ describe('connection log lines at the default level', () => {
     await broker.closeConnections();
   });
 
+  test('[MQTT-3.1.3-8] a refusal by the broker itself (empty client id, Clean Session 0) is one info line too', async () => {
+    const { broker, log } = open({});
+    const { connack } = await TestClient.connect(broker, { clientId: '', clean: false, version: 4 });
+    assert.equal(connack.reasonCode, ReasonCode.ClientIdentifierNotValid);
+    const refused = log.visible.filter((l) => l.msg === 'connection refused');
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]?.level, 'info');
+    assert.equal(refused[0]?.fields.reasonCode, ReasonCode.ClientIdentifierNotValid);
+    await broker.closeConnections();
+  });
+
   test('a packet larger than maxPacketSize before CONNACK, and a first packet that is not CONNECT [MQTT-3.1.0-1]: refused at info', async () => {
     const { broker, log } = open({ maxPacketSize: 64 });
     const big = new TestClient(broker, 5);

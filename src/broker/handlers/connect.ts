@@ -20,32 +20,32 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
   // [MQTT-3.1.2-24]: known before any reply, a refusing CONNACK included.
   if (p.protocolVersion === ProtocolVersion.V5) c.clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0x10000000;
   const st = c.state;
-  if (st.closing) return refuse(c, ReasonCode.ServerUnavailable, 'server shutting down');
+  if (st.closing) return refuse(c, ReasonCode.ServerUnavailable, 'server shutting down', p);
   let clientId = p.clientId;
   let assigned = false;
   if (clientId.length === 0) {
     // [MQTT-3.1.3-8]: a zero-length id with Clean Session 0 is rejected (3.1.1); 3.1 requires an id.
     if (p.protocolVersion === ProtocolVersion.V31 || (p.protocolVersion === ProtocolVersion.V311 && !p.clean)) {
-      return refuse(c, ReasonCode.ClientIdentifierNotValid, 'empty client identifier');
+      return refuse(c, ReasonCode.ClientIdentifierNotValid, 'empty client identifier', p);
     }
     // [MQTT-3.1.3-6]: the server assigns a unique identifier.
     clientId = `petrel-${randomBytes(9).toString('base64url')}`;
     assigned = p.protocolVersion === ProtocolVersion.V5;
   } else if (p.protocolVersion === ProtocolVersion.V31 && clientId.length > 23) {
     // MQTT 3.1: a client identifier has 1 to 23 characters; others get return code 2.
-    return refuse(c, ReasonCode.ClientIdentifierNotValid, 'client identifier longer than 23 characters');
+    return refuse(c, ReasonCode.ClientIdentifierNotValid, 'client identifier longer than 23 characters', p);
   }
   // [MQTT-3.2.2-12] [MQTT-3.2.2-13]: a will the broker could not honour is refused at CONNECT.
   if (p.protocolVersion === ProtocolVersion.V5) {
     // §3.1.2.11.10: Authentication Data without an Authentication Method is a Protocol Error.
     if (p.properties?.authenticationData !== undefined && p.properties.authenticationMethod === undefined) {
-      return refuse(c, ReasonCode.ProtocolError, 'authentication data without an authentication method');
+      return refuse(c, ReasonCode.ProtocolError, 'authentication data without an authentication method', p);
     }
     if (p.will !== undefined) {
-      if (p.will.qos > st.options.maximumQoS) return refuse(c, ReasonCode.QoSNotSupported, 'will QoS not supported');
-      if (p.will.retain && !st.options.retainAvailable) return refuse(c, ReasonCode.RetainNotSupported, 'retain not supported');
+      if (p.will.qos > st.options.maximumQoS) return refuse(c, ReasonCode.QoSNotSupported, 'will QoS not supported', p);
+      if (p.will.retain && !st.options.retainAvailable) return refuse(c, ReasonCode.RetainNotSupported, 'retain not supported', p);
       // [MQTT-3.1.3-11]: the will's Response Topic is a topic name: not empty, no wildcards.
-      if (responseTopicInvalid(p.will.properties?.responseTopic)) return refuse(c, ReasonCode.ProtocolError, 'invalid will response topic');
+      if (responseTopicInvalid(p.will.properties?.responseTopic)) return refuse(c, ReasonCode.ProtocolError, 'invalid will response topic', p);
     }
   }
   // Redirection (5.0 §4.11): 0x9C Use Another Server or 0x9D Server Moved, with a Server Reference.
@@ -68,7 +68,7 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
 
 function authenticated(c: Connection, pending: PendingConnect, code: number): void {
   if (c.phase === 'closed') return;
-  if (code !== ReasonCode.Success) return refuse(c, code, code === ReasonCode.UnspecifiedError ? 'authentication could not complete' : 'authentication failed');
+  if (code !== ReasonCode.Success) return refuse(c, code, code === ReasonCode.UnspecifiedError ? 'authentication could not complete' : 'authentication failed', pending.packet);
   accept(c, pending, undefined);
 }
 
@@ -107,11 +107,11 @@ export function nextStep(c: Connection, exchange: AuthExchange, data: Buffer | u
 /** [MQTT-4.12.0-1]: CONNECT with an Authentication Method starts that mechanism's exchange. */
 function startEnhancedAuth(c: Connection, pending: PendingConnect, method: string): void | Promise<void> {
   const mechanism = c.state.options.authMechanisms.get(method);
-  if (mechanism === undefined) return refuse(c, ReasonCode.BadAuthenticationMethod, 'unsupported authentication method');
+  if (mechanism === undefined) return refuse(c, ReasonCode.BadAuthenticationMethod, 'unsupported authentication method', pending.packet);
   const exchange = startExchange(c, mechanism, {
     clientId: pending.clientId, username: pending.packet.username, remoteAddress: c.remoteAddress, reauthenticate: false,
   });
-  if (exchange === undefined) return refuse(c, ReasonCode.UnspecifiedError, 'authentication could not complete');
+  if (exchange === undefined) return refuse(c, ReasonCode.UnspecifiedError, 'authentication could not complete', pending.packet);
   c.auth = { method, pending, exchange };
   const step = nextStep(c, exchange, pending.packet.properties?.authenticationData, pending.clientId);
   if (!(step instanceof Promise)) return authStep(c, step);
@@ -129,16 +129,20 @@ export function authStep(c: Connection, step: AuthStep): void {
     });
     return;
   }
-  if (step.status === 'failure') return refuse(c, step.reasonCode ?? ReasonCode.NotAuthorized, 'authentication failed');
+  if (step.status === 'failure') return refuse(c, step.reasonCode ?? ReasonCode.NotAuthorized, 'authentication failed', auth.pending.packet);
   const pending = auth.pending;
   auth.pending = undefined;
   accept(c, pending, { authenticationMethod: auth.method, ...(step.data ? { authenticationData: step.data } : {}) });
 }
 
 /** Answers CONNACK with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
-export function refuse(c: Connection, code: number, reason: string): void {
+export function refuse(c: Connection, code: number, reason: string, who?: { clientId: string; username?: string | undefined }): void {
   // A code from user code (an authentication mechanism) that CONNACK cannot carry becomes 0x80.
   if (code < 0x80 || !(AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) code = ReasonCode.UnspecifiedError;
+  // Refused connections are an operator's business: one info line each, as for connects.
+  c.state.logger.info({
+    clientId: who?.clientId, username: who?.username, remote: c.remoteAddress, protocolVersion: c.version, reasonCode: code, reason,
+  }, 'connection refused');
   const properties: Properties | undefined = c.version === ProtocolVersion.V5 ? { reasonString: reason } : undefined;
   c.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code, ...(properties ? { properties } : {}) });
   c.close(new MqttError(code, reason));
