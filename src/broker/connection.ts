@@ -101,7 +101,8 @@ export class Connection implements SessionLink, Waiter {
   #pendingIds: number[] = [];
   #pendingBytes = 0;
   /** Packets read but not run yet, in arrival order (see `accept`). */
-  readonly #held = new Deque<Packet>();
+  /** Created on first use: most connections never hold a packet. */
+  #held: Deque<Packet> | undefined;
   #heldBytes = 0;
   #busy = false;
   #readPaused = false;
@@ -159,7 +160,7 @@ export class Connection implements SessionLink, Waiter {
    * still seen, and only when the held packets pass HOLD_LIMIT bytes does the broker stop reading.
    */
   accept(packet: Packet): void {
-    if (this.#held.length === 0 && !this.#busy && !((this.congested || this.#waitingFor !== undefined) && isWork(packet.type))) {
+    if ((this.#held === undefined || this.#held.length === 0) && !this.#busy && !((this.congested || this.#waitingFor !== undefined) && isWork(packet.type))) {
       this.#run(packet);
       return;
     }
@@ -168,7 +169,7 @@ export class Connection implements SessionLink, Waiter {
       this.#run(packet);
       return;
     }
-    this.#held.push(packet);
+    (this.#held ??= new Deque<Packet>()).push(packet);
     this.#heldBytes += heldSize(packet);
   }
 
@@ -198,6 +199,10 @@ export class Connection implements SessionLink, Waiter {
   /** Runs held packets in order until one goes async or the client's congestion holds a packet that produces output. */
   #runHeld(): void {
     const held = this.#held;
+    if (held === undefined) {
+      this.#resumeReading();
+      return;
+    }
     while (held.length > 0 && !this.#busy && this.phase !== 'closed') {
       const p = held.peek() as Packet;
       if ((this.congested || this.#waitingFor !== undefined) && isWork(p.type)) break;
@@ -210,6 +215,10 @@ export class Connection implements SessionLink, Waiter {
       this.#heldBytes = 0;
       return;
     }
+    this.#resumeReading();
+  }
+
+  #resumeReading(): void {
     if (this.#readPaused && this.#heldBytes <= HOLD_LIMIT / 2) {
       this.#readPaused = false;
       this.stream.resume();
@@ -399,7 +408,7 @@ export class Connection implements SessionLink, Waiter {
       this.state.logger.error({ err: flushErr, clientId: this.info?.clientId }, 'final write failed');
     }
     this.phase = 'closed';
-    this.#held.clear();
+    this.#held = undefined;
     this.#heldBytes = 0;
     try {
       this.state.connectionClosed(this, err);
