@@ -116,7 +116,9 @@ export class Connection implements SessionLink, Waiter {
     this.stream = stream;
     this.remoteAddress = remoteAddress;
     this.decoder = new Decoder({ maxPacketSize: state.options.maxPacketSize });
-    this.lastSeen = state.clock.now();
+    // Whole milliseconds: small integers are stored in the object, fractions would be boxed (and
+    // reallocated on every read chunk).
+    this.lastSeen = Math.floor(state.clock.now());
     this.openedAt = this.lastSeen;
     // Listeners are shared functions that find the connection on the stream: no closures per
     // connection, which matters with tens of thousands of idle clients.
@@ -130,7 +132,7 @@ export class Connection implements SessionLink, Waiter {
 
   onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
-    this.lastSeen = this.state.clock.now();
+    this.lastSeen = Math.floor(this.state.clock.now());
     try {
       this.decoder.feed(chunk, onPacket, this);
     } catch (err) {

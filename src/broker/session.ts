@@ -63,6 +63,28 @@ export interface Waiter {
   unblock(session: Session): void;
 }
 
+/** Queue limits from the broker's options; one object shared by every session. */
+export interface SessionLimits {
+  /** maxInflight: the window before the client's Receive Maximum caps it. */
+  readonly window: number;
+  readonly maxQueued: number;
+  /** 0: no byte bound. */
+  readonly maxQueuedBytes: number;
+  readonly queueQos0Offline: boolean;
+  /** Flow control: publishers wait at `highWater` queued messages until the queue drains to `lowWater`. */
+  readonly highWater: number;
+  readonly lowWater: number;
+}
+
+export function sessionLimits(o: { maxInflight: number; maxQueuedMessages: number; maxQueuedBytes: number; queueQos0Offline: boolean }): SessionLimits {
+  // Half the queue: the other half absorbs what publishers already sent before they wait.
+  const highWater = o.maxQueuedMessages > 1 ? Math.ceil(o.maxQueuedMessages / 2) : Number.POSITIVE_INFINITY;
+  return {
+    window: o.maxInflight, maxQueued: o.maxQueuedMessages, maxQueuedBytes: o.maxQueuedBytes, queueQos0Offline: o.queueQos0Offline,
+    highWater, lowWater: Math.floor(highWater / 2),
+  };
+}
+
 /** Watches a backlogged session for progress on the timer wheel (flow control, see `highWater`). */
 export class StallWatch {
   constructor(readonly session: Session) {}
@@ -81,9 +103,8 @@ export class Session {
   /** Clock time when an offline session ends, or undefined while connected / never. */
   expiresAt: number | undefined;
   window: number;
-  maxQueued: number;
-  maxQueuedBytes: number;
-  queueQos0Offline: boolean;
+  /** The broker's queue limits, one object shared by every session. */
+  readonly limits: SessionLimits;
   dropped = 0;
   /** Whether the 3.1.1 resend timer is on the wheel (one per session). */
   retryScheduled = false;
@@ -93,8 +114,6 @@ export class Session {
    * Flow control: while online and not stalled, a queue at `highWater` holds back the publishers
    * feeding it until it drains to `lowWater`, so that QoS 1/2 messages wait instead of being dropped.
    */
-  highWater: number;
-  lowWater: number;
   /** No progress (nothing written, nothing acknowledged) for the slow-subscriber timeout: publishers no longer wait for it. */
   stalled = false;
   /** Clock time of the last delivery written or acknowledgement received. */
@@ -109,15 +128,10 @@ export class Session {
   #queuedBytes = 0;
   readonly #drops: DropSink;
 
-  constructor(clientId: string, limits: { window: number; maxQueued: number; maxQueuedBytes?: number; queueQos0Offline: boolean }, drops: DropSink) {
+  constructor(clientId: string, limits: SessionLimits, drops: DropSink) {
     this.clientId = clientId;
     this.window = limits.window;
-    this.maxQueued = limits.maxQueued;
-    this.maxQueuedBytes = limits.maxQueuedBytes ?? 0;
-    this.queueQos0Offline = limits.queueQos0Offline;
-    // Half the queue: the other half absorbs what publishers already sent before they wait.
-    this.highWater = limits.maxQueued > 1 ? Math.ceil(limits.maxQueued / 2) : Number.POSITIVE_INFINITY;
-    this.lowWater = Math.floor(this.highWater / 2);
+    this.limits = limits;
     this.#drops = drops;
   }
 
@@ -163,7 +177,7 @@ export class Session {
         if (!link.sendPublish(undefined, msg, 0, retain, subIds, 0, false)) this.#drops.dropped(this, msg, 'too-large');
         return;
       }
-      if (link === undefined && !this.queueQos0Offline) return;
+      if (link === undefined && !this.limits.queueQos0Offline) return;
     }
     const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now };
     if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window) {
@@ -180,8 +194,8 @@ export class Session {
 
   #enqueue(o: Outgoing): void {
     const size = messageBytes(o.msg);
-    const maxBytes = this.maxQueuedBytes;
-    while (this.queue.length >= this.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes)) {
+    const maxBytes = this.limits.maxQueuedBytes;
+    while (this.queue.length >= this.limits.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes)) {
       // Full: QoS 0 goes first, then the newcomer.
       const victim = o.qos === 0 || (maxBytes > 0 && size > maxBytes) ? o : this.queue.removeFirst(isQos0);
       this.dropped++;
@@ -196,7 +210,8 @@ export class Session {
 
   /** At the high-water mark: half the queue's message bound, or half its byte bound. */
   #overHighWater(): boolean {
-    return this.queue.length >= this.highWater || (this.maxQueuedBytes > 0 && this.#queuedBytes * 2 >= this.maxQueuedBytes);
+    const l = this.limits;
+    return this.queue.length >= l.highWater || (l.maxQueuedBytes > 0 && this.#queuedBytes * 2 >= l.maxQueuedBytes);
   }
 
   #dequeue(): Outgoing {
@@ -247,7 +262,8 @@ export class Session {
     if (this.queue.length < before) {
       // It moves again: a stalled session that makes progress is a slow one, which publishers wait for.
       this.stalled = false;
-      if (this.queue.length <= this.lowWater && (this.maxQueuedBytes === 0 || this.#queuedBytes * 4 <= this.maxQueuedBytes)) this.release();
+      const l = this.limits;
+      if (this.queue.length <= l.lowWater && (l.maxQueuedBytes === 0 || this.#queuedBytes * 4 <= l.maxQueuedBytes)) this.release();
     }
   }
 

@@ -17,7 +17,9 @@ import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, messageBytes, ownedProperties } from './message.js';
 import type { ResolvedOptions } from './options.js';
-import { type DropSink, type Outgoing, type Session, StallWatch, type SubRecord } from './session.js';
+import {
+  type DropSink, type Outgoing, type Session, type SessionLimits, sessionLimits, StallWatch, type SubRecord,
+} from './session.js';
 import { tick } from './timers.js';
 import { asError, type HookDeadline, UserCode } from './user-code.js';
 
@@ -84,6 +86,8 @@ export class BrokerState implements DropSink, Router {
 
   /** Runs hooks and listeners under isolation and the time limit (user-code.ts). */
   readonly userCode: UserCode;
+  /** Queue limits shared by every session. */
+  readonly sessionLimits: SessionLimits;
   /** A CONNACK reason code (0: accepted); undefined when no hook is set (everyone is accepted). */
   readonly authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => number | Promise<number>) | undefined;
   /** 0 allows the subscription, else the SUBACK reason code (0x87 refused or timed out, 0x80 hook failed). */
@@ -93,6 +97,7 @@ export class BrokerState implements DropSink, Router {
 
   constructor(options: ResolvedOptions, hooks: BrokerHooks) {
     this.options = options;
+    this.sessionLimits = sessionLimits(options);
     this.clock = options.clock;
     this.logger = options.logger;
     this.wheel = new TimerWheel<Timed>(this.clock.now(), TICK_MS);

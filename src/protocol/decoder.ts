@@ -41,7 +41,8 @@ export class Decoder {
   maxPacketSize: number;
   /** 0 until known; set by a decoded CONNECT. */
   protocolVersion: number;
-  #chunks: Buffer[] = [];
+  /** Bytes of an incomplete packet; created when a packet spans chunks (idle connections hold none). */
+  #chunks: Buffer[] | undefined;
   #buffered = 0;
   /** Total length of the packet being buffered, or -1 while its fixed header is incomplete. */
   #needed = -1;
@@ -75,18 +76,18 @@ export class Decoder {
         this.#scan(chunk, sink, thisArg as C);
         return;
       }
-      this.#chunks.push(chunk);
+      (this.#chunks ??= []).push(chunk);
       this.#buffered += chunk.length;
       if (this.#needed < 0) this.#needed = this.#headerLength();
       if (this.#needed < 0 || this.#buffered < this.#needed) return;
       const joined = Buffer.concat(this.#chunks, this.#buffered);
-      this.#chunks = [];
+      this.#chunks = undefined;
       this.#buffered = 0;
       this.#needed = -1;
       this.#scan(joined, sink, thisArg as C);
     } catch (err) {
       reader.release();
-      this.#chunks = [];
+      this.#chunks = undefined;
       this.#buffered = 0;
       this.#error = err instanceof MqttError ? err : new MalformedPacketError('undecodable packet', { cause: err });
       throw this.#error;
@@ -126,7 +127,7 @@ export class Decoder {
     }
     if (pos < len) {
       const tail = buf.subarray(pos);
-      this.#chunks.push(tail);
+      (this.#chunks ??= []).push(tail);
       this.#buffered = tail.length;
       if (this.#needed < 0) this.#needed = this.#headerLength();
     } else {
@@ -139,7 +140,7 @@ export class Decoder {
     let remaining = 0;
     let mul = 1;
     let index = 0;
-    for (const chunk of this.#chunks) {
+    for (const chunk of this.#chunks ?? []) {
       for (let j = 0; j < chunk.length; j++, index++) {
         if (index === 0) continue;
         const b = chunk[j] as number;

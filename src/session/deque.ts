@@ -1,12 +1,15 @@
+/** Shared by every empty, never-used deque; never written (any push grows first). */
+const NO_ITEMS: readonly unknown[] = [];
+
 /** A growable ring buffer: O(1) push, shift and unshift; used for per-session queues. */
 export class Deque<T> {
   #items: (T | undefined)[];
   #head = 0;
   #length = 0;
 
-  /** The backing array is allocated on first push: an idle session's queue costs nothing. */
+  /** The backing array is allocated on first push: an idle session's queue shares one empty array. */
   constructor(capacity = 0) {
-    this.#items = new Array<T | undefined>(capacity);
+    this.#items = capacity === 0 ? (NO_ITEMS as (T | undefined)[]) : new Array<T | undefined>(capacity);
   }
 
   get length(): number {
@@ -71,7 +74,7 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.#items = [];
+    this.#items = NO_ITEMS as (T | undefined)[];
     this.#head = 0;
     this.#length = 0;
   }

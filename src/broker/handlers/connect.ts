@@ -185,9 +185,8 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     session = undefined;
   }
   const present = session !== undefined;
-  const limits = { window: opts.maxInflight, maxQueued: opts.maxQueuedMessages, maxQueuedBytes: opts.maxQueuedBytes, queueQos0Offline: opts.queueQos0Offline };
   if (session === undefined) {
-    session = new Session(clientId, limits, st);
+    session = new Session(clientId, st.sessionLimits, st);
     st.sessions.set(clientId, session);
   } else {
     session.expiresAt = undefined;
