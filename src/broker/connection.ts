@@ -8,11 +8,12 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
-  Decoder, encode, MqttError, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, type QoS, ReasonCode, stampPublish, type WillMessage,
+  copyBytes, Decoder, encode, MqttError, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, publishHeaderLength,
+  publishPropertiesLength, type QoS, ReasonCode, stampPublish, type WillMessage, writePublishHeader,
 } from '../protocol/index.js';
 import type { BrokerState } from './state.js';
 import { dispatch, failConnection } from './dispatch.js';
-import { encodePublishFor, preparedFor, receiverProperties, type Message } from './message.js';
+import { addReceiverVariant, preparedFor, receiverVariant, remainingExpiry, templateFor, type Message } from './message.js';
 import type { Outgoing, Session, SessionLink, Waiter } from './session.js';
 import type { ClientInfo } from './events.js';
 import type { AuthExchange } from './auth-mechanism.js';
@@ -31,6 +32,11 @@ function withoutProblemInfo(packet: Packet): Packet | undefined {
 
 /** Bytes collected in one turn before they are written without waiting for the turn's end. */
 const FLUSH_THRESHOLD = 64 * 1024;
+/** The largest buffer of per-receiver PUBLISHes a connection keeps between turns. */
+const CUSTOM_KEPT = 8 * 1024;
+
+/** What a connection collects for its next write (see `flush`). */
+type PendingItem = Buffer | PreparedPublish | Message | number;
 
 /** Bytes of read but held packets (see `accept`) beyond which the connection stops reading. */
 const HOLD_LIMIT = 256 * 1024;
@@ -97,9 +103,22 @@ export class Connection implements SessionLink, Waiter {
   /** Enhanced authentication state (5.0), when CONNECT named a method. */
   auth: { method: string; exchange: AuthExchange; pending: PendingConnect | undefined; reauthenticating?: boolean } | undefined;
   flushScheduled = false;
-  #pending: (Buffer | PreparedPublish | number)[] = [];
+  /**
+   * Output of this turn, in order. A number is a 4-byte acknowledgement; a PreparedPublish gets
+   * the packet identifier and DUP from `#pendingIds` (id + 65536 for DUP); a Message is a 5.0
+   * PUBLISH already written for this receiver: its `-#pendingIds[i]` bytes wait in `#custom`.
+   */
+  #pending: PendingItem[] = [];
   #pendingIds: number[] = [];
   #pendingBytes = 0;
+  /**
+   * This turn's 5.0 PUBLISHes with per-receiver properties, whole and back to back. When they are
+   * all there is to send (the usual fan-out turn) this buffer is the write; otherwise `#gather`
+   * copies them into the batch. Created on first use, handed to the stream when written as is.
+   */
+  #custom: Buffer | undefined;
+  #customUsed = 0;
+  #customCount = 0;
   /** Packets read but not run yet, in arrival order (see `accept`). */
   /** Created on first use: most connections never hold a packet. */
   #held: Deque<Packet> | undefined;
@@ -300,46 +319,102 @@ export class Connection implements SessionLink, Waiter {
 
   sendPublish(_o: Outgoing | undefined, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
     if (this.phase === 'closed' || this.#muted) return true;
-    const v5 = this.version === ProtocolVersion.V5;
-    if (!v5 || (subIds === undefined && msg.expiresAt === undefined && this.clientAliasMax === 0)) {
-      const prepared = preparedFor(msg, this.version, qos, retain);
-      if (v5 && prepared.bytes.length > this.clientMaxPacketSize) return false;
-      this.#pending.push(prepared);
-      this.#pendingIds.push(dup ? packetId + 65536 : packetId);
-      this.#queued(prepared.bytes.length);
-      return true;
+    if (this.version === ProtocolVersion.V5 && (subIds !== undefined || msg.expiresAt !== undefined || this.clientAliasMax > 0)) {
+      return this.#sendCustom(msg, qos, retain, subIds, packetId, dup);
     }
-    return this.#sendCustom(msg, qos, retain, subIds, packetId, dup);
+    return this.#sendPrepared(msg, qos, retain, packetId, dup);
   }
 
-  /** A 5.0 PUBLISH with per-receiver properties (subscription ids, remaining expiry, topic alias). */
-  #sendCustom(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
-    const now = this.state.clock.now();
-    let topic = msg.topic;
-    const aliases = (this.aliasesOut ??= new Map());
-    let alias = aliases.get(topic);
-    if (alias !== undefined) topic = '';
-    else if (this.state.options.outboundTopicAliases && aliases.size < this.clientAliasMax) {
-      const max = this.state.options.maxTopicAliasBytes;
-      const bytes = this.aliasBytesOut + Buffer.byteLength(topic);
-      if (max === 0 || bytes <= max) {
-        alias = aliases.size + 1;
-        aliases.set(topic, alias);
-        this.aliasBytesOut = bytes;
-      }
-    }
-    const properties = receiverProperties(msg, now, subIds, alias);
-    const buf = encodePublishFor(msg, topic, qos, retain, dup, packetId, properties);
+  /** The message's shared encoding for this protocol family, QoS and RETAIN; only the packet id and DUP are stamped. */
+  #sendPrepared(msg: Message, qos: QoS, retain: boolean, packetId: number, dup: boolean): boolean {
+    const prepared = preparedFor(msg, this.version, qos, retain);
     // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size.
-    if (buf.length > this.clientMaxPacketSize) {
-      if (alias !== undefined && topic !== '') {
-        aliases.delete(msg.topic);
-        this.aliasBytesOut -= Buffer.byteLength(msg.topic);
-      }
-      return false;
-    }
-    this.sendBytes(buf);
+    if (this.version === ProtocolVersion.V5 && prepared.bytes.length > this.clientMaxPacketSize) return false;
+    return this.#pushPrepared(prepared, packetId, dup);
+  }
+
+  #pushPrepared(prepared: PreparedPublish, packetId: number, dup: boolean): boolean {
+    this.#pending.push(prepared);
+    this.#pendingIds.push(dup ? packetId + 65536 : packetId);
+    this.#queued(prepared.bytes.length);
     return true;
+  }
+
+  /**
+   * A 5.0 PUBLISH with per-receiver properties (subscription ids, remaining expiry, topic alias).
+   * Receivers that need the same bytes share a cached encoding (see `receiverVariant`); past the
+   * few cached variants, the PUBLISH is written whole into `#custom`: the header for this receiver,
+   * then the shared payload.
+   */
+  #sendCustom(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+    const topic = msg.topic;
+    let alias = 0;
+    let withTopic = true;
+    let newAlias = false;
+    let aliasBytes = 0;
+    if (this.clientAliasMax > 0) {
+      const aliases = (this.aliasesOut ??= new Map());
+      const known = aliases.get(topic);
+      if (known !== undefined) {
+        // [MQTT-3.3.2-12]: the client knows the topic by its alias; the topic is sent empty.
+        alias = known;
+        withTopic = false;
+      } else if (this.state.options.outboundTopicAliases && aliases.size < this.clientAliasMax) {
+        // [MQTT-3.3.2-11]: a new alias, within the client's Topic Alias Maximum and the table's byte bound, sent with the topic.
+        const max = this.state.options.maxTopicAliasBytes;
+        aliasBytes = this.aliasBytesOut + Buffer.byteLength(topic);
+        if (max === 0 || aliasBytes <= max) {
+          alias = aliases.size + 1;
+          newAlias = true;
+        }
+      }
+    }
+    const expiry = msg.expiresAt === undefined ? -1 : remainingExpiry(msg, this.state.clock.now());
+    // Nothing of this receiver's own: the shared encoding has the same bytes.
+    if (alias === 0 && subIds === undefined && expiry < 0) return this.#sendPrepared(msg, qos, retain, packetId, dup);
+    const cached = receiverVariant(msg, qos, retain, withTopic, alias, expiry, subIds);
+    if (cached !== undefined) {
+      // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size.
+      if (cached.bytes.length > this.clientMaxPacketSize) return false;
+      if (newAlias) this.#recordAlias(topic, alias, aliasBytes);
+      return this.#pushPrepared(cached, packetId, dup);
+    }
+    const t = templateFor(msg);
+    const payloadLen = msg.payload.length;
+    const propsLen = publishPropertiesLength(t, expiry, subIds, alias);
+    const size = publishHeaderLength(t, withTopic, qos, propsLen, payloadLen) + payloadLen;
+    // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size; the size is known before anything is written.
+    if (size > this.clientMaxPacketSize) return false;
+    if (newAlias) this.#recordAlias(topic, alias, aliasBytes);
+    const added = addReceiverVariant(msg, t, qos, retain, withTopic, alias, expiry, subIds, propsLen, size);
+    if (added !== undefined) return this.#pushPrepared(added, packetId, dup);
+    // Receivers with encodings of their own: written straight into this turn's buffer.
+    const at = this.#customUsed;
+    let buf = this.#custom;
+    if (buf === undefined || at + size > buf.length) buf = this.#growCustom(at + size);
+    const pos = writePublishHeader(buf, at, t, withTopic, qos, retain, dup, packetId, payloadLen, propsLen, expiry, subIds, alias);
+    copyBytes(msg.payload, 0, payloadLen, buf, pos);
+    this.#customUsed = at + size;
+    this.#customCount++;
+    this.#pending.push(msg);
+    this.#pendingIds.push(-size);
+    this.#queued(size);
+    return true;
+  }
+
+  /** A larger `#custom` holding what is there: exactly `need` bytes at first (a lone PUBLISH is the usual case), doubling after. */
+  /** Records an outbound alias once its first PUBLISH is known to fit; `bytes` is the table's size with it. */
+  #recordAlias(topic: string, alias: number, bytes: number): void {
+    (this.aliasesOut as Map<string, number>).set(topic, alias);
+    this.aliasBytesOut = bytes;
+  }
+
+  #growCustom(need: number): Buffer {
+    const old = this.#custom;
+    const buf = Buffer.allocUnsafe(old === undefined ? need : Math.max(need, 2 * old.length));
+    if (old !== undefined) copyBytes(old, 0, this.#customUsed, buf, 0);
+    this.#custom = buf;
+    return buf;
   }
 
   #queued(bytes: number): void {
@@ -355,15 +430,24 @@ export class Connection implements SessionLink, Waiter {
     if (count === 0 || this.phase === 'closed' && this.stream.destroyed) return;
     let out: Buffer;
     const first = pending[0];
-    if (count === 1 && typeof first === 'object') {
+    if (count === this.#customCount) {
+      // Only PUBLISHes written for this receiver: they are the write, back to back.
+      const custom = this.#custom as Buffer;
+      out = this.#customUsed === custom.length ? custom : custom.subarray(0, this.#customUsed);
+      this.#custom = undefined;
+    } else if (count === 1 && typeof first === 'object') {
       // A lone packet is written as is: for a QoS 0 PUBLISH, the very Buffer every receiver shares.
-      out = !('idOffset' in first) ? first : first.idOffset < 0 ? first.bytes : this.#gather(pending, count);
+      out = !('idOffset' in first) ? (first as Buffer) : first.idOffset < 0 ? first.bytes : this.#gather(pending, count);
     } else {
       out = this.#gather(pending, count);
     }
     this.#pending = [];
     this.#pendingIds = [];
     this.#pendingBytes = 0;
+    this.#customUsed = 0;
+    this.#customCount = 0;
+    // A burst may have grown the buffer (copied into the batch by now); keep only a small one.
+    if (this.#custom !== undefined && this.#custom.length > CUSTOM_KEPT) this.#custom = undefined;
     if (!this.stream.write(out) && !this.congested) {
       // The client is not reading what we send: what it sends that would make more output waits
       // (held, bounded) until it catches up, so a client that floods without reading its
@@ -372,23 +456,29 @@ export class Connection implements SessionLink, Waiter {
     }
   }
 
-  #gather(pending: (Buffer | PreparedPublish | number)[], count: number): Buffer {
+  #gather(pending: PendingItem[], count: number): Buffer {
     const out = Buffer.allocUnsafe(this.#pendingBytes);
     const ids = this.#pendingIds;
+    const custom = this.#custom;
+    let at = 0;
     let pos = 0;
     for (let i = 0; i < count; i++) {
-      const item = pending[i] as Buffer | PreparedPublish | number;
-      if (typeof item === 'number') {
+      const item = pending[i] as PendingItem;
+      const id = ids[i] as number;
+      if (id < 0) {
+        // A 5.0 PUBLISH written for this receiver.
+        pos = copyBytes(custom as Buffer, at, at - id, out, pos);
+        at -= id;
+      } else if (typeof item === 'number') {
         out[pos] = Math.floor(item / 65536);
         out[pos + 1] = 2;
         out[pos + 2] = (item >> 8) & 0xff;
         out[pos + 3] = item & 0xff;
         pos += 4;
       } else if ('idOffset' in item) {
-        const id = ids[i] as number;
         pos = stampPublish(item, out, pos, id & 0xffff, id > 65535);
       } else {
-        pos += item.copy(out, pos);
+        pos += (item as Buffer).copy(out, pos);
       }
     }
     return out;

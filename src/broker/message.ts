@@ -2,11 +2,15 @@
  * An application message inside the broker. It is created once per PUBLISH and shared by
  * every receiver: queues and inflight windows hold references, never copies. Its encodings
  * are cached per (protocol family, QoS, RETAIN flag) so that a fan-out encodes each variant
- * once and writes the same bytes to every receiver of that variant.
+ * once and writes the same bytes to every receiver of that variant. 5.0 receivers that need
+ * their own properties (Topic Alias, remaining expiry, Subscription Identifiers) are written
+ * from a template (the topic and forwarded properties encoded once, see `templateFor`); the
+ * first few distinct such encodings are cached too, since receivers often need the same one.
  */
 import { Buffer } from 'node:buffer';
 import {
-  encode, PacketType, preparePublish, ProtocolVersion, type PreparedPublish, type Properties, type PublishPacket, type QoS,
+  copyBytes, encode, PacketType, publishIdOffset, ProtocolVersion, type PreparedPublish, type Properties, type PublishPacket,
+  publishTemplate, type PublishTemplate, type QoS, writePublishHeader,
 } from '../protocol/index.js';
 
 export interface Message {
@@ -20,8 +24,45 @@ export interface Message {
   readonly expiresAt: number | undefined;
   /** Client id of the publisher (for No Local); undefined for messages from the broker itself. */
   readonly senderId: string | undefined;
-  /** Encoding cache, see `preparedFor`. */
-  encoded: (PreparedPublish | undefined)[] | undefined;
+  /** Encoding cache, see `preparedFor`: one entry per variant used, most messages need one. */
+  encoded: CachedPublish | undefined;
+  /**
+   * The 5.0 per-receiver template, see `templateFor`. It depends on the topic and properties
+   * only, never on the payload, so a copy of the message with the same properties may share it.
+   */
+  template: PublishTemplate | undefined;
+}
+
+/**
+ * A cached encoding of a message, linked to the next variant of the same message. Plain
+ * variants (`key` < 16) have no per-receiver properties; receiver variants (`key` >= 16, 5.0)
+ * carry the Topic Alias, remaining expiry and Subscription Identifiers they were written with.
+ */
+class CachedPublish implements PreparedPublish {
+  readonly bytes: Buffer;
+  readonly qos: QoS;
+  readonly idOffset: number;
+  /** Plain: 8 for 5.0, then QoS and RETAIN bits; receiver variants: 16 + QoS and RETAIN bits. */
+  readonly key: number;
+  readonly withTopic: boolean;
+  readonly alias: number;
+  readonly expiry: number;
+  readonly subIds: readonly number[] | undefined;
+  next: CachedPublish | undefined;
+  constructor(
+    bytes: Buffer, qos: QoS, key: number, next: CachedPublish | undefined,
+    withTopic: boolean, alias: number, expiry: number, subIds: readonly number[] | undefined,
+  ) {
+    this.bytes = bytes;
+    this.qos = qos;
+    this.idOffset = publishIdOffset(bytes);
+    this.key = key;
+    this.withTopic = withTopic;
+    this.alias = alias;
+    this.expiry = expiry;
+    this.subIds = subIds;
+    this.next = next;
+  }
 }
 
 export interface MessageInit {
@@ -55,6 +96,7 @@ export function createMessage(init: MessageInit): Message {
     expiresAt,
     senderId: init.senderId,
     encoded: undefined,
+    template: undefined,
   };
 }
 
@@ -96,42 +138,71 @@ export function isExpired(m: Message, now: number): boolean {
  * Subscription Identifier, no Topic Alias) and the message has no expiry to count down.
  */
 export function preparedFor(m: Message, version: number, qos: QoS, retain: boolean): PreparedPublish {
-  const v5 = version === ProtocolVersion.V5 ? 1 : 0;
-  const index = v5 * 6 + qos * 2 + (retain ? 1 : 0);
-  let cache = m.encoded;
-  if (cache === undefined) {
-    cache = new Array<PreparedPublish | undefined>(12);
-    m.encoded = cache;
-  }
-  let p = cache[index];
-  if (p === undefined) {
-    const packet: PublishPacket = {
-      type: PacketType.Publish, topic: m.topic, payload: m.payload, qos, retain, dup: false,
-    };
-    if (v5 === 1 && m.properties !== undefined) packet.properties = m.properties;
-    p = preparePublish(packet, version);
-    cache[index] = p;
-  }
-  return p;
+  // 3.1 and 3.1.1 share an encoding; 5.0 adds the properties.
+  const v5 = version === ProtocolVersion.V5;
+  const key = (v5 ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
+  for (let c = m.encoded; c !== undefined; c = c.next) if (c.key === key) return c;
+  const packet: PublishPacket = {
+    type: PacketType.Publish, topic: m.topic, payload: m.payload, qos, retain, dup: false,
+  };
+  if (v5 && m.properties !== undefined) packet.properties = m.properties;
+  const c = new CachedPublish(encode(packet, version), qos, key, m.encoded, true, 0, -1, undefined);
+  m.encoded = c;
+  return c;
 }
 
-/** Properties for one receiver: the forwarded ones with the remaining expiry, subscription ids and alias. */
-export function receiverProperties(m: Message, now: number, subIds: number[] | undefined, alias: number | undefined): Properties | undefined {
-  if (m.expiresAt === undefined && subIds === undefined && alias === undefined) return m.properties;
-  const props: Properties = { ...m.properties };
-  // [MQTT-3.3.2-6]: forward the interval minus the time the message waited in the broker.
-  if (m.expiresAt !== undefined) props.messageExpiryInterval = Math.max(0, Math.ceil((m.expiresAt - now) / 1000));
-  if (subIds !== undefined) props.subscriptionIdentifiers = subIds;
-  if (alias !== undefined) props.topicAlias = alias;
-  return props;
+/**
+ * Most receiver variants cached on one message. Receivers with the same alias for the topic,
+ * the same remaining expiry and subscription ids get the same bytes (a fan-out at one instant to
+ * clients that subscribed alike); past this many variants each receiver gets its own encoding.
+ */
+const RECEIVER_VARIANTS = 4;
+
+function sameIds(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-/** Encodes a 5.0 PUBLISH of `m` for one receiver (its own topic or alias and properties). */
-export function encodePublishFor(
-  m: Message, topic: string, qos: QoS, retain: boolean, dup: boolean, packetId: number, properties: Properties | undefined,
-): Buffer {
-  const packet: PublishPacket = { type: PacketType.Publish, topic, payload: m.payload, qos, retain, dup };
-  if (qos > 0) packet.packetId = packetId;
-  if (properties !== undefined) packet.properties = properties;
-  return encode(packet, ProtocolVersion.V5);
+/** The cached 5.0 encoding of `m` with these per-receiver parts, if one was made. */
+export function receiverVariant(
+  m: Message, qos: QoS, retain: boolean, withTopic: boolean, alias: number, expiry: number, subIds: readonly number[] | undefined,
+): PreparedPublish | undefined {
+  const key = 16 | (qos << 1) | (retain ? 1 : 0);
+  for (let c = m.encoded; c !== undefined; c = c.next) {
+    if (c.key === key && c.alias === alias && c.withTopic === withTopic && c.expiry === expiry && sameIds(c.subIds, subIds)) return c;
+  }
+  return undefined;
+}
+
+/**
+ * Encodes and caches a 5.0 variant of `m` (packet identifier 0, DUP clear: stamped per
+ * receiver) of `size` bytes with properties of `propsLen` bytes, both computed from `t` with
+ * the same parts; undefined when the message already has RECEIVER_VARIANTS of them.
+ */
+export function addReceiverVariant(
+  m: Message, t: PublishTemplate, qos: QoS, retain: boolean, withTopic: boolean, alias: number, expiry: number,
+  subIds: readonly number[] | undefined, propsLen: number, size: number,
+): PreparedPublish | undefined {
+  let n = 0;
+  for (let c = m.encoded; c !== undefined; c = c.next) if (c.key >= 16 && ++n === RECEIVER_VARIANTS) return undefined;
+  const bytes = Buffer.allocUnsafe(size);
+  const payload = m.payload;
+  const pos = writePublishHeader(bytes, 0, t, withTopic, qos, retain, false, 0, payload.length, propsLen, expiry, subIds, alias);
+  copyBytes(payload, 0, payload.length, bytes, pos);
+  const key = 16 | (qos << 1) | (retain ? 1 : 0);
+  const c = new CachedPublish(bytes, qos, key, m.encoded, withTopic, alias, expiry, subIds);
+  m.encoded = c;
+  return c;
+}
+
+/** The topic and forwarded properties of `m` encoded once for 5.0 receivers with their own properties. */
+export function templateFor(m: Message): PublishTemplate {
+  return (m.template ??= publishTemplate(m.topic, m.properties));
+}
+
+/** Seconds left of the Message Expiry Interval at `now` [MQTT-3.3.2-6]; -1: the message does not expire. */
+export function remainingExpiry(m: Message, now: number): number {
+  return m.expiresAt === undefined ? -1 : Math.max(0, Math.ceil((m.expiresAt - now) / 1000));
 }

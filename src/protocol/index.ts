@@ -7,5 +7,8 @@ export * from './properties.js';
 export * from './topic.js';
 export { Decoder, type DecoderOptions, type PacketSink } from './decoder.js';
 export { encode } from './encoder.js';
-export { preparePublish, stampPublish, publishWithId, type PreparedPublish } from './packets/publish.js';
+export {
+  preparePublish, stampPublish, publishWithId, type PreparedPublish, publishIdOffset, publishTemplate, type PublishTemplate,
+  publishPropertiesLength, publishHeaderLength, writePublishHeader, copyBytes,
+} from './packets/publish.js';
 export { validUtf8 } from './primitives.js';
