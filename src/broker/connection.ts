@@ -14,7 +14,7 @@ import {
 import type { BrokerState } from './state.js';
 import { dispatch, failConnection } from './dispatch.js';
 import { addReceiverVariant, preparedFor, receiverVariant, remainingExpiry, templateFor, type Message } from './message.js';
-import type { Outgoing, Session, SessionLink, Waiter } from './session.js';
+import type { Session, SessionLink, Waiter } from './session.js';
 import type { ClientInfo } from './events.js';
 import type { AuthExchange } from './auth-mechanism.js';
 import type { PendingConnect } from './handlers/connect.js';
@@ -317,10 +317,10 @@ export class Connection implements SessionLink, Waiter {
     this.sendAck(PacketType.Pubrel, packetId);
   }
 
-  sendPublish(_o: Outgoing | undefined, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+  sendPublish(now: number, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
     if (this.phase === 'closed' || this.#muted) return true;
     if (this.version === ProtocolVersion.V5 && (subIds !== undefined || msg.expiresAt !== undefined || this.clientAliasMax > 0)) {
-      return this.#sendCustom(msg, qos, retain, subIds, packetId, dup);
+      return this.#sendCustom(now, msg, qos, retain, subIds, packetId, dup);
     }
     return this.#sendPrepared(msg, qos, retain, packetId, dup);
   }
@@ -346,7 +346,7 @@ export class Connection implements SessionLink, Waiter {
    * few cached variants, the PUBLISH is written whole into `#custom`: the header for this receiver,
    * then the shared payload.
    */
-  #sendCustom(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+  #sendCustom(now: number, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
     const topic = msg.topic;
     let alias = 0;
     let withTopic = true;
@@ -369,7 +369,7 @@ export class Connection implements SessionLink, Waiter {
         }
       }
     }
-    const expiry = msg.expiresAt === undefined ? -1 : remainingExpiry(msg, this.state.clock.now());
+    const expiry = msg.expiresAt === undefined ? -1 : remainingExpiry(msg, now);
     // Nothing of this receiver's own: the shared encoding has the same bytes.
     if (alias === 0 && subIds === undefined && expiry < 0) return this.#sendPrepared(msg, qos, retain, packetId, dup);
     const cached = receiverVariant(msg, qos, retain, withTopic, alias, expiry, subIds);

@@ -48,7 +48,7 @@ export interface SessionLink {
   /** True while the socket does not accept more bytes; deliveries wait in the queue. */
   readonly congested: boolean;
   /** Writes a PUBLISH; returns false when the message cannot be sent to this client (too large). */
-  sendPublish(o: Outgoing | undefined, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean;
+  sendPublish(now: number, msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean;
   sendPubrel(packetId: number): void;
 }
 
@@ -174,7 +174,7 @@ export class Session {
     const link = this.link;
     if (qos === 0) {
       if (link !== undefined && !link.congested && this.queue.length === 0) {
-        if (!link.sendPublish(undefined, msg, 0, retain, subIds, 0, false)) this.#drops.dropped(this, msg, 'too-large');
+        if (!link.sendPublish(now, msg, 0, retain, subIds, 0, false)) this.#drops.dropped(this, msg, 'too-large');
         return;
       }
       if (link === undefined && !this.limits.queueQos0Offline) return;
@@ -223,13 +223,13 @@ export class Session {
   #send(link: SessionLink, o: Outgoing, now: number): void {
     if (o.qos === 0) {
       this.lastProgress = now;
-      if (!link.sendPublish(undefined, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
+      if (!link.sendPublish(now, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
       return;
     }
     o.packetId = this.#allocateId();
     o.sentAt = now;
     this.lastProgress = now;
-    if (!link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, false)) {
+    if (!link.sendPublish(now, o.msg, o.qos, o.retain, o.subIds, o.packetId, false)) {
       this.#drops.dropped(this, o.msg, 'too-large');
       return;
     }
@@ -372,7 +372,7 @@ export class Session {
       link.sendPubrel(o.packetId);
       return true;
     }
-    if (link.sendPublish(o, o.msg, o.qos, o.retain, o.subIds, o.packetId, true)) return true;
+    if (link.sendPublish(now, o.msg, o.qos, o.retain, o.subIds, o.packetId, true)) return true;
     this.inflight.delete(o.packetId);
     this.#drops.dropped(this, o.msg, 'too-large');
     return false;
