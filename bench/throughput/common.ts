@@ -62,8 +62,16 @@ export interface FlowResult {
   generatorCpuShare: number;
   /** Client connections that failed or were closed by the broker during the run. */
   clientErrors: number;
-  /** Times publishing resumed after 500 ms without any delivery (QoS 0 drops). */
+  /** Times publishing resumed after 2 s without any delivery (owed deliveries written off). */
   stalls: number;
+  /**
+   * How the wait after publishing ended: everything arrived, nothing moved for 2 s (what is
+   * missing then is lost), or the 60 s bound (what is missing may still have been on its way).
+   */
+  drainEnd: 'complete' | 'idle' | 'timeout';
+  drainSeconds: number;
+  /** QoS 1/2 exchanges still open when the run ended (no PUBACK / PUBCOMP, or PUBREC never came). */
+  unfinished: number;
 }
 
 /** Result of one connection-storm worker. */

@@ -14,10 +14,15 @@ import { PublishTemplate } from './wire.js';
 
 /** Most messages written per pump turn before yielding to the event loop (reads). */
 const PER_TURN = 2048;
-/** With nothing delivered for this long, owed QoS 0 deliveries are written off. */
-const STALL_MS = 500;
-const DRAIN_IDLE_MS = 1000;
-const DRAIN_MAX_MS = 10_000;
+/**
+ * With nothing delivered for this long while paused, owed deliveries are written off (dropped by
+ * the broker). Long enough that a broker starved of CPU on a busy machine is not taken for one
+ * that dropped.
+ */
+const STALL_MS = 2000;
+/** After publishing stops: wait while deliveries or acknowledgements still arrive, up to 2 s apart and 60 s in all. */
+const DRAIN_IDLE_MS = 2000;
+const DRAIN_MAX_MS = 60_000;
 const PACE_MS = 5;
 
 class Publisher {
@@ -105,7 +110,9 @@ export class Flow {
     await sleep(seconds * 1000);
     this.#stopped = true;
     clearInterval(ticker);
-    await this.#drain();
+    const drainStart = performance.now();
+    const drainEnd = await this.#drain();
+    const drainSeconds = (performance.now() - drainStart) / 1000;
     const wall = (performance.now() - t0) / 1000;
     const cpu = cpuSince(cpu0);
     const s = this.stats;
@@ -123,7 +130,8 @@ export class Flow {
       activeSeconds: active, deliveredPerSec: s.delivered / active,
       latencyP50Ms: s.hist.quantileMs(0.5), latencyP99Ms: s.hist.quantileMs(0.99), latencyMaxMs: s.hist.maxMs,
       generatorCpuSec: cpu, generatorCpuShare: cpu / wall,
-      clientErrors: clientErrors(), stalls: this.#stalls,
+      clientErrors: clientErrors(), stalls: this.#stalls, drainEnd, drainSeconds,
+      unfinished: sum((p) => p.inflight),
     };
   }
 
@@ -196,19 +204,20 @@ export class Flow {
     this.#wake();
   }
 
-  /** Waits until everything owed has arrived, or nothing moved for a second; bounded. */
-  async #drain(): Promise<void> {
+  /** Waits until everything owed has arrived, or nothing moved for DRAIN_IDLE_MS; bounded by DRAIN_MAX_MS. */
+  async #drain(): Promise<FlowResult['drainEnd']> {
     const start = performance.now();
     let last = -1;
     let lastChange = start;
     while (performance.now() - start < DRAIN_MAX_MS) {
       const inflight = this.#pubs.reduce((a, p) => a + (p.client.error === undefined ? p.inflight : 0), 0);
       const expected = this.#pubs.reduce((a, p) => a + p.expected, 0);
-      if (inflight === 0 && expected - (this.stats.delivered - this.stats.duplicates) <= 0) return;
+      if (inflight === 0 && expected - (this.stats.delivered - this.stats.duplicates) <= 0) return 'complete';
       const progress = this.stats.delivered + this.#pubs.reduce((a, p) => a + p.acked, 0);
       if (progress !== last) { last = progress; lastChange = performance.now(); }
-      if (performance.now() - lastChange > DRAIN_IDLE_MS) return;
+      if (performance.now() - lastChange > DRAIN_IDLE_MS) return 'idle';
       await sleep(20);
     }
+    return 'timeout';
   }
 }

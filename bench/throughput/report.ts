@@ -209,7 +209,9 @@ export function notes(records: RunRecord[]): string {
     if (f.refused > 0) out.push(`- ${t}: ${f.refused} PUBLISHes refused with a failure reason code`);
     if (f.topicErrors > 0) out.push(`- ${t}: ${f.topicErrors} deliveries on a wrong or unresolvable topic (alias)`);
     if (f.clientErrors > 0) out.push(`- ${t}: ${f.clientErrors} client connections failed or were closed by the broker`);
-    if (f.stalls > 0) out.push(`- ${t}: publishing paused ${f.stalls} times for 500 ms without deliveries (owed deliveries written off)`);
+    if (f.unfinished > 0) out.push(`- ${t}: ${f.unfinished} QoS ${r.qos ?? ''} exchanges never completed (no ${r.qos === 2 ? 'PUBREC or PUBCOMP' : 'PUBACK'} from the broker)`);
+    if (f.drainEnd === 'timeout') out.push(`- ${t}: deliveries were still arriving when the ${f.drainSeconds.toFixed(0)} s wait after publishing ended; 'lost' may include late ones`);
+    if (f.stalls > 0) out.push(`- ${t}: publishing paused ${f.stalls} times for 2 s without deliveries (owed deliveries written off)`);
     if (f.generatorCpuShare > 0.95) out.push(`- ${t}: generator CPU ${f.generatorCpuShare.toFixed(2)}: the generator, not the broker, may have been the limit`);
   }
   return out.join('\n');

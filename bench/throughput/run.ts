@@ -52,6 +52,10 @@ async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQ
     console.log(`    ${f?.deliveredPerSec.toFixed(0)} msg/s delivered, p50 ${f?.latencyP50Ms.toFixed(2)} ms, p99 ${f?.latencyP99Ms.toFixed(2)} ms, ` +
       `max ${f?.latencyMaxMs.toFixed(1)} ms, broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), ` +
       `RSS ${f?.brokerRssMiB.toFixed(1)} MiB, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%, window ${flow.window}`);
+    if (flow.drainEnd !== 'complete') {
+      console.log(`    wait after publishing: ${flow.drainEnd} after ${flow.drainSeconds.toFixed(1)} s; ${flow.unfinished} QoS ${qos} exchanges still open; ` +
+        `${flow.published} published, ${flow.acked} acknowledged`);
+    }
     if (flow.lost > 0) {
       const msg = `${flow.lost} of ${flow.expected} expected deliveries missing`;
       if (qos > 0) console.log(`\n    !!!!!! LOST AT QoS ${qos}: ${msg} (against acknowledged messages) !!!!!!\n`);
