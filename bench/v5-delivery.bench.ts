@@ -1,5 +1,5 @@
 /**
- * Broker CPU per delivered PUBLISH, 3.1.1 vs 5.0 receivers: `npm run bench:v5`.
+ * Broker CPU per delivered PUBLISH, 3.1.1 vs 5.0 receivers: `npm run bench:v5-delivery`.
  *
  * One BrokerCore fans each message out to N in-process receivers. Each receiver is a fake
  * Duplex: what the broker writes is kept (not decoded) while the clock runs, so the time is the

@@ -17,17 +17,21 @@ export const GENERATOR_CORE = '1';
 const HARD_NOFILE = Number(execSync('sh -c "ulimit -Hn"').toString().trim());
 export const BROKER_NOFILE = Number.isFinite(HARD_NOFILE) && HARD_NOFILE < 65536 ? HARD_NOFILE : 65536;
 
+/**
+ * Mosquitto's production defaults except two settings: no persistence (the Debian package's
+ * mosquitto.conf turns it on; Mosquitto's own default is off) and a queue bound large enough
+ * never to drop (default 1000). `allow_anonymous true` is needed for a listener without
+ * authentication in 2.x. Everything else is the default, among them max_inflight_messages 20,
+ * max_queued_bytes 0 (no limit), max_connections -1 and set_tcp_nodelay false.
+ */
 export const MOSQUITTO_SETTINGS = [
   'allow_anonymous true',
   'persistence false',
   'max_queued_messages 1000000',
-  'max_inflight_messages 1000',
-  'max_connections -1',
-  'log_dest none',
 ];
 
-/** Petrel gets the same queue and in-flight bounds as Mosquitto (its defaults are 1000 and 100). */
-export const PETREL_CONFIG = { broker: { maxQueuedMessages: 1_000_000, maxInflight: 1000 } };
+/** Petrel runs with its defaults: no config file, only the listener address. */
+export const PETREL_ARGS = ['--host', '127.0.0.1'];
 
 export interface RunningBroker {
   name: BrokerName;
@@ -96,11 +100,8 @@ export function unavailable(name: BrokerName, root: string): string | undefined 
 
 function command(name: BrokerName, port: number, root: string, tmp: string): string[] {
   switch (name) {
-    case 'petrel': {
-      const conf = path.join(tmp, `petrel-${port}.json`);
-      fs.writeFileSync(conf, JSON.stringify(PETREL_CONFIG));
-      return [process.execPath, path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), '--host', '127.0.0.1', '--config', conf];
-    }
+    case 'petrel':
+      return [process.execPath, path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), ...PETREL_ARGS];
     case 'aedes':
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
     case 'mosquitto': {

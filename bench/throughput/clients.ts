@@ -1,13 +1,21 @@
-/** A bench MQTT client over a raw socket: CONNECT/SUBSCRIBE handshakes, delivery counting, PUBACK replies. */
+/**
+ * A bench MQTT client over a raw socket: CONNECT/SUBSCRIBE handshakes, delivery counting with
+ * duplicate detection, and the QoS 1/2 replies (PUBACK, PUBREC, PUBREL, PUBCOMP).
+ */
 import { Buffer } from 'node:buffer';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { QoS } from '../../src/protocol/index.js';
 import { type Histogram } from './common.js';
-import { connectBytes, type ClientOptions, FrameScanner, type FrameSink, openSocket, subscribeBytes } from './wire.js';
+import {
+  connectBytes, type ClientOptions, decodeFrame, FrameScanner, type FrameSink, isConnack, isSuback, openSocket, subscribeBytes,
+} from './wire.js';
 
 /** Counters shared by all subscribers of one generator. */
 export interface DeliveryStats {
   delivered: number;
+  duplicates: number;
+  topicErrors: number;
   /** performance.now() of the last delivery. */
   lastDeliveryAt: number;
   hist: Histogram;
@@ -15,26 +23,54 @@ export interface DeliveryStats {
 
 interface Waiter {
   type: number;
-  resolve: (body: Buffer) => void;
+  resolve: (frame: Buffer) => void;
   reject: (err: Error) => void;
 }
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
+const PUBACK = 0x40;
+const PUBREC = 0x50;
+const PUBREL = 0x62;
+const PUBCOMP = 0x70;
+
+export interface BenchClientOptions extends ClientOptions {
+  version: 4 | 5;
+  /** 5.0: Topic Alias Maximum sent in CONNECT (0: left out). */
+  topicAliasMaximum: number;
+  /** The only topic this client will receive (checked on every delivery); undefined: not checked. */
+  expectedTopic?: string;
+}
 
 export class BenchClient implements FrameSink {
   readonly socket: net.Socket;
-  /** Called for each PUBACK the broker sends (publishers). */
-  onAck: (packetId: number) => void = () => {};
+  readonly version: 4 | 5;
+  /**
+   * Publishers: a QoS 1/2 acknowledgement. `first`: PUBACK or PUBREC (the broker's answer to
+   * the PUBLISH), `accepted` false for a failure reason code; `done` once the exchange is over
+   * (PUBACK, PUBCOMP, refused PUBREC).
+   */
+  onPublisherAck: (packetId: number, first: boolean, accepted: boolean, done: boolean) => void = () => {};
   /** Called after every read that delivered at least one PUBLISH. */
   onDelivered: () => void = () => {};
+  /** Receive Maximum from the broker's CONNACK (5.0; 65535 when absent or 3.1.1). */
+  receiveMaximum = 65535;
   error: Error | undefined;
   #waiter: Waiter | undefined;
-  #acks: number[] = [];
+  /** Replies owed for this read: pairs of (first byte, packet id). */
+  #replies: number[] = [];
   #delivered = false;
+  /** Per stream id: a bitset of the sequence numbers received. */
+  readonly #seen = new Map<number, Uint8Array>();
   readonly #connected: Promise<void>;
+  readonly #aliasMaximum: number;
+  readonly #scanner: FrameScanner;
 
-  constructor(opts: ClientOptions, private readonly stats: DeliveryStats | undefined) {
-    const scanner = new FrameScanner(this);
+  constructor(opts: BenchClientOptions, private readonly stats: DeliveryStats | undefined) {
+    this.version = opts.version;
+    this.#aliasMaximum = opts.topicAliasMaximum;
+    const expected = opts.expectedTopic === undefined ? undefined : Buffer.from(opts.expectedTopic);
+    const scanner = new FrameScanner(this, opts.version, expected, opts.version === 5 ? opts.topicAliasMaximum : 0);
+    this.#scanner = scanner;
     this.socket = openSocket(opts, scanner, () => this.#afterRead());
     this.#connected = new Promise((resolve, reject) => {
       this.socket.once('connect', () => resolve());
@@ -44,43 +80,85 @@ export class BenchClient implements FrameSink {
     this.socket.on('close', () => this.#fail(new Error('connection closed by the broker')));
   }
 
-  onPublish(qos: number, packetId: number, sentAtMs: number): void {
+  onPublish(qos: number, packetId: number, sentAtMs: number, stream: number, seq: number, topicOk: boolean): void {
     const s = this.stats;
     if (s !== undefined) {
       const now = performance.now();
       s.delivered++;
       s.lastDeliveryAt = now;
       s.hist.recordMs(now - sentAtMs);
+      if (!topicOk) s.topicErrors++;
+      if (!this.#mark(stream, seq)) s.duplicates++;
     }
-    if (qos > 0) this.#acks.push(packetId);
+    if (qos === 1) this.#replies.push(PUBACK, packetId);
+    else if (qos === 2) this.#replies.push(PUBREC, packetId);
     this.#delivered = true;
   }
 
-  onPuback(packetId: number): void {
-    this.onAck(packetId);
+  onAck(type: number, packetId: number, reason: number): void {
+    const accepted = reason < 0x80;
+    if (type === 5) {
+      if (accepted) this.#replies.push(PUBREL, packetId);
+      this.onPublisherAck(packetId, true, accepted, !accepted);
+    } else {
+      this.onPublisherAck(packetId, type === 4, accepted, true);
+    }
   }
 
-  onControl(type: number, body: Buffer): void {
+  onPubrel(packetId: number): void {
+    this.#replies.push(PUBCOMP, packetId);
+  }
+
+  onControl(type: number, frame: Buffer): void {
     const w = this.#waiter;
     if (w === undefined || w.type !== type) return;
     this.#waiter = undefined;
-    w.resolve(body);
+    w.resolve(frame);
   }
 
   /** Connects and sends CONNECT; resolves on a successful CONNACK. */
   async handshake(clientId: string): Promise<void> {
     await this.#connected;
-    const body = await this.#request(connectBytes(clientId), 2);
-    if (body[1] !== 0) throw new Error(`CONNACK refused (${body[1]}) for ${clientId}`);
+    const frame = await this.#request(connectBytes(clientId, this.version, this.#aliasMaximum), 2);
+    const p = decodeFrame(frame, this.version);
+    if (!isConnack(p)) throw new Error(`bad CONNACK for ${clientId}`);
+    if (p.reasonCode !== 0) throw new Error(`CONNACK refused (0x${p.reasonCode.toString(16)}) for ${clientId}`);
+    this.receiveMaximum = p.properties?.receiveMaximum ?? 65535;
   }
 
-  async subscribe(filter: string, qos: 0 | 1): Promise<void> {
-    const body = await this.#request(subscribeBytes(filter, qos), 9);
-    if (body[2] === 0x80) throw new Error(`SUBSCRIBE to ${filter} refused`);
+  async subscribe(filter: string, qos: QoS): Promise<void> {
+    const frame = await this.#request(subscribeBytes(filter, qos, this.version), 9);
+    const p = decodeFrame(frame, this.version);
+    if (!isSuback(p)) throw new Error(`bad SUBACK for ${filter}`);
+    const code = p.reasonCodes[0] ?? 0x80;
+    if (code >= 0x80) throw new Error(`SUBSCRIBE to ${filter} refused (0x${code.toString(16)})`);
+    if (code !== qos) throw new Error(`SUBSCRIBE to ${filter} granted QoS ${code}, asked ${qos}`);
+  }
+
+  /** 5.0: deliveries that carried only a topic alias. */
+  get aliasOnly(): number {
+    return this.#scanner.aliasOnly;
   }
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** Records (stream, seq); false when it had been received before. */
+  #mark(stream: number, seq: number): boolean {
+    let bits = this.#seen.get(stream);
+    const byte = seq >>> 3;
+    if (bits === undefined || byte >= bits.length) {
+      const grown = new Uint8Array(Math.max(256, (byte + 1) * 2, bits === undefined ? 0 : bits.length * 2));
+      if (bits !== undefined) grown.set(bits);
+      bits = grown;
+      this.#seen.set(stream, bits);
+    }
+    const m = 1 << (seq & 7);
+    const v = bits[byte] as number;
+    if ((v & m) !== 0) return false;
+    bits[byte] = v | m;
+    return true;
   }
 
   #request(bytes: Buffer, replyType: number): Promise<Buffer> {
@@ -104,17 +182,18 @@ export class BenchClient implements FrameSink {
     w?.reject(err);
   }
 
-  /** One write of all the PUBACKs owed for this read. */
+  /** One write of all the replies owed for this read. */
   #afterRead(): void {
-    const n = this.#acks.length;
+    const r = this.#replies;
+    const n = r.length >> 1;
     if (n > 0) {
       const out = Buffer.allocUnsafe(4 * n);
       for (let i = 0; i < n; i++) {
-        out[4 * i] = 0x40;
+        out[4 * i] = r[2 * i] as number;
         out[4 * i + 1] = 0x02;
-        out.writeUInt16BE(this.#acks[i] as number, 4 * i + 2);
+        out.writeUInt16BE(r[2 * i + 1] as number, 4 * i + 2);
       }
-      this.#acks.length = 0;
+      r.length = 0;
       if (!this.socket.destroyed) this.socket.write(out);
     }
     if (this.#delivered) {

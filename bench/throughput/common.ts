@@ -1,36 +1,77 @@
 /** Types, the latency histogram and small helpers shared by the runner and the load generators. */
 import { performance } from 'node:perf_hooks';
 
-export type ScenarioName = 'fanout' | 'fanin' | 'p2p' | 'storm';
-export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'fanin', 'p2p', 'storm'];
+export type FlowScenarioName =
+  | 'p2p' | 'fanout' | 'fanin' | 'rate' | 'headline'
+  | 'p2p5' | 'p2p5-expiry' | 'fanout5' | 'fanout5-expiry';
+export type ScenarioName = FlowScenarioName | 'storm';
+export const SCENARIOS: readonly ScenarioName[] = [
+  'p2p', 'fanout', 'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry', 'storm',
+];
+/** Names accepted in BENCH_SCENARIOS that stand for several scenarios. */
+export const SCENARIO_GROUPS: Readonly<Record<string, readonly ScenarioName[]>> = {
+  v5: ['p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
+  /** The 5.0 scenarios with their 3.1.1 counterparts. */
+  v5cmp: ['p2p', 'fanout', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
+  flows: ['p2p', 'fanout', 'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
+};
+export type BenchQoS = 0 | 1 | 2;
 
 /** Result of one throughput run, as reported by the generator. */
 export interface FlowResult {
-  scenario: ScenarioName;
-  qos: 0 | 1;
+  scenario: FlowScenarioName;
+  qos: BenchQoS;
+  /** MQTT protocol level of every client: 4 (3.1.1) or 5 (5.0). */
+  protocol: 4 | 5;
   publishers: number;
   subscribers: number;
+  /** QoS 1/2: most unacknowledged messages per publisher. */
+  window: number;
+  /** Messages per second per publisher; 0 = as fast as possible. */
+  ratePerPublisher: number;
   /** Messages written by the publishers. */
   published: number;
-  /** Messages acknowledged by the broker (QoS 1; equals `published` at QoS 0). */
+  /**
+   * Messages the broker acknowledged with a success code (QoS 1: PUBACK, QoS 2: PUBREC);
+   * equals `published` at QoS 0.
+   */
   acked: number;
+  /** Acknowledgements with a failure reason code (5.0, code >= 0x80): not counted as acked. */
+  refused: number;
+  /** Deliveries owed for the acknowledged (QoS 0: written) messages: one per matching subscriber. */
+  expected: number;
   /** PUBLISH packets received by the subscribers. */
   delivered: number;
-  /** Deliveries owed (acked × subscribers per message) and not received. */
+  /** Deliveries of a (publisher, sequence number) the subscriber had already received. */
+  duplicates: number;
+  /** Expected deliveries that never arrived: expected − (delivered − duplicates), at least 0. */
   lost: number;
+  /** Deliveries whose topic (resolved through the topic alias at 5.0) was not the subscribed one. */
+  topicErrors: number;
+  /** 5.0: deliveries that carried only a topic alias (the topic resolved from the client's alias map). */
+  aliasOnly: number;
   /** Seconds from the start of publishing to the last delivery. */
   activeSeconds: number;
   deliveredPerSec: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
+  latencyMaxMs: number;
   /** Generator CPU time (user + system) over the measured window, in seconds. */
   generatorCpuSec: number;
   /** Generator CPU as a share of the window: near 1.0 means the generator was saturated. */
   generatorCpuShare: number;
   /** Client connections that failed or were closed by the broker during the run. */
   clientErrors: number;
-  /** Times publishing resumed after 500 ms without any delivery (QoS 0 drops). */
+  /** Times publishing resumed after 2 s without any delivery (owed deliveries written off). */
   stalls: number;
+  /**
+   * How the wait after publishing ended: everything arrived, nothing moved for 2 s (what is
+   * missing then is lost), or the 60 s bound (what is missing may still have been on its way).
+   */
+  drainEnd: 'complete' | 'idle' | 'timeout';
+  drainSeconds: number;
+  /** QoS 1/2 exchanges still open when the run ended (no PUBACK / PUBCOMP, or PUBREC never came). */
+  unfinished: number;
 }
 
 /** Result of one connection-storm worker. */
@@ -65,8 +106,11 @@ export class Histogram {
   static readonly #step = Math.log(1.02);
   readonly #counts = new Float64Array(Histogram.#linear + 600);
   count = 0;
+  maxMs = Number.NaN;
 
   recordMs(ms: number): void {
+    if (!Number.isFinite(ms)) return;
+    if (!(ms <= this.maxMs)) this.maxMs = ms;
     const us = ms * 1000;
     let idx: number;
     if (us < Histogram.#linear) idx = us < 0 ? 0 : Math.floor(us);

@@ -3,24 +3,25 @@
  * driven by raw-socket load generators on core 1. A fresh broker is started for every run.
  *
  * Env: BENCH_SECONDS (default 10), BENCH_BROKERS (petrel,mosquitto,aedes),
- * BENCH_SCENARIOS (fanout,fanin,p2p,storm), BENCH_QOS (0,1), BENCH_STORM_CLIENTS (19000).
+ * BENCH_SCENARIOS (p2p,fanout,fanin,rate,headline,p2p5,p2p5-expiry,fanout5,fanout5-expiry,storm;
+ * groups: v5, v5cmp, flows), BENCH_QOS (0,1,2), BENCH_STORM_CLIENTS (19000).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BROKERS, type BrokerName, type RunningBroker, sample, startBroker, stopBroker, unavailable } from './brokers.js';
 import { Child } from './children.js';
-import { SCENARIOS, type ScenarioName, sleep } from './common.js';
-import { report, type RunRecord, type StormRecord, title } from './report.js';
-import { STORM_CLIENTS, STORM_WORKERS } from './scenarios.js';
+import { type BenchQoS, type FlowScenarioName, SCENARIO_GROUPS, SCENARIOS, type ScenarioName, sleep } from './common.js';
+import { flowText, report, type RunRecord, type StormRecord, title } from './report.js';
+import { protocolOf, qosLevelsOf, STORM_CLIENTS, STORM_WORKERS } from './scenarios.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const OUT_DIR = path.join(ROOT, '.bench-tmp');
 const MiB = 1024;
 
-function list<T extends string>(env: string | undefined, all: readonly T[]): T[] {
+function list<T extends string>(env: string | undefined, all: readonly T[], groups: Readonly<Record<string, readonly T[]>> = {}): T[] {
   if (env === undefined || env.trim() === '') return [...all];
-  const wanted = env.split(',').map((s) => s.trim());
+  const wanted: string[] = env.split(',').map((s) => s.trim()).flatMap((w): readonly string[] => groups[w] ?? [w]);
   const bad = wanted.filter((w) => !(all as readonly string[]).includes(w));
   if (bad.length > 0) throw new Error(`unknown value(s) ${bad.join(', ')}; expected some of ${all.join(', ')}`);
   return all.filter((a) => wanted.includes(a));
@@ -29,8 +30,9 @@ function list<T extends string>(env: string | undefined, all: readonly T[]): T[]
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STORM_TOTAL = Number(process.env.BENCH_STORM_CLIENTS ?? STORM_CLIENTS);
 
-async function runFlow(b: RunningBroker, scenario: Exclude<ScenarioName, 'storm'>, qos: 0 | 1): Promise<RunRecord> {
+async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQoS): Promise<RunRecord> {
   const gen = new Child('generator.js', [scenario, String(qos), String(b.port), String(SECONDS)]);
+  const load1 = os.loadavg()[0] ?? 0;
   try {
     await gen.expect('ready', 120_000);
     const before = sample(b.pid);
@@ -40,7 +42,7 @@ async function runFlow(b: RunningBroker, scenario: Exclude<ScenarioName, 'storm'
     const after = sample(b.pid);
     const cpu = after.cpuSec - before.cpuSec;
     const rec: RunRecord = {
-      broker: b.name, scenario, qos, load1: os.loadavg()[0] ?? 0,
+      broker: b.name, scenario, qos, protocol: flow.protocol, load1, load1After: os.loadavg()[0] ?? 0,
       flow: {
         ...flow, brokerCpuSec: cpu, brokerCpuUsPerMsg: (cpu * 1e6) / Math.max(1, flow.delivered),
         brokerCpuShare: cpu / ((Date.now() - t0) / 1000), brokerRssMiB: after.rssKiB / MiB,
@@ -48,12 +50,21 @@ async function runFlow(b: RunningBroker, scenario: Exclude<ScenarioName, 'storm'
     };
     const f = rec.flow;
     console.log(`    ${f?.deliveredPerSec.toFixed(0)} msg/s delivered, p50 ${f?.latencyP50Ms.toFixed(2)} ms, p99 ${f?.latencyP99Ms.toFixed(2)} ms, ` +
-      `broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%`);
-    if (flow.lost > 0) {
-      const msg = `${flow.lost} deliveries of the ${flow.acked} acknowledged messages missing`;
-      if (qos === 1) console.log(`\n    !!!!!! LOST AT QoS 1: ${msg} !!!!!!\n`);
-      else console.log(`    (QoS 0: ${flow.lost} deliveries dropped)`);
+      `max ${f?.latencyMaxMs.toFixed(1)} ms, broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), ` +
+      `RSS ${f?.brokerRssMiB.toFixed(1)} MiB, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%, window ${flow.window}`);
+    if (flow.drainEnd !== 'complete') {
+      console.log(`    wait after publishing: ${flow.drainEnd} after ${flow.drainSeconds.toFixed(1)} s; ${flow.unfinished} QoS ${qos} exchanges still open; ` +
+        `${flow.published} published, ${flow.acked} acknowledged`);
     }
+    if (flow.lost > 0) {
+      const msg = `${flow.lost} of ${flow.expected} expected deliveries missing`;
+      if (qos > 0) console.log(`\n    !!!!!! LOST AT QoS ${qos}: ${msg} (against acknowledged messages) !!!!!!\n`);
+      else console.log(`    (QoS 0: ${msg})`);
+    }
+    if (flow.duplicates > 0) console.log(`    ${qos === 2 ? '!!!!!! ' : ''}${flow.duplicates} duplicate deliveries at QoS ${qos}`);
+    if (flow.protocol === 5) console.log(`    ${flow.aliasOnly} of ${flow.delivered} deliveries carried only a topic alias`);
+    if (flow.refused > 0) console.log(`    ${flow.refused} PUBLISHes refused with a failure reason code`);
+    if (flow.topicErrors > 0) console.log(`    !!! ${flow.topicErrors} deliveries on a wrong or unresolvable topic`);
     if (flow.clientErrors > 0) console.log(`    !!! ${flow.clientErrors} client connections failed or were closed by the broker`);
     return rec;
   } finally {
@@ -86,15 +97,20 @@ async function runStorm(b: RunningBroker): Promise<RunRecord> {
     console.log(`    ${connected}/${STORM_TOTAL} connected in ${seconds.toFixed(2)} s (${storm.connectsPerSec.toFixed(0)}/s), ` +
       `RSS ${storm.rssBeforeMiB.toFixed(1)} -> ${storm.rssAfterMiB.toFixed(1)} MiB (${storm.rssPerConnKiB.toFixed(1)} KiB/conn)`);
     if (storm.failed > 0) console.log(`    !!! ${storm.failed} connections failed`);
-    return { broker: b.name, scenario: 'storm', qos: undefined, load1: os.loadavg()[0] ?? 0, storm };
+    return { broker: b.name, scenario: 'storm', qos: undefined, protocol: 4, load1: os.loadavg()[0] ?? 0, storm };
   } finally {
     for (const w of workers) w.send({ kind: 'close' });
     await Promise.all(workers.map((w) => w.exit(30_000)));
   }
 }
 
-async function runOne(name: BrokerName, scenario: ScenarioName, qos: 0 | 1 | undefined, tmp: string): Promise<RunRecord> {
-  console.log(`[${new Date().toISOString().slice(11, 19)}] ${name}: ${title(scenario, qos)} (load ${os.loadavg()[0]?.toFixed(2)})`);
+async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | undefined, tmp: string): Promise<RunRecord> {
+  const protocol = scenario === 'storm' ? 4 : protocolOf(scenario);
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${name}: ${title(scenario, qos, protocol)} (load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  if (name === 'aedes' && protocol === 5) {
+    console.log('    skipped: Aedes 1.x refuses MQTT 5.0 CONNECT');
+    return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, skipped: 'no MQTT 5.0' };
+  }
   let broker: RunningBroker | undefined;
   try {
     broker = await startBroker(name, ROOT, tmp);
@@ -102,7 +118,7 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: 0 | 1 | und
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     console.log(`    FAILED: ${error}`);
-    return { broker: name, scenario, qos, load1: os.loadavg()[0] ?? 0, error };
+    return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, error };
   } finally {
     if (broker !== undefined) await stopBroker(broker);
   }
@@ -110,8 +126,8 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: 0 | 1 | und
 
 async function main(): Promise<void> {
   const brokers = list(process.env.BENCH_BROKERS, BROKERS);
-  const scenarios = list(process.env.BENCH_SCENARIOS, SCENARIOS);
-  const qosList = list(process.env.BENCH_QOS, ['0', '1'] as const).map((q) => (q === '1' ? 1 : 0) as 0 | 1);
+  const scenarios = list(process.env.BENCH_SCENARIOS, SCENARIOS, SCENARIO_GROUPS);
+  const qosList = list(process.env.BENCH_QOS, ['0', '1', '2'] as const).map((q): BenchQoS => (q === '2' ? 2 : q === '1' ? 1 : 0));
   if (!(SECONDS > 0 && SECONDS <= 600)) throw new Error('BENCH_SECONDS must be in (0, 600]');
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'petrel-bench-'));
@@ -120,16 +136,25 @@ async function main(): Promise<void> {
     if (why !== undefined) console.log(`SKIPPING ${b}: ${why}`);
     return why === undefined;
   });
-  console.log(`brokers: ${ready.join(', ')}; scenarios: ${scenarios.join(', ')}; ${SECONDS} s per run; logs in ${tmp}`);
+  const load0 = os.loadavg();
+  console.log(`brokers: ${ready.join(', ')}; scenarios: ${scenarios.join(', ')}; QoS ${qosList.join(',')}; ${SECONDS} s per run; logs in ${tmp}`);
+  console.log(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} CPUs)`);
   const records: RunRecord[] = [];
   for (const scenario of scenarios) {
-    for (const qos of scenario === 'storm' ? [undefined] : qosList) {
+    for (const qos of scenario === 'storm' ? [undefined] : qosList.filter((q) => qosLevelsOf(scenario).includes(q))) {
       for (const b of ready) records.push(await runOne(b, scenario, qos, tmp));
     }
   }
-  const text = report(records, ready);
-  console.log(`\n${text}`);
-  const meta = { date: new Date().toISOString(), seconds: SECONDS, node: process.version, cpus: os.cpus().map((c) => c.model)[0], brokers: ready };
+  const loadEnd = os.loadavg();
+  const loads = records.map((r) => r.load1);
+  const loadLine = `load average (1 min) at start ${load0[0]?.toFixed(2)}, at end ${loadEnd[0]?.toFixed(2)}, ` +
+    `per run ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}; ${os.cpus().length} CPUs`;
+  const text = `${loadLine}\n\n${report(records, ready)}`;
+  console.log(`\n${flowText(records)}\n\nMarkdown:\n\n${text}`);
+  const meta = {
+    date: new Date().toISOString(), seconds: SECONDS, node: process.version, cpus: os.cpus().map((c) => c.model)[0], brokers: ready,
+    loadStart: load0, loadEnd, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_'))),
+  };
   const stamp = meta.date.replace(/[:.]/g, '-');
   for (const name of [`throughput-${stamp}`, 'throughput-latest']) {
     fs.writeFileSync(path.join(OUT_DIR, `${name}.json`), JSON.stringify({ ...meta, records }, null, 2));

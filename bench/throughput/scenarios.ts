@@ -1,21 +1,27 @@
-/** The workloads: who publishes where, who subscribes to what, and the flow-control bounds. */
-import type { ScenarioName } from './common.js';
+/** The workloads: who publishes where, who subscribes to what, the protocol and the flow-control bounds. */
+import type { BenchQoS, FlowScenarioName } from './common.js';
 
 export interface FlowSpec {
-  scenario: Exclude<ScenarioName, 'storm'>;
-  qos: 0 | 1;
+  scenario: FlowScenarioName;
+  qos: BenchQoS;
+  /** MQTT protocol level of every client: 4 (3.1.1) or 5 (5.0). */
+  protocol: 4 | 5;
+  /** 5.0: Topic Alias Maximum the subscribers send in CONNECT (0 = property left out). */
+  topicAliasMaximum: number;
+  /** 5.0: Message Expiry Interval (seconds) on every PUBLISH; 0 = none. */
+  messageExpiry: number;
   /** One topic filter per subscriber. */
   subscriberFilters: string[];
   /** The topics each publisher cycles through. */
   publisherTopics: string[][];
-  /** Subscribers reached by each message. */
-  fanout: number;
-  /** QoS 1: unacknowledged messages allowed per publisher. */
+  /** QoS 1/2: unacknowledged messages allowed per publisher. */
   window: number;
   /** Most messages written to one socket in one write. */
   batch: number;
-  /** Publishing pauses while more than this many deliveries are owed to the subscribers. */
+  /** Publishing pauses while more than this many deliveries are owed to the subscribers (unpaced runs). */
   maxOutstanding: number;
+  /** Messages per second per publisher; 0 = as fast as the window, the sockets and `maxOutstanding` allow. */
+  ratePerPublisher: number;
 }
 
 export const FANOUT_TOPICS = 128;
@@ -23,43 +29,90 @@ export const FANOUT_SUBSCRIBERS = 512;
 export const FANOUT_PUBLISHERS = 10;
 export const FANIN_PUBLISHERS = 2000;
 export const P2P_PAIRS = 4;
+/** Point-to-point window (QoS 1/2). */
+export const P2P_WINDOW = 20;
+/** Fixed-rate and headline runs: 10 publishers, 128 topics, 2000 subscribers. */
+export const WIDE_PUBLISHERS = 10;
+export const WIDE_TOPICS = 128;
+export const WIDE_SUBSCRIBERS = 2000;
+export const WIDE_WINDOW = 20;
+export const RATE_PER_PUBLISHER = 100;
+export const V5_TOPIC_ALIAS_MAXIMUM = 10;
+export const V5_MESSAGE_EXPIRY = 60;
 export const STORM_CLIENTS = 19_000;
 export const STORM_WORKERS = 4;
 export const MAX_OUTSTANDING = Number(process.env.BENCH_OUTSTANDING ?? 20_000);
+
+/** Protocol of a scenario (5.0 scenarios end in 5 or 5-expiry). */
+export function protocolOf(scenario: FlowScenarioName): 4 | 5 {
+  return scenario.includes('5') ? 5 : 4;
+}
+
+/** QoS levels a scenario is defined for. */
+export function qosLevelsOf(scenario: FlowScenarioName): readonly BenchQoS[] {
+  return scenario === 'rate' ? [0, 1] : [0, 1, 2];
+}
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-export function flowSpec(scenario: FlowSpec['scenario'], qos: 0 | 1): FlowSpec {
+/** Subscribers matching `topic`: filters here are exact topics or '#'. */
+export function fanoutOf(spec: FlowSpec, topic: string): number {
+  let n = 0;
+  for (const f of spec.subscriberFilters) if (f === '#' || f === topic) n++;
+  return n;
+}
+
+/** `subs` subscribers over `topics` topics (subscriber j on prefix/(j mod topics)); `pubs` publishers each cycling over every topic from 13·i. */
+function wide(prefix: string, pubs: number, topics: number, subs: number): Pick<FlowSpec, 'subscriberFilters' | 'publisherTopics'> {
+  return {
+    subscriberFilters: range(subs).map((j) => `${prefix}/${j % topics}`),
+    publisherTopics: range(pubs).map((i) => range(topics).map((t) => `${prefix}/${(t + 13 * i) % topics}`)),
+  };
+}
+
+export function flowSpec(scenario: FlowScenarioName, qos: BenchQoS): FlowSpec {
+  const protocol = protocolOf(scenario);
+  const base = {
+    scenario, qos, protocol,
+    topicAliasMaximum: protocol === 5 ? V5_TOPIC_ALIAS_MAXIMUM : 0,
+    messageExpiry: scenario.endsWith('-expiry') ? V5_MESSAGE_EXPIRY : 0,
+    maxOutstanding: MAX_OUTSTANDING, ratePerPublisher: 0,
+  };
   switch (scenario) {
     case 'fanout':
+    case 'fanout5':
+    case 'fanout5-expiry':
       // Subscriber j listens on bench/(j mod 128): every topic has 512/128 = 4 subscribers.
-      // Publisher i cycles over all 128 topics, starting at topic 13·i.
-      return {
-        scenario, qos,
-        subscriberFilters: range(FANOUT_SUBSCRIBERS).map((j) => `bench/${j % FANOUT_TOPICS}`),
-        publisherTopics: range(FANOUT_PUBLISHERS).map((i) =>
-          range(FANOUT_TOPICS).map((t) => `bench/${(t + 13 * i) % FANOUT_TOPICS}`)),
-        fanout: FANOUT_SUBSCRIBERS / FANOUT_TOPICS,
-        window: 100, batch: 32, maxOutstanding: MAX_OUTSTANDING,
-      };
+      return { ...base, ...wide('bench', FANOUT_PUBLISHERS, FANOUT_TOPICS, FANOUT_SUBSCRIBERS), window: 100, batch: 32 };
     case 'fanin':
       // Publisher i publishes on fanin/i; one subscriber on '#'. Publishers are served
-      // round-robin, up to 16 messages (QoS 1: up to 5 unacknowledged) each per turn.
+      // round-robin, up to 16 messages (QoS 1/2: up to 5 unacknowledged) each per turn.
       return {
-        scenario, qos,
+        ...base,
         subscriberFilters: ['#'],
         publisherTopics: range(FANIN_PUBLISHERS).map((i) => [`fanin/${i}`]),
-        fanout: 1, window: 5, batch: 16, maxOutstanding: MAX_OUTSTANDING,
+        window: 5, batch: 16,
       };
     case 'p2p':
+    case 'p2p5':
+    case 'p2p5-expiry':
       // Publisher i -> p2p/i -> subscriber i.
       return {
-        scenario, qos,
+        ...base,
         subscriberFilters: range(P2P_PAIRS).map((i) => `p2p/${i}`),
         publisherTopics: range(P2P_PAIRS).map((i) => [`p2p/${i}`]),
-        fanout: 1, window: 100, batch: 32, maxOutstanding: MAX_OUTSTANDING,
+        window: P2P_WINDOW, batch: 32,
       };
+    case 'rate':
+      // 10 publishers × 100 msg/s over 128 topics; 2000 subscribers, 15 or 16 per topic.
+      return {
+        ...base, ...wide('rate', WIDE_PUBLISHERS, WIDE_TOPICS, WIDE_SUBSCRIBERS),
+        window: WIDE_WINDOW, batch: 32, ratePerPublisher: RATE_PER_PUBLISHER,
+      };
+    case 'headline':
+      // The same clients as 'rate', as fast as possible.
+      return { ...base, ...wide('wide', WIDE_PUBLISHERS, WIDE_TOPICS, WIDE_SUBSCRIBERS), window: WIDE_WINDOW, batch: 32 };
   }
 }

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const ids = Array.from({ length: count }, (_, i) => i);
   await pool(ids, CONCURRENCY, async (i) => {
     const localAddress = `127.0.0.${2 + ((worker * count + i) % SOURCE_ADDRESSES)}`;
-    const c = new BenchClient({ port, host: '127.0.0.1', localAddress }, undefined);
+    const c = new BenchClient({ port, host: '127.0.0.1', localAddress, version: 4, topicAliasMaximum: 0 }, undefined);
     clients.push(c);
     try {
       await c.handshake(`storm-${worker}-${i}`);

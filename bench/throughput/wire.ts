@@ -1,53 +1,92 @@
 /**
  * The generator's wire layer: packets pre-encoded once with Petrel's codec, a minimal frame
- * scanner for the receive side, and a socket wrapper reading into one shared large buffer.
+ * scanner for the receive side (3.1.1 and 5.0, topic aliases resolved), and a socket wrapper
+ * reading into one shared large buffer.
  */
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
-import { encode, type QoS } from '../../src/protocol/index.js';
+import { type ConnackPacket, Decoder, encode, type Packet, type QoS, type SubackPacket } from '../../src/protocol/index.js';
 
 export const PAYLOAD_BYTES = 128;
-const V311 = 4;
+/** Payload layout: [0, 8) send time (double, performance.now()), [8, 12) stream id, [12, 16) sequence number. */
+const STREAM_AT = 8;
+const SEQ_AT = 12;
 
-export function connectBytes(clientId: string): Buffer {
-  return encode({ type: 1, protocolVersion: 4, protocolName: 'MQTT', clientId, clean: true, keepalive: 60 }, V311);
+export function connectBytes(clientId: string, version: 4 | 5, topicAliasMaximum: number): Buffer {
+  return encode({
+    type: 1, protocolVersion: version, protocolName: 'MQTT', clientId, clean: true, keepalive: 60,
+    ...(version === 5 && topicAliasMaximum > 0 ? { properties: { topicAliasMaximum } } : {}),
+  }, version);
 }
 
-export function subscribeBytes(topicFilter: string, qos: QoS): Buffer {
-  return encode({ type: 8, packetId: 1, subscriptions: [{ topicFilter, qos }] }, V311);
+export function subscribeBytes(topicFilter: string, qos: QoS, version: 4 | 5): Buffer {
+  return encode({ type: 8, packetId: 1, subscriptions: [{ topicFilter, qos }] }, version);
 }
 
-/** A PUBLISH encoded once; `stamp` copies it into a batch with a new packet id and timestamp. */
+/** Decodes one whole control packet (CONNACK, SUBACK, …) with Petrel's decoder. */
+export function decodeFrame(frame: Buffer, version: 4 | 5): Packet | undefined {
+  return new Decoder({ protocolVersion: version }).push(frame)[0];
+}
+
+export function isConnack(p: Packet | undefined): p is ConnackPacket {
+  return p?.type === 2;
+}
+
+export function isSuback(p: Packet | undefined): p is SubackPacket {
+  return p?.type === 9;
+}
+
+/**
+ * A PUBLISH encoded once for one (publisher, topic) stream; `stamp` copies it into a batch with
+ * a new packet id, timestamp and sequence number (numbered per stream from 0).
+ */
 export class PublishTemplate {
   readonly bytes: Buffer;
-  /** Offset of the payload (the timestamp goes in its first 8 bytes). */
+  /** Offset of the packet identifier. */
+  readonly idAt: number;
+  /** Offset of the payload. */
   readonly payloadAt: number;
   readonly qos: QoS;
+  seq = 0;
 
-  constructor(topic: string, qos: QoS) {
+  /** `weight` = subscribers that should receive each message of this stream. */
+  constructor(topic: string, qos: QoS, version: 4 | 5, messageExpiry: number, readonly stream: number, readonly weight: number) {
     const payload = Buffer.alloc(PAYLOAD_BYTES, 0x61);
-    const packet = { type: 3 as const, topic, payload, qos, retain: false, dup: false };
-    this.bytes = encode(qos > 0 ? { ...packet, packetId: 1 } : packet, V311);
+    const packet = {
+      type: 3 as const, topic, payload, qos, retain: false, dup: false,
+      ...(version === 5 && messageExpiry > 0 ? { properties: { messageExpiryInterval: messageExpiry } } : {}),
+    };
+    this.bytes = encode(qos > 0 ? { ...packet, packetId: 1 } : packet, version);
+    let i = 1;
+    while (((this.bytes[i] as number) & 0x80) !== 0) i++;
+    this.idAt = i + 1 + 2 + Buffer.byteLength(topic);
     this.payloadAt = this.bytes.length - PAYLOAD_BYTES;
     this.qos = qos;
+    this.bytes.writeUInt32LE(stream, this.payloadAt + STREAM_AT);
   }
 
   /** Writes this packet at `at` in `out`; returns the offset just after it. */
   stamp(out: Buffer, at: number, packetId: number, nowMs: number): number {
     this.bytes.copy(out, at);
-    if (this.qos > 0) out.writeUInt16BE(packetId, at + this.payloadAt - 2);
+    if (this.qos > 0) out.writeUInt16BE(packetId, at + this.idAt);
     out.writeDoubleLE(nowMs, at + this.payloadAt);
+    out.writeUInt32LE(this.seq++, at + this.payloadAt + SEQ_AT);
     return at + this.bytes.length;
   }
 }
 
-/** What the scanner reports. Only PUBLISH and PUBACK are on the hot path. */
+/** What the scanner reports. Only PUBLISH and the acknowledgements are on the hot path. */
 export interface FrameSink {
-  /** A PUBLISH arrived: its QoS, packet id (0 at QoS 0) and the sender's timestamp. */
-  onPublish(qos: number, packetId: number, sentAtMs: number): void;
-  onPuback(packetId: number): void;
-  /** Any other packet: its type and first body byte pair (CONNACK return code is body[1]). */
-  onControl(type: number, body: Buffer): void;
+  /**
+   * A PUBLISH arrived: its QoS, packet id (0 at QoS 0), the sender's timestamp, stream id and
+   * sequence number, and whether its topic (resolved through the alias at 5.0) was the expected one.
+   */
+  onPublish(qos: number, packetId: number, sentAtMs: number, stream: number, seq: number, topicOk: boolean): void;
+  /** PUBACK (4), PUBREC (5) or PUBCOMP (7) with its reason code (0 when left out). */
+  onAck(type: number, packetId: number, reason: number): void;
+  onPubrel(packetId: number): void;
+  /** Any other packet, as the whole frame. */
+  onControl(type: number, frame: Buffer): void;
 }
 
 /**
@@ -56,8 +95,16 @@ export interface FrameSink {
  */
 export class FrameScanner {
   #rest: Buffer | undefined;
+  /** 5.0: PUBLISH packets that carried only a topic alias (empty topic), resolved from the map. */
+  aliasOnly = 0;
+  /** 5.0: topic per alias the broker set (index = alias). */
+  readonly #aliases: (Buffer | undefined)[] = [];
 
-  constructor(private readonly sink: FrameSink) {}
+  /**
+   * `expectedTopic`: the only topic this client may receive (undefined: not checked);
+   * `aliasMaximum`: the Topic Alias Maximum this client sent (5.0).
+   */
+  constructor(private readonly sink: FrameSink, readonly version: 4 | 5, private readonly expectedTopic: Buffer | undefined, private readonly aliasMaximum: number) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
@@ -79,26 +126,76 @@ export class FrameScanner {
         if (b < 0x80) { complete = true; break; }
       }
       if (!complete || i + len > end) break;
-      this.#frame(buf, buf[off] as number, i, i + len);
+      this.#frame(buf, off, i, i + len);
       off = i + len;
     }
     // The read buffer is shared and reused: keep a copy of a partial frame.
     if (off < end) this.#rest = Buffer.from(buf.subarray(off, end));
   }
 
-  #frame(buf: Buffer, b0: number, start: number, end: number): void {
+  #frame(buf: Buffer, off: number, start: number, end: number): void {
+    const b0 = buf[off] as number;
     const type = b0 >> 4;
-    if (type === 3) {
-      const qos = (b0 >> 1) & 3;
-      const topicLen = buf.readUInt16BE(start);
-      let at = start + 2 + topicLen;
-      let id = 0;
-      if (qos > 0) { id = buf.readUInt16BE(at); at += 2; }
-      this.sink.onPublish(qos, id, at + 8 <= end ? buf.readDoubleLE(at) : Number.NaN);
-    } else if (type === 4) {
-      this.sink.onPuback(buf.readUInt16BE(start));
+    if (type === 3) this.#publish(buf, b0, start, end);
+    else if (type === 4 || type === 5 || type === 7) this.sink.onAck(type, buf.readUInt16BE(start), end - start > 2 ? buf[start + 2] as number : 0);
+    else if (type === 6) this.sink.onPubrel(buf.readUInt16BE(start));
+    else this.sink.onControl(type, buf.subarray(off, end));
+  }
+
+  #publish(buf: Buffer, b0: number, start: number, end: number): void {
+    const qos = (b0 >> 1) & 3;
+    const topicLen = buf.readUInt16BE(start);
+    const topicAt = start + 2;
+    let at = topicAt + topicLen;
+    let id = 0;
+    if (qos > 0) { id = buf.readUInt16BE(at); at += 2; }
+    let ok = true;
+    let alias = 0;
+    if (this.version === 5) {
+      let plen = 0;
+      let mul = 1;
+      for (let k = 0; k < 4; k++) {
+        const b = buf[at++] as number;
+        plen += (b & 0x7f) * mul;
+        mul *= 128;
+        if (b < 0x80) break;
+      }
+      const propsEnd = at + plen;
+      while (at < propsEnd) {
+        const pid = buf[at++] as number;
+        if (pid === 0x23) { alias = buf.readUInt16BE(at); at += 2; }
+        else if (pid === 0x02) at += 4;
+        else if (pid === 0x01) at += 1;
+        else if (pid === 0x03 || pid === 0x08 || pid === 0x09) at += 2 + buf.readUInt16BE(at);
+        else if (pid === 0x26) { at += 2 + buf.readUInt16BE(at); at += 2 + buf.readUInt16BE(at); }
+        else if (pid === 0x0b) { while (((buf[at++] as number) & 0x80) !== 0 && at < propsEnd); }
+        else { ok = false; break; }
+      }
+      at = propsEnd;
+    }
+    const expected = this.expectedTopic;
+    if (alias !== 0) {
+      if (alias > this.aliasMaximum) ok = false;
+      else if (topicLen > 0) {
+        const known = this.#aliases[alias];
+        if (known === undefined || known.length !== topicLen || known.compare(buf, topicAt, topicAt + topicLen) !== 0) {
+          this.#aliases[alias] = Buffer.from(buf.subarray(topicAt, topicAt + topicLen));
+        }
+        if (expected !== undefined && (expected.length !== topicLen || expected.compare(buf, topicAt, topicAt + topicLen) !== 0)) ok = false;
+      } else {
+        this.aliasOnly++;
+        const known = this.#aliases[alias];
+        if (known === undefined || (expected !== undefined && !expected.equals(known))) ok = false;
+      }
+    } else if (topicLen === 0) {
+      ok = false;
+    } else if (expected !== undefined && (expected.length !== topicLen || expected.compare(buf, topicAt, topicAt + topicLen) !== 0)) {
+      ok = false;
+    }
+    if (end - at >= 16) {
+      this.sink.onPublish(qos, id, buf.readDoubleLE(at), buf.readUInt32LE(at + STREAM_AT), buf.readUInt32LE(at + SEQ_AT), ok);
     } else {
-      this.sink.onControl(type, buf.subarray(start, end));
+      this.sink.onPublish(qos, id, Number.NaN, 0xffffffff, 0, false);
     }
   }
 }
