@@ -205,6 +205,29 @@ describe('MQTT 5.0 wills and DISCONNECT', () => {
     await broker.closeConnections();
   });
 
+  for (const version of [4, 5] as const) {
+    test(`[MQTT-3.1.2-8] v${version}: a takeover that continues the session (Clean Start 0) does not publish the old will; Clean Start 1 does`, async () => {
+      const broker = new BrokerCore();
+      const { client: sub } = await TestClient.connect(broker, { version, clientId: `tw-sub-${version}` });
+      await sub.subscribe('tw/#', 0);
+      const will = { topic: 'tw/gone', payload: Buffer.from('bye'), qos: 0 as const, retain: false };
+      const persistent = version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {};
+      const first = (await TestClient.connect(broker, { version, clientId: `tw-${version}`, clean: false, will, ...persistent })).client;
+      const second = await TestClient.connect(broker, { version, clientId: `tw-${version}`, clean: false, ...persistent });
+      assert.equal(second.connack.sessionPresent, true);
+      await waitClosed(first);
+      await sub.expectNothing(); // the session goes on: no will
+      // A takeover with Clean Start 1 ends the session: the will of the connection taken over is published.
+      const third = (await TestClient.connect(broker, { version, clientId: `tw-${version}`, clean: false, will: { ...will, topic: 'tw/ended' }, ...persistent })).client;
+      await waitClosed(second.client);
+      const fourth = (await TestClient.connect(broker, { version, clientId: `tw-${version}`, clean: true })).client;
+      await waitClosed(third);
+      assert.equal((await sub.expect(PacketType.Publish)).topic, 'tw/ended');
+      await fourth.expectNothing();
+      await broker.closeConnections();
+    });
+  }
+
   test('a DISCONNECT during enhanced authentication closes the connection quietly, without CONNACK', async () => {
     const users = new Map([['alice', scramCredential('wonderland', { iterations: 4096 })]]);
     const broker = new BrokerCore({ authMechanisms: [createScramSha256({ lookup: (u) => users.get(u) })] });

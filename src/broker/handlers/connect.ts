@@ -164,7 +164,13 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
 
   // [MQTT-3.1.4-2]: a second connection with the same client id takes over; 5.0 says why (0x8E).
   const old = st.connections.get(clientId);
-  if (old !== undefined && old !== c) old.fail(new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
+  if (old !== undefined && old !== c) {
+    // [MQTT-3.1.2-8]: a new connection that continues the session (Clean Start 0, a session that
+    // outlives its connection) is open before any will delay could elapse: the old will is not
+    // published. With Clean Start 1, or a session that ends with the old connection, it is.
+    if (!p.clean && old.session !== undefined && old.session.expiryInterval !== 0) old.will = undefined;
+    old.fail(new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
+  }
 
   // Deadlines that passed since the last timer tick count as passed: an expired session is not
   // resumed, and a will whose delay is over is published before the client comes back.
