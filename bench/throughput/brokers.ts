@@ -101,7 +101,11 @@ export function unavailable(name: BrokerName, root: string): string | undefined 
 function command(name: BrokerName, port: number, root: string, tmp: string): string[] {
   switch (name) {
     case 'petrel':
-      return [process.execPath, path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), ...PETREL_ARGS];
+      // BENCH_PETREL_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the broker.
+      return [
+        process.execPath, ...(process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
+        path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), ...PETREL_ARGS,
+      ];
     case 'aedes':
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
     case 'mosquitto': {
