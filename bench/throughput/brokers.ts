@@ -105,6 +105,8 @@ function command(name: BrokerName, port: number, root: string, tmp: string): str
       return [
         process.execPath, ...(process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
         path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), ...PETREL_ARGS,
+        // BENCH_PETREL_CONFIG: a config file, for investigations only; reported runs use the defaults.
+        ...(process.env.BENCH_PETREL_CONFIG !== undefined ? ['--config', process.env.BENCH_PETREL_CONFIG] : []),
       ];
     case 'aedes':
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];

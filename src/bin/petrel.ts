@@ -37,21 +37,34 @@ async function main(): Promise<void> {
     process.stdout.write(`petrel ${packageVersion()}\n`);
     return;
   }
-  const server = await startServer(command.config);
+  // Signal handlers first: the `listening` record can reach an operator (or a test) before
+  // startServer's promise resumes here, and a SIGHUP then must not end the process.
+  const started: { server?: Awaited<ReturnType<typeof startServer>> } = {};
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
     const force = setTimeout(() => process.exit(0), 4500);
     force.unref();
+    const server = started.server;
+    if (server === undefined) process.exit(0);
     server.stop().then(() => process.exit(0), () => process.exit(1));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // SIGHUP (a terminal hang-up, or `kill -HUP` from an operator) never ends the server.
-  process.on('SIGHUP', () => {
-    server.reload().catch((err: unknown) => server.logger.error({ err }, 'reload failed'));
-  });
+  let reloadPending = false;
+  const reload = (): void => {
+    const running = started.server;
+    if (running === undefined) {
+      reloadPending = true; // still starting: reload once started
+      return;
+    }
+    running.reload().catch((err: unknown) => running.logger.error({ err }, 'reload failed'));
+  };
+  process.on('SIGHUP', reload);
+  started.server = await startServer(command.config);
+  if (reloadPending) reload();
 }
 
 main().catch((err: unknown) => {

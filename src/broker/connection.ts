@@ -38,6 +38,11 @@ const CUSTOM_KEPT = 8 * 1024;
 /** What a connection collects for its next write (see `flush`). */
 type PendingItem = Buffer | PreparedPublish | Message | number;
 
+/** A delivery-only write smaller than this may wait one turn to join the next (see `coalesce`). */
+const COALESCE_MAX_BYTES = 16 * 1024;
+/** Turns a delivery-only write may wait in busy turns. */
+const COALESCE_TURNS = 1;
+
 /** Bytes of read but held packets (see `accept`) beyond which the connection stops reading. */
 const HOLD_LIMIT = 256 * 1024;
 
@@ -111,6 +116,10 @@ export class Connection implements SessionLink, Waiter {
   #pending: PendingItem[] = [];
   #pendingIds: number[] = [];
   #pendingBytes = 0;
+  /** Something other than a PUBLISH delivery is pending: the write does not wait (see `coalesce`). */
+  #pendingControl = false;
+  /** Turns this output has waited already. */
+  #coalesced = 0;
   /**
    * This turn's 5.0 PUBLISHes with per-receiver properties, whole and back to back. When they are
    * all there is to send (the usual fan-out turn) this buffer is the write; otherwise `#gather`
@@ -299,6 +308,7 @@ export class Connection implements SessionLink, Waiter {
 
   sendBytes(buf: Buffer): void {
     if (this.phase === 'closed' || this.#muted) return;
+    this.#pendingControl = true;
     this.#pending.push(buf);
     this.#pendingIds.push(0);
     this.#queued(buf.length);
@@ -307,6 +317,8 @@ export class Connection implements SessionLink, Waiter {
   /** PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0 and no properties: 4 bytes, no allocation until flush. */
   sendAck(type: number, packetId: number): void {
     if (this.phase === 'closed' || this.#muted) return;
+    // PUBREL belongs to a delivery's flow (like the PUBLISH before it): it may wait to share a write.
+    if (type !== PacketType.Pubrel) this.#pendingControl = true;
     if (this.clientMaxPacketSize < 4) return this.#unsendable();
     this.#pending.push(((type << 4) | (type === PacketType.Pubrel ? 2 : 0)) * 65536 + packetId);
     this.#pendingIds.push(0);
@@ -417,6 +429,17 @@ export class Connection implements SessionLink, Waiter {
     return buf;
   }
 
+  /**
+   * Whether this turn's write may wait one more turn to join the next one (see BrokerState's
+   * flush): only deliveries are pending (no acknowledgement or reply that a client waits for),
+   * less than a batch, and it has not waited already. Marks it as waiting.
+   */
+  coalesce(): boolean {
+    if (this.#pendingControl || this.#coalesced >= COALESCE_TURNS || this.#pendingBytes >= COALESCE_MAX_BYTES || this.phase === 'closed') return false;
+    this.#coalesced++;
+    return true;
+  }
+
   #queued(bytes: number): void {
     this.#pendingBytes += bytes;
     if (this.#pendingBytes >= FLUSH_THRESHOLD) this.flush();
@@ -444,6 +467,8 @@ export class Connection implements SessionLink, Waiter {
     this.#pending = [];
     this.#pendingIds = [];
     this.#pendingBytes = 0;
+    this.#pendingControl = false;
+    this.#coalesced = 0;
     this.#customUsed = 0;
     this.#customCount = 0;
     // A burst may have grown the buffer (copied into the batch by now); keep only a small one.
