@@ -62,7 +62,7 @@ export interface BrokerStats {
 const TICK_MS = 100;
 
 /** Connections written in one turn from which the turn counts as busy (see `#flushAll`). */
-const BUSY_TURN = 64;
+const BUSY_TURN = 512;
 
 export class BrokerState implements DropSink, Router {
   readonly options: ResolvedOptions;
