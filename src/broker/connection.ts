@@ -171,6 +171,11 @@ export class Connection implements SessionLink, Waiter {
       this.#readPaused = true;
       this.stream.pause();
     }
+    // Replies to what this client just sent (its PUBACKs, PINGRESP, SUBACK) go out now, in one
+    // write for the whole chunk, rather than after every other connection's output of the turn:
+    // a publisher waiting for acknowledgements sends its next window while the turn's deliveries
+    // are still being written.
+    if (this.#pendingControl && !this.congested) this.flush();
   }
 
   /** True while an async handler (a hook) holds back this connection's packets. */
