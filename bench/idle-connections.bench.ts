@@ -7,6 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { createBroker } from '../src/index.js';
 import { encode } from '../src/protocol/index.js';
 
@@ -18,6 +19,10 @@ function snapshot(): Snapshot {
   gc?.();
   gc?.();
   const m = process.memoryUsage();
+  if (process.env.IDLE_SPACES) {
+    const sp = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 1024), Math.round(x.space_used_size / 1024)]]));
+    process.stderr.write(`${process.argv[3]} ${JSON.stringify({ ...m, sp })}\n`);
+  }
   return { heap: m.heapUsed, rss: m.rss };
 }
 
