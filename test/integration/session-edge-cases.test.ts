@@ -209,8 +209,8 @@ describe('internal bounds', () => {
   });
 
   /** As openState, with the connect deadline that BrokerCore.handle puts on the wheel for each new connection. */
-  function openTimedState(options: ConstructorParameters<typeof BrokerCore>[0]): { state: BrokerState; core: BrokerCore } {
-    const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options?.clock ?? systemClock }), options ?? {});
+  function openTimedState(options: NonNullable<ConstructorParameters<typeof BrokerCore>[0]>): { state: BrokerState; core: BrokerCore } {
+    const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock ?? systemClock }), options);
     const handle = (stream: Parameters<BrokerCore['handle']>[0]): void => {
       const conn = new Connection(state, stream, 'test');
       state.streams.add(conn);

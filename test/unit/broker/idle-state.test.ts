@@ -16,7 +16,7 @@ import { ManualClock, ManualTicker } from '../../../src/session/clock.js';
 
 function newState(): BrokerState {
   const options = { clock: new ManualClock(0), ticker: new ManualTicker() };
-  return new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock }), options);
+  return new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock }), {});
 }
 
 type Flag = 'congested' | 'graceful' | 'problemInfo' | 'flushScheduled';
