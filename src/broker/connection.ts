@@ -81,6 +81,7 @@ const FLUSH_SCHEDULED = 8;
 const BUSY = 16;
 const READ_PAUSED = 32;
 const MUTED = 64;
+const PENDING_CONTROL = 128;
 
 /** 5.0 topic aliases of a connection, created when the first alias is used (most clients never use one). */
 class AliasTables {
@@ -108,7 +109,7 @@ export class Connection implements SessionLink, Waiter {
   /** Clock time the stream was handed to the broker (for the connect deadline). */
   readonly openedAt: number;
   /**
-   * The connection's booleans as bits (see CONGESTED ... MUTED), read and written through the
+   * The connection's booleans as bits (see CONGESTED ... PENDING_CONTROL), read and written through the
    * accessors below: an idle connection is mostly its fields, and each boolean field costs 8 bytes.
    */
   #flags = PROBLEM_INFO;
@@ -131,8 +132,6 @@ export class Connection implements SessionLink, Waiter {
   #pending: PendingItem[] = [];
   #pendingIds: number[] = [];
   #pendingBytes = 0;
-  /** Something other than a PUBLISH delivery is pending: the write does not wait (see `coalesce`). */
-  #pendingControl = false;
   /** Turns this output has waited already. */
   #coalesced = 0;
   /**
@@ -228,6 +227,15 @@ export class Connection implements SessionLink, Waiter {
 
   set #muted(on: boolean) {
     this.#flags = on ? this.#flags | MUTED : this.#flags & ~MUTED;
+  }
+
+  /** Something other than a PUBLISH delivery is pending: the write does not wait (see `coalesce`). */
+  get #pendingControl(): boolean {
+    return (this.#flags & PENDING_CONTROL) !== 0;
+  }
+
+  set #pendingControl(on: boolean) {
+    this.#flags = on ? this.#flags | PENDING_CONTROL : this.#flags & ~PENDING_CONTROL;
   }
 
   /** 5.0 inbound topic aliases: alias → topic (created on first use). */
