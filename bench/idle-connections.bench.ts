@@ -7,17 +7,31 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { createBroker } from '../src/index.js';
 import { encode } from '../src/protocol/index.js';
 
 interface Snapshot { heap: number; rss: number }
 type Message = { port: number } | { snap: Snapshot };
 
-function snapshot(): Snapshot {
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Memory after full collections. V8 hands the pages a collection freed back to the system from a
+ * background thread, so RSS read right after gc() still counts some of them, by chance: the
+ * reading waits for that between collections.
+ */
+async function snapshot(): Promise<Snapshot> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  gc?.();
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await pause(300);
+  }
   const m = process.memoryUsage();
+  if (process.env.IDLE_SPACES) {
+    const sp = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 1024), Math.round(x.space_used_size / 1024)]]));
+    process.stderr.write(`${process.argv[3]} ${JSON.stringify({ ...m, sp })}\n`);
+  }
   return { heap: m.heapUsed, rss: m.rss };
 }
 
@@ -34,7 +48,7 @@ async function serve(kind: string): Promise<void> {
   }
   process.send?.({ port });
   process.on('message', (m) => {
-    if (m === 'snap') process.send?.({ snap: snapshot() });
+    if (m === 'snap') void snapshot().then((snap) => process.send?.({ snap }));
     if (m === 'exit') process.exit(0);
   });
 }

@@ -73,6 +73,27 @@ function onError(this: Duplex, err: Error): void {
 
 export type ConnState = 'new' | 'connecting' | 'connected' | 'closed';
 
+/** Bits of `Connection.#flags`: one small integer instead of seven boolean fields. */
+const CONGESTED = 1;
+const GRACEFUL = 2;
+const PROBLEM_INFO = 4;
+const FLUSH_SCHEDULED = 8;
+const BUSY = 16;
+const READ_PAUSED = 32;
+const MUTED = 64;
+const PENDING_CONTROL = 128;
+
+/** 5.0 topic aliases of a connection, created when the first alias is used (most clients never use one). */
+class AliasTables {
+  /** Inbound alias → topic. */
+  in: Map<number, string> | undefined;
+  /** Outbound topic → alias. */
+  out: Map<string, number> | undefined;
+  /** UTF-8 bytes of the topics in each table, bounded by maxTopicAliasBytes. */
+  bytesIn = 0;
+  bytesOut = 0;
+}
+
 export class Connection implements SessionLink, Waiter {
   readonly state: BrokerState;
   readonly stream: Duplex;
@@ -87,27 +108,22 @@ export class Connection implements SessionLink, Waiter {
   lastSeen: number;
   /** Clock time the stream was handed to the broker (for the connect deadline). */
   readonly openedAt: number;
-  congested = false;
-  /** Set by a DISCONNECT from the client: the will is not published (unless 0x04). */
-  graceful = false;
+  /**
+   * The connection's booleans as bits (see CONGESTED ... PENDING_CONTROL), read and written through the
+   * accessors below: an idle connection is mostly its fields, and each boolean field costs 8 bytes.
+   */
+  #flags = PROBLEM_INFO;
   /** Reason code of the client's DISCONNECT (5.0), reported by the clientDisconnected event. */
   disconnectReason = 0;
   /** 5.0 limits the client set in CONNECT. */
   clientMaxPacketSize = 0x10000000;
   clientAliasMax = 0;
-  /** 5.0 topic aliases: inbound alias → topic, outbound topic → alias (created on first use). */
-  aliasesIn: Map<number, string> | undefined;
-  aliasesOut: Map<string, number> | undefined;
-  /** UTF-8 bytes of the topics in each alias table, bounded by maxTopicAliasBytes. */
-  aliasBytesIn = 0;
-  aliasBytesOut = 0;
-  /** Request Problem Information (5.0): reason strings and user properties only when true. */
-  problemInfo = true;
+  /** 5.0 topic aliases (see the aliasesIn ... aliasBytesOut accessors), created on first use. */
+  #aliases: AliasTables | undefined;
   /** Session Expiry Interval from CONNECT (5.0 DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]). */
   connectExpiry = 0;
   /** Enhanced authentication state (5.0), when CONNECT named a method. */
   auth: { method: string; exchange: AuthExchange; pending: PendingConnect | undefined; reauthenticating?: boolean } | undefined;
-  flushScheduled = false;
   /**
    * Output of this turn, in order. A number is a 4-byte acknowledgement; a PreparedPublish gets
    * the packet identifier and DUP from `#pendingIds` (id + 65536 for DUP); a Message is a 5.0
@@ -116,8 +132,6 @@ export class Connection implements SessionLink, Waiter {
   #pending: PendingItem[] = [];
   #pendingIds: number[] = [];
   #pendingBytes = 0;
-  /** Something other than a PUBLISH delivery is pending: the write does not wait (see `coalesce`). */
-  #pendingControl = false;
   /** Turns this output has waited already. */
   #coalesced = 0;
   /**
@@ -132,12 +146,8 @@ export class Connection implements SessionLink, Waiter {
   /** Created on first use: most connections never hold a packet. */
   #held: Deque<Packet> | undefined;
   #heldBytes = 0;
-  #busy = false;
-  #readPaused = false;
   /** Flow control: a backlogged session this connection's PUBLISH wait for (see Session.highWater). */
   #waitingFor: Session | undefined;
-  /** Set when a packet could not be sent within the client's Maximum Packet Size: the connection is closing. */
-  #muted = false;
 
   constructor(state: BrokerState, stream: Duplex, remoteAddress: string | undefined) {
     this.state = state;
@@ -156,6 +166,112 @@ export class Connection implements SessionLink, Waiter {
     stream.on('end', onEnd);
     stream.on('close', onEnd);
     stream.on('error', onError);
+  }
+
+  /** True while the socket does not accept more bytes: the session queues, the client's PUBLISH / SUBSCRIBE wait. */
+  get congested(): boolean {
+    return (this.#flags & CONGESTED) !== 0;
+  }
+
+  set congested(on: boolean) {
+    this.#flags = on ? this.#flags | CONGESTED : this.#flags & ~CONGESTED;
+  }
+
+  /** Set by a DISCONNECT from the client: the will is not published (unless 0x04). */
+  get graceful(): boolean {
+    return (this.#flags & GRACEFUL) !== 0;
+  }
+
+  set graceful(on: boolean) {
+    this.#flags = on ? this.#flags | GRACEFUL : this.#flags & ~GRACEFUL;
+  }
+
+  /** Request Problem Information (5.0): reason strings and user properties only when true. */
+  get problemInfo(): boolean {
+    return (this.#flags & PROBLEM_INFO) !== 0;
+  }
+
+  set problemInfo(on: boolean) {
+    this.#flags = on ? this.#flags | PROBLEM_INFO : this.#flags & ~PROBLEM_INFO;
+  }
+
+  /** Set while the connection waits in the broker's flush list (BrokerState.scheduleFlush). */
+  get flushScheduled(): boolean {
+    return (this.#flags & FLUSH_SCHEDULED) !== 0;
+  }
+
+  set flushScheduled(on: boolean) {
+    this.#flags = on ? this.#flags | FLUSH_SCHEDULED : this.#flags & ~FLUSH_SCHEDULED;
+  }
+
+  get #busy(): boolean {
+    return (this.#flags & BUSY) !== 0;
+  }
+
+  set #busy(on: boolean) {
+    this.#flags = on ? this.#flags | BUSY : this.#flags & ~BUSY;
+  }
+
+  get #readPaused(): boolean {
+    return (this.#flags & READ_PAUSED) !== 0;
+  }
+
+  set #readPaused(on: boolean) {
+    this.#flags = on ? this.#flags | READ_PAUSED : this.#flags & ~READ_PAUSED;
+  }
+
+  /** Set when a packet could not be sent within the client's Maximum Packet Size: the connection is closing. */
+  get #muted(): boolean {
+    return (this.#flags & MUTED) !== 0;
+  }
+
+  set #muted(on: boolean) {
+    this.#flags = on ? this.#flags | MUTED : this.#flags & ~MUTED;
+  }
+
+  /** Something other than a PUBLISH delivery is pending: the write does not wait (see `coalesce`). */
+  get #pendingControl(): boolean {
+    return (this.#flags & PENDING_CONTROL) !== 0;
+  }
+
+  set #pendingControl(on: boolean) {
+    this.#flags = on ? this.#flags | PENDING_CONTROL : this.#flags & ~PENDING_CONTROL;
+  }
+
+  /** 5.0 inbound topic aliases: alias → topic (created on first use). */
+  get aliasesIn(): Map<number, string> | undefined {
+    return this.#aliases?.in;
+  }
+
+  set aliasesIn(map: Map<number, string> | undefined) {
+    (this.#aliases ??= new AliasTables()).in = map;
+  }
+
+  /** 5.0 outbound topic aliases: topic → alias (created on first use). */
+  get aliasesOut(): Map<string, number> | undefined {
+    return this.#aliases?.out;
+  }
+
+  set aliasesOut(map: Map<string, number> | undefined) {
+    (this.#aliases ??= new AliasTables()).out = map;
+  }
+
+  /** UTF-8 bytes of the topics in the inbound alias table, bounded by maxTopicAliasBytes. */
+  get aliasBytesIn(): number {
+    return this.#aliases?.bytesIn ?? 0;
+  }
+
+  set aliasBytesIn(bytes: number) {
+    (this.#aliases ??= new AliasTables()).bytesIn = bytes;
+  }
+
+  /** UTF-8 bytes of the topics in the outbound alias table. */
+  get aliasBytesOut(): number {
+    return this.#aliases?.bytesOut ?? 0;
+  }
+
+  set aliasBytesOut(bytes: number) {
+    (this.#aliases ??= new AliasTables()).bytesOut = bytes;
   }
 
   onData(chunk: Buffer): void {

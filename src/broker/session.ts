@@ -90,11 +90,23 @@ export class StallWatch {
   constructor(readonly session: Session) {}
 }
 
+/**
+ * The queue of every session that has queued nothing yet (most idle sessions): reading it costs
+ * nothing, and `#enqueue` gives the session its own deque before the first push. Never written.
+ */
+const NO_QUEUE = new Deque<Outgoing>();
+
+/** Bits of `Session.#flags`. */
+const RETRY_SCHEDULED = 1;
+const STALLED = 2;
+const WATCHING = 4;
+
 export class Session {
   readonly clientId: string;
   #subscriptions: Map<string, SubRecord> | undefined;
   #inflight: Map<number, Outgoing> | undefined;
-  readonly queue = new Deque<Outgoing>();
+  /** Deliveries waiting for the link or the window; the shared empty NO_QUEUE until the first one. */
+  queue: Deque<Outgoing> = NO_QUEUE;
   /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]; created on first use. */
   inboundQos2: Set<number> | undefined;
   link: SessionLink | undefined;
@@ -106,20 +118,16 @@ export class Session {
   /** The broker's queue limits, one object shared by every session. */
   readonly limits: SessionLimits;
   dropped = 0;
-  /** Whether the 3.1.1 resend timer is on the wheel (one per session). */
-  retryScheduled = false;
+  /** retryScheduled, stalled and watching as bits: one field instead of three. */
+  #flags = 0;
   /** Marker used by the router to merge overlapping subscriptions in one fan-out. */
   routeMark = 0;
   /**
    * Flow control: while online and not stalled, a queue at `highWater` holds back the publishers
    * feeding it until it drains to `lowWater`, so that QoS 1/2 messages wait instead of being dropped.
    */
-  /** No progress (nothing written, nothing acknowledged) for the slow-subscriber timeout: publishers no longer wait for it. */
-  stalled = false;
   /** Clock time of the last delivery written or acknowledgement received. */
   lastProgress = 0;
-  /** Whether the stall watch is on the timer wheel. */
-  watching = false;
   #waiters: Waiter[] | undefined;
   #nextId = 1;
   /** Inflight entries marked deferred (see `resend`). */
@@ -133,6 +141,33 @@ export class Session {
     this.window = limits.window;
     this.limits = limits;
     this.#drops = drops;
+  }
+
+  /** Whether the 3.1.1 resend timer is on the wheel (one per session). */
+  get retryScheduled(): boolean {
+    return (this.#flags & RETRY_SCHEDULED) !== 0;
+  }
+
+  set retryScheduled(on: boolean) {
+    this.#flags = on ? this.#flags | RETRY_SCHEDULED : this.#flags & ~RETRY_SCHEDULED;
+  }
+
+  /** No progress (nothing written, nothing acknowledged) for the slow-subscriber timeout: publishers no longer wait for it. */
+  get stalled(): boolean {
+    return (this.#flags & STALLED) !== 0;
+  }
+
+  set stalled(on: boolean) {
+    this.#flags = on ? this.#flags | STALLED : this.#flags & ~STALLED;
+  }
+
+  /** Whether the stall watch is on the timer wheel. */
+  get watching(): boolean {
+    return (this.#flags & WATCHING) !== 0;
+  }
+
+  set watching(on: boolean) {
+    this.#flags = on ? this.#flags | WATCHING : this.#flags & ~WATCHING;
   }
 
   /** Publishers should wait for this session: online, not stalled, queue at the high-water mark. */
@@ -203,6 +238,7 @@ export class Session {
       if (victim === undefined || victim === o) return;
       this.#queuedBytes -= messageBytes(victim.msg);
     }
+    if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
     this.queue.push(o);
     this.#queuedBytes += size;
     if (this.link !== undefined && !this.stalled && this.#overHighWater()) this.#drops.backlogged(this);
@@ -404,7 +440,7 @@ export class Session {
   reset(): void {
     this.#inflight = undefined;
     this.#deferred = 0;
-    this.queue.clear();
+    this.queue = NO_QUEUE;
     this.#queuedBytes = 0;
     this.inboundQos2 = undefined;
     this.release();

@@ -415,8 +415,18 @@ export class BrokerState implements DropSink, Router {
 
   // ---- time -------------------------------------------------------------------------------
 
+  /**
+   * Puts the keep alive deadline on the wheel once CONNECT is accepted. The connection's
+   * connect-timeout entry is still there (the wheel cancels lazily); when it is due no later than
+   * the keep alive deadline it is left to do the job (timers.ts reschedules a connected
+   * connection at its keep alive deadline), so an idle connection has one wheel entry, not two.
+   */
   scheduleKeepalive(conn: Connection): void {
-    if (conn.keepalive > 0) this.wheel.schedule(conn, conn.lastSeen + conn.keepalive * 1500);
+    if (conn.keepalive === 0) return;
+    const deadline = conn.lastSeen + conn.keepalive * 1500;
+    const connectTimeout = this.options.connectTimeout * 1000;
+    if (connectTimeout > 0 && conn.openedAt + connectTimeout <= deadline) return;
+    this.wheel.schedule(conn, deadline);
   }
 
   stop(): void {

@@ -34,10 +34,23 @@ function listenOnce(server: Server, port: number, host: string | undefined): Pro
   });
 }
 
+/**
+ * The peer's address. Reading `remoteAddress` makes Node keep the whole peer name on the socket
+ * ({ address, family, port }: 56 bytes and its strings, per connection, for the connection's
+ * life); the broker keeps only the address string, so the cached object is let go (Node reads it
+ * again from the socket if anyone asks later).
+ */
+function remoteAddressOf(socket: Socket): string | undefined {
+  const address = socket.remoteAddress;
+  const cached = socket as unknown as { _peername?: unknown };
+  if (cached._peername !== undefined) cached._peername = undefined;
+  return address;
+}
+
 /** Listens on `port` (0: any free port); with `portFallback` picks the next free port when taken. */
 export async function listenTcp(handler: StreamHandler, options: ListenOptions = {}): Promise<Listener> {
   // Sockets are owned by the handler (the broker closes them); the listener keeps no per-socket state.
-  const server = createServer({ noDelay: true }, (socket: Socket) => handler(socket, socket.remoteAddress));
+  const server = createServer({ noDelay: true }, (socket: Socket) => handler(socket, remoteAddressOf(socket)));
   const first = options.port ?? 1883;
   const tries = first === 0 ? 1 : 1 + (options.portFallback ?? 0);
   let lastError: unknown;

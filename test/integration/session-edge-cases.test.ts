@@ -11,7 +11,7 @@ import { resolveOptions } from '../../src/broker/options.js';
 import { BrokerState } from '../../src/broker/state.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { encode, PacketType, ReasonCode } from '../../src/protocol/index.js';
-import { ManualClock, systemClock } from '../../src/session/clock.js';
+import { ManualClock, ManualTicker, systemClock } from '../../src/session/clock.js';
 import { TestClient, waitClosed, within } from '../helpers/duplex-client.js';
 
 const persistent = { version: 5, clean: false, properties: { sessionExpiryInterval: 3600 } } as const;
@@ -205,6 +205,48 @@ describe('internal bounds', () => {
     assert.ok(m.payload.buffer.byteLength < 10_000);
     assert.ok((m.properties?.correlationData?.buffer.byteLength ?? 0) < 10_000);
     for (const conn of [...state.streams]) conn.close(undefined);
+    state.stop();
+  });
+
+  /** As openState, with the connect deadline that BrokerCore.handle puts on the wheel for each new connection. */
+  function openTimedState(options: NonNullable<ConstructorParameters<typeof BrokerCore>[0]>): { state: BrokerState; core: BrokerCore } {
+    const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock ?? systemClock }), options);
+    const handle = (stream: Parameters<BrokerCore['handle']>[0]): void => {
+      const conn = new Connection(state, stream, 'test');
+      state.streams.add(conn);
+      state.wheel.schedule(conn, conn.lastSeen + state.options.connectTimeout * 1000);
+    };
+    return { state, core: { handle } as unknown as BrokerCore };
+  }
+
+  test('an idle connected client has one timer wheel entry, and keep alive still closes it [MQTT-3.1.2-24]', async () => {
+    const clock = new ManualClock(0);
+    const ticker = new ManualTicker();
+    // connectTimeout 30 s, keep alive 60 s: the connect deadline (30 s) comes before the keep alive one (90 s).
+    const { state, core } = openTimedState({ clock, ticker, connectTimeout: 30, retryInterval: 0 });
+    const { client } = await TestClient.connect(core, { clientId: 'idle', keepalive: 60 });
+    assert.equal(state.wheel.size, 1, 'the connect deadline entry also serves keep alive');
+    // The connect deadline passes: the connected client stays, its entry moves to the keep alive deadline.
+    clock.advance(30_100);
+    ticker.tick();
+    await client.expectNothing();
+    assert.equal(state.wheel.size, 1);
+    // 1.5 x keep alive without a packet since CONNECT (the PINGREQ of expectNothing came at 30.1 s).
+    clock.advance(90_100);
+    ticker.tick();
+    await waitClosed(client);
+    state.stop();
+  });
+
+  test('a keep alive deadline before the connect deadline gets its own entry [MQTT-3.1.2-24]', async () => {
+    const clock = new ManualClock(0);
+    const ticker = new ManualTicker();
+    const { state, core } = openTimedState({ clock, ticker, connectTimeout: 30, retryInterval: 0 });
+    const { client } = await TestClient.connect(core, { clientId: 'short', keepalive: 2 });
+    assert.equal(state.wheel.size, 2);
+    clock.advance(3_100);
+    ticker.tick();
+    await waitClosed(client);
     state.stop();
   });
 
