@@ -383,6 +383,13 @@ export class Connection implements SessionLink, Waiter {
     session.wait(this);
   }
 
+  /** Flow control: `packet` (being handled now) goes back to the front of the held packets until `session` drains. */
+  holdBack(packet: Packet, session: Session): void {
+    (this.#held ??= new Deque<Packet>()).unshift(packet);
+    this.#heldBytes += heldSize(packet);
+    this.holdFor(session);
+  }
+
   unblock(session: Session): void {
     if (this.#waitingFor !== session) return;
     this.#waitingFor = undefined;

@@ -56,6 +56,8 @@ export interface DropSink {
   dropped(session: Session, msg: Message, reason: DropReason): void;
   /** The online session's queue reached its high-water mark: whoever is publishing to it should wait. */
   backlogged(session: Session): void;
+  /** The session no longer holds publishers back (drained, stalled, offline or reset). */
+  relieved(session: Session): void;
 }
 
 /** A publisher held back by a backlogged session (flow control); woken once it drains or stalls. */
@@ -186,6 +188,7 @@ export class Session {
 
   /** Releases every waiting publisher, after the current call stack (never inside a delivery). */
   release(): void {
+    this.#drops.relieved(this);
     const waiters = this.#waiters;
     if (waiters === undefined) return;
     this.#waiters = undefined;

@@ -243,14 +243,35 @@ export class BrokerState implements DropSink, Router {
    * PUBLISH handler then holds its publisher until that session drains (flow control).
    */
   pressure: Session | undefined;
+  /** Sessions holding publishers back now: while there are any, a PUBLISH checks its receivers first. */
+  readonly pressing = new Set<Session>();
 
   backlogged(session: Session): void {
     if (this.options.slowSubscriberTimeout === 0) return;
     this.pressure = session;
+    this.pressing.add(session);
     if (!session.watching) {
       session.watching = true;
       this.wheel.schedule(new StallWatch(session), session.lastProgress + this.options.slowSubscriberTimeout * 1000);
     }
+  }
+
+  relieved(session: Session): void {
+    if (this.pressing.size > 0) this.pressing.delete(session);
+  }
+
+  /**
+   * A receiver of `topic` that holds publishers back, if any. Checked before a client's PUBLISH is
+   * routed while some session presses, so that many publishers at once cannot each push one more
+   * message past the high-water mark (2,000 publishers would overrun any queue): the PUBLISH
+   * waits, unrouted and unacknowledged.
+   */
+  pressingReceiver(topic: string): Session | undefined {
+    for (const e of this.tree.match(topic)) {
+      if (e instanceof SharedGroup) continue;
+      if (this.pressing.has(e.session) && e.session.backlogged) return e.session;
+    }
+    return undefined;
   }
 
   dropped(session: Session, msg: Message, reason: DropReason): void {

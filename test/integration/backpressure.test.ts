@@ -160,6 +160,26 @@ describe('flow control: no QoS 1/2 loss at default settings', () => {
     await broker.closeConnections();
   });
 
+  test('QoS 1 fan-in from 1000 publishers at once (3 each: one each past the high-water mark is more than the queue\'s slack) to a subscriber that does not read yet: nothing is lost', async () => {
+    const { broker, drops } = brokerAtDefaults();
+    const { client: sub } = await TestClient.connect(broker, { clientId: 'many-sink', version: 4 });
+    assert.deepEqual(await sub.subscribe('many/#', 1), [1]);
+    sub.stream.pause();
+    const pubs: TestClient[] = [];
+    for (let i = 0; i < 1000; i++) pubs.push(numbered((await TestClient.connect(broker, { clientId: `mp${i}`, version: 4 })).client, `m${i}`, 64));
+    for (const [i, p] of pubs.entries()) for (let k = 1; k <= 3; k++) p.publish(`many/${i}`, Buffer.alloc(0), 1, k);
+    // Every publisher's PUBLISH were read: PINGREQ behind them is answered (it goes ahead of held ones).
+    for (const p of pubs) {
+      p.send({ type: PacketType.Pingreq });
+      for (let i = 0; i < 5; i++) if ((await p.next()).type === PacketType.Pingresp) break;
+    }
+    assert.deepEqual(drops, [], 'dropped before the subscriber read anything');
+    sub.stream.resume();
+    assert.equal((await subscriber(sub, 3000)).size, 3000);
+    assert.deepEqual(drops, []);
+    await broker.closeConnections();
+  });
+
   test('QoS 2 fan-out: one publisher to 4 subscribers, one of them falling behind, loses nothing', async () => {
     const { broker, drops } = brokerAtDefaults();
     const total = 2500;

@@ -20,6 +20,11 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   else if (p.retain && !st.options.retainAvailable) p.retain = false;
   const session = c.session;
   if (session === undefined) return;
+  if (st.pressing.size > 0) {
+    // Flow control: a receiver is at its high-water mark; this PUBLISH waits for it, unrouted.
+    const busy = st.pressingReceiver(p.topic);
+    if (busy !== undefined) return c.holdBack(p, busy);
+  }
   const qos = p.qos;
   if (qos === 2) {
     const id = p.packetId as number;
