@@ -163,9 +163,16 @@ export interface PublishTemplate {
 /** Encodes the per-message part; Message Expiry Interval, Topic Alias and Subscription Identifiers in `props` are left out. */
 export function publishTemplate(topic: string, props: Properties | undefined): PublishTemplate {
   const topicLen = utf8Length(topic);
-  const shared: Properties | undefined = props === undefined
-    ? undefined
-    : { ...props, messageExpiryInterval: undefined, topicAlias: undefined, subscriptionIdentifiers: undefined };
+  // The message's own properties minus the per-receiver ones; none at all (the common case of an
+  // expiry alone) allocates nothing.
+  let shared: Properties | undefined;
+  if (props !== undefined) {
+    const from = props as Record<string, unknown>;
+    for (const key in from) {
+      if (key === 'messageExpiryInterval' || key === 'topicAlias' || key === 'subscriptionIdentifiers' || from[key] === undefined) continue;
+      ((shared ??= {}) as Record<string, unknown>)[key] = from[key];
+    }
+  }
   const propsLength = propertiesLength(shared, PacketType.Publish);
   const w = new Writer(2 + topicLen + varintLength(propsLength) + propsLength);
   w.utf8(topic, topicLen);
