@@ -526,7 +526,8 @@ export class Connection implements SessionLink, Waiter {
     // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size; the size is known before anything is written.
     if (size > this.clientMaxPacketSize) return false;
     if (newAlias) this.#recordAlias(topic, alias, aliasBytes);
-    const added = addReceiverVariant(msg, t, qos, retain, withTopic, alias, expiry, subIds, propsLen, size);
+    // A message with one receiver is written straight into the batch: caching its encoding would cost a copy for nothing.
+    const added = msg.receivers > 1 ? addReceiverVariant(msg, t, qos, retain, withTopic, alias, expiry, subIds, propsLen, size) : undefined;
     if (added !== undefined) return this.#pushPrepared(added, packetId, dup);
     // Receivers with encodings of their own: written straight into this turn's buffer.
     const at = this.#customUsed;

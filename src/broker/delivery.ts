@@ -27,6 +27,7 @@ export function route(r: Router, msg: Message, now: number): number {
   const entries = r.tree.match(msg.topic);
   const n = entries.length;
   if (n === 0) return 0;
+  msg.receivers = n;
   const mark = ++r.routeMark;
   let overlap = false;
   let shared = false;

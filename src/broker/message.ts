@@ -27,6 +27,11 @@ export interface Message {
   /** Encoding cache, see `preparedFor`: one entry per variant used, most messages need one. */
   encoded: CachedPublish | undefined;
   /**
+   * Subscriptions the message was routed to (an upper bound on its receivers); a message that
+   * reaches one receiver gains nothing from a cached per-receiver encoding, which costs a copy.
+   */
+  receivers: number;
+  /**
    * The 5.0 per-receiver template, see `templateFor`. It depends on the topic and properties
    * only, never on the payload, so a copy of the message with the same properties may share it.
    */
@@ -96,6 +101,7 @@ export function createMessage(init: MessageInit): Message {
     expiresAt,
     senderId: init.senderId,
     encoded: undefined,
+    receivers: 0,
     template: undefined,
   };
 }

@@ -224,7 +224,8 @@ export class BrokerState implements DropSink, Router {
     }
     if (this.retainQuotaExceeded(msg)) return;
     // A copy: payload and correlation data may be views of a large network chunk.
-    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined });
+    // Retained: delivered to every later subscriber, so worth caching encodings for.
+    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2 });
   }
 
   /** Retained messages matching `filter`, expired ones removed [MQTT-3.3.2-5]. */
