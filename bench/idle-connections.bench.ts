@@ -5,10 +5,10 @@
  * after N clients connect. Run: npm run bench:idle (IDLE_CLIENTS, default 10,000).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { createBroker } from '../src/index.js';
+import { listenIdleServer } from './idle-server.js';
 import { encode } from '../src/protocol/index.js';
 
 interface Snapshot { heap: number; rss: number }
@@ -36,16 +36,7 @@ async function snapshot(): Promise<Snapshot> {
 }
 
 async function serve(kind: string): Promise<void> {
-  let port: number;
-  if (kind === 'petrel') {
-    const broker = createBroker();
-    port = (await broker.listen({ port: 0, host: '127.0.0.1' })).port;
-  } else {
-    const connack = Buffer.from([0x20, 0x02, 0x00, 0x00]);
-    const server = createServer({ noDelay: true }, (s: Socket) => s.once('data', () => s.write(connack)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
-  }
+  const port = await listenIdleServer(kind);
   process.send?.({ port });
   process.on('message', (m) => {
     if (m === 'snap') void snapshot().then((snap) => process.send?.({ snap }));

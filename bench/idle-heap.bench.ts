@@ -6,27 +6,18 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeHeapSnapshot } from 'node:v8';
-import { createBroker } from '../src/index.js';
+import { listenIdleServer } from './idle-server.js';
 import { encode } from '../src/protocol/index.js';
 
 type Message = { port: number } | { file: string };
 
 async function serve(kind: string): Promise<void> {
-  let port: number;
-  if (kind === 'petrel') {
-    const broker = createBroker();
-    port = (await broker.listen({ port: 0, host: '127.0.0.1' })).port;
-  } else {
-    const connack = Buffer.from([0x20, 0x02, 0x00, 0x00]);
-    const server = createServer({ noDelay: true }, (s: Socket) => s.once('data', () => s.write(connack)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
-  }
+  const port = await listenIdleServer(kind);
   process.send?.({ port });
   process.on('message', (m) => {
     if (m === 'snap') process.send?.({ file: writeHeapSnapshot(join(tmpdir(), `petrel-idle-${kind}-${process.pid}.heapsnapshot`)) });
