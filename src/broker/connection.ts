@@ -18,6 +18,7 @@ import type { Session, SessionLink, Waiter } from './session.js';
 import type { ClientInfo } from './events.js';
 import type { AuthExchange } from './auth-mechanism.js';
 import type { PendingConnect } from './handlers/connect.js';
+import { withBit } from '../session/bits.js';
 import { Deque } from '../session/deque.js';
 
 /** The packet without its reason string and user properties, or undefined when it has neither (PUBLISH keeps its own). */
@@ -40,8 +41,6 @@ type PendingItem = Buffer | PreparedPublish | Message | number;
 
 /** A delivery-only write smaller than this may wait one turn to join the next (see `coalesce`). */
 const COALESCE_MAX_BYTES = 16 * 1024;
-/** Turns a delivery-only write may wait in busy turns. */
-const COALESCE_TURNS = 1;
 
 /** Bytes of read but held packets (see `accept`) beyond which the connection stops reading. */
 const HOLD_LIMIT = 256 * 1024;
@@ -82,6 +81,8 @@ const BUSY = 16;
 const READ_PAUSED = 32;
 const MUTED = 64;
 const PENDING_CONTROL = 128;
+/** This turn's output already waited one turn (see `coalesce`). */
+const COALESCED = 256;
 
 /** 5.0 topic aliases of a connection, created when the first alias is used (most clients never use one). */
 class AliasTables {
@@ -132,8 +133,6 @@ export class Connection implements SessionLink, Waiter {
   #pending: PendingItem[] = [];
   #pendingIds: number[] = [];
   #pendingBytes = 0;
-  /** Turns this output has waited already. */
-  #coalesced = 0;
   /**
    * This turn's 5.0 PUBLISHes with per-receiver properties, whole and back to back. When they are
    * all there is to send (the usual fan-out turn) this buffer is the write; otherwise `#gather`
@@ -142,8 +141,7 @@ export class Connection implements SessionLink, Waiter {
   #custom: Buffer | undefined;
   #customUsed = 0;
   #customCount = 0;
-  /** Packets read but not run yet, in arrival order (see `accept`). */
-  /** Created on first use: most connections never hold a packet. */
+  /** Packets read but not run yet, in arrival order (see `accept`); created on first use. */
   #held: Deque<Packet> | undefined;
   #heldBytes = 0;
   /** Flow control: a backlogged session this connection's PUBLISH wait for (see Session.highWater). */
@@ -174,7 +172,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set congested(on: boolean) {
-    this.#flags = on ? this.#flags | CONGESTED : this.#flags & ~CONGESTED;
+    this.#flags = withBit(this.#flags, CONGESTED, on);
   }
 
   /** Set by a DISCONNECT from the client: the will is not published (unless 0x04). */
@@ -183,7 +181,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set graceful(on: boolean) {
-    this.#flags = on ? this.#flags | GRACEFUL : this.#flags & ~GRACEFUL;
+    this.#flags = withBit(this.#flags, GRACEFUL, on);
   }
 
   /** Request Problem Information (5.0): reason strings and user properties only when true. */
@@ -192,7 +190,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set problemInfo(on: boolean) {
-    this.#flags = on ? this.#flags | PROBLEM_INFO : this.#flags & ~PROBLEM_INFO;
+    this.#flags = withBit(this.#flags, PROBLEM_INFO, on);
   }
 
   /** Set while the connection waits in the broker's flush list (BrokerState.scheduleFlush). */
@@ -201,7 +199,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set flushScheduled(on: boolean) {
-    this.#flags = on ? this.#flags | FLUSH_SCHEDULED : this.#flags & ~FLUSH_SCHEDULED;
+    this.#flags = withBit(this.#flags, FLUSH_SCHEDULED, on);
   }
 
   get #busy(): boolean {
@@ -209,7 +207,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set #busy(on: boolean) {
-    this.#flags = on ? this.#flags | BUSY : this.#flags & ~BUSY;
+    this.#flags = withBit(this.#flags, BUSY, on);
   }
 
   get #readPaused(): boolean {
@@ -217,7 +215,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set #readPaused(on: boolean) {
-    this.#flags = on ? this.#flags | READ_PAUSED : this.#flags & ~READ_PAUSED;
+    this.#flags = withBit(this.#flags, READ_PAUSED, on);
   }
 
   /** Set when a packet could not be sent within the client's Maximum Packet Size: the connection is closing. */
@@ -226,7 +224,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set #muted(on: boolean) {
-    this.#flags = on ? this.#flags | MUTED : this.#flags & ~MUTED;
+    this.#flags = withBit(this.#flags, MUTED, on);
   }
 
   /** Something other than a PUBLISH delivery is pending: the write does not wait (see `coalesce`). */
@@ -235,7 +233,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   set #pendingControl(on: boolean) {
-    this.#flags = on ? this.#flags | PENDING_CONTROL : this.#flags & ~PENDING_CONTROL;
+    this.#flags = withBit(this.#flags, PENDING_CONTROL, on);
   }
 
   /** 5.0 inbound topic aliases: alias → topic (created on first use). */
@@ -311,7 +309,7 @@ export class Connection implements SessionLink, Waiter {
    * still seen, and only when the held packets pass HOLD_LIMIT bytes does the broker stop reading.
    */
   accept(packet: Packet): void {
-    if ((this.#held === undefined || this.#held.length === 0) && !this.#busy && !((this.congested || this.#waitingFor !== undefined) && isWork(packet.type))) {
+    if ((this.#held === undefined || this.#held.length === 0) && !this.#busy && !this.#mustWait(packet.type)) {
       this.#run(packet);
       return;
     }
@@ -322,6 +320,11 @@ export class Connection implements SessionLink, Waiter {
     }
     (this.#held ??= new Deque<Packet>()).push(packet);
     this.#heldBytes += heldSize(packet);
+  }
+
+  /** A packet that makes output waits while the client does not read it or flow control holds the client. */
+  #mustWait(type: number): boolean {
+    return (this.congested || this.#waitingFor !== undefined) && isWork(type);
   }
 
   /** Runs one packet's handler; an async handler holds the following packets back, in order. */
@@ -356,7 +359,7 @@ export class Connection implements SessionLink, Waiter {
     }
     while (held.length > 0 && !this.#busy && this.phase !== 'closed') {
       const p = held.peek() as Packet;
-      if ((this.congested || this.#waitingFor !== undefined) && isWork(p.type)) break;
+      if (this.#mustWait(p.type)) break;
       held.shift();
       this.#heldBytes -= heldSize(p);
       this.#run(p);
@@ -543,13 +546,13 @@ export class Connection implements SessionLink, Waiter {
     return true;
   }
 
-  /** A larger `#custom` holding what is there: exactly `need` bytes at first (a lone PUBLISH is the usual case), doubling after. */
   /** Records an outbound alias once its first PUBLISH is known to fit; `bytes` is the table's size with it. */
   #recordAlias(topic: string, alias: number, bytes: number): void {
     (this.aliasesOut as Map<string, number>).set(topic, alias);
     this.aliasBytesOut = bytes;
   }
 
+  /** A larger `#custom` holding what is there: exactly `need` bytes at first (a lone PUBLISH is the usual case), doubling after. */
   #growCustom(need: number): Buffer {
     const old = this.#custom;
     const buf = Buffer.allocUnsafe(old === undefined ? need : Math.max(need, 2 * old.length));
@@ -564,8 +567,8 @@ export class Connection implements SessionLink, Waiter {
    * less than a batch, and it has not waited already. Marks it as waiting.
    */
   coalesce(): boolean {
-    if (this.#pendingControl || this.#coalesced >= COALESCE_TURNS || this.#pendingBytes >= COALESCE_MAX_BYTES || this.phase === 'closed') return false;
-    this.#coalesced++;
+    if ((this.#flags & (PENDING_CONTROL | COALESCED)) !== 0 || this.#pendingBytes >= COALESCE_MAX_BYTES || this.phase === 'closed') return false;
+    this.#flags |= COALESCED;
     return true;
   }
 
@@ -596,8 +599,7 @@ export class Connection implements SessionLink, Waiter {
     this.#pending = [];
     this.#pendingIds = [];
     this.#pendingBytes = 0;
-    this.#pendingControl = false;
-    this.#coalesced = 0;
+    this.#flags &= ~(PENDING_CONTROL | COALESCED);
     this.#customUsed = 0;
     this.#customCount = 0;
     // A burst may have grown the buffer (copied into the batch by now); keep only a small one.

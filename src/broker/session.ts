@@ -13,6 +13,7 @@ import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
 import { isExpired, type Message, messageBytes } from './message.js';
+import { withBit } from '../session/bits.js';
 
 /** How an acknowledgement from the client matched the session's deliveries. */
 export type AckResult = 'done' | 'unknown' | 'mismatch';
@@ -124,10 +125,6 @@ export class Session {
   #flags = 0;
   /** Marker used by the router to merge overlapping subscriptions in one fan-out. */
   routeMark = 0;
-  /**
-   * Flow control: while online and not stalled, a queue at `highWater` holds back the publishers
-   * feeding it until it drains to `lowWater`, so that QoS 1/2 messages wait instead of being dropped.
-   */
   /** Clock time of the last delivery written or acknowledgement received. */
   lastProgress = 0;
   #waiters: Waiter[] | undefined;
@@ -151,7 +148,7 @@ export class Session {
   }
 
   set retryScheduled(on: boolean) {
-    this.#flags = on ? this.#flags | RETRY_SCHEDULED : this.#flags & ~RETRY_SCHEDULED;
+    this.#flags = withBit(this.#flags, RETRY_SCHEDULED, on);
   }
 
   /** No progress (nothing written, nothing acknowledged) for the slow-subscriber timeout: publishers no longer wait for it. */
@@ -160,7 +157,7 @@ export class Session {
   }
 
   set stalled(on: boolean) {
-    this.#flags = on ? this.#flags | STALLED : this.#flags & ~STALLED;
+    this.#flags = withBit(this.#flags, STALLED, on);
   }
 
   /** Whether the stall watch is on the timer wheel. */
@@ -169,7 +166,7 @@ export class Session {
   }
 
   set watching(on: boolean) {
-    this.#flags = on ? this.#flags | WATCHING : this.#flags & ~WATCHING;
+    this.#flags = withBit(this.#flags, WATCHING, on);
   }
 
   /** Publishers should wait for this session: online, not stalled, queue at the high-water mark. */
@@ -253,6 +250,12 @@ export class Session {
     return this.queue.length >= l.highWater || (l.maxQueuedBytes > 0 && this.#queuedBytes * 2 >= l.maxQueuedBytes);
   }
 
+  /** Drained to the low-water mark: a quarter of the message bound and of the byte bound. */
+  #underLowWater(): boolean {
+    const l = this.limits;
+    return this.queue.length <= l.lowWater && (l.maxQueuedBytes === 0 || this.#queuedBytes * 4 <= l.maxQueuedBytes);
+  }
+
   #dequeue(): Outgoing {
     const o = this.queue.shift() as Outgoing;
     this.#queuedBytes -= messageBytes(o.msg);
@@ -301,8 +304,7 @@ export class Session {
     if (this.queue.length < before) {
       // It moves again: a stalled session that makes progress is a slow one, which publishers wait for.
       this.stalled = false;
-      const l = this.limits;
-      if (this.queue.length <= l.lowWater && (l.maxQueuedBytes === 0 || this.#queuedBytes * 4 <= l.maxQueuedBytes)) this.release();
+      if (this.#underLowWater()) this.release();
     }
   }
 

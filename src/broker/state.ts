@@ -117,41 +117,16 @@ export class BrokerState implements DropSink, Router {
         }
       } else userCode.failed(err, `listener:${event}`, undefined);
     };
-    const auth = hooks.authenticate;
-    this.authenticate = auth === undefined ? undefined : (c, p, clientId) => {
-      let r: unknown;
-      try {
-        r = auth({ clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress });
-      } catch (err) {
-        userCode.failed(err, 'authenticate', clientId);
-        return ReasonCode.UnspecifiedError;
-      }
-      return userCode.settle('authenticate', clientId, r, connackCode, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
-    };
-    const authPub = hooks.authorizePublish;
-    this.authorizePublish = authPub === undefined ? undefined : (clientId, topic, qos, retain) => {
-      let r: unknown;
-      try {
-        r = authPub({ clientId, topic, qos, retain });
-      } catch (err) {
-        userCode.failed(err, 'authorizePublish', clientId);
-        return ReasonCode.UnspecifiedError;
-      }
-      if (r === true) return ReasonCode.Success;
-      if (r === false) return ReasonCode.NotAuthorized;
-      return userCode.settle('authorizePublish', clientId, r, verdict, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
-    };
-    const authSub = hooks.authorizeSubscribe;
+    const { authenticate: auth, authorizePublish: authPub, authorizeSubscribe: authSub } = hooks;
+    const { NotAuthorized: denied, UnspecifiedError: failed } = ReasonCode;
+    this.authenticate = auth === undefined ? undefined : (c, p, clientId) => userCode.run('authenticate', clientId, auth, {
+      clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress,
+    }, connackCode, denied, failed);
+    this.authorizePublish = authPub === undefined ? undefined : (clientId, topic, qos, retain) =>
+      userCode.run('authorizePublish', clientId, authPub, { clientId, topic, qos, retain }, verdict, denied, failed);
     this.authorizeSubscribe = authSub === undefined ? undefined : (c, s) => {
       const clientId = c.info?.clientId ?? '';
-      let r: unknown;
-      try {
-        r = authSub({ clientId, topicFilter: s.topicFilter, qos: s.qos });
-      } catch (err) {
-        userCode.failed(err, 'authorizeSubscribe', clientId);
-        return ReasonCode.UnspecifiedError;
-      }
-      return userCode.settle('authorizeSubscribe', clientId, r, verdict, ReasonCode.NotAuthorized, ReasonCode.UnspecifiedError);
+      return userCode.run('authorizeSubscribe', clientId, authSub, { clientId, topicFilter: s.topicFilter, qos: s.qos }, verdict, denied, failed);
     };
     this.strategy = options.sharedSubscriptionStrategy;
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });
@@ -268,10 +243,9 @@ export class BrokerState implements DropSink, Router {
    * waits, unrouted and unacknowledged.
    */
   pressingReceiver(topic: string): Session | undefined {
-    for (const e of this.tree.match(topic)) {
-      if (e instanceof SharedGroup) continue;
-      if (this.pressing.has(e.session) && e.session.backlogged) return e.session;
-    }
+    // A backlogged session is always in `pressing` (backlogged() adds it; release() removes it
+    // once it is not backlogged any more): the session's own state is the answer.
+    for (const e of this.tree.match(topic)) if (!(e instanceof SharedGroup) && e.session.backlogged) return e.session;
     return undefined;
   }
 

@@ -73,6 +73,23 @@ export class UserCode {
   }
 
   /**
+   * Calls `hook(arg)` and checks its answer (see `settle`); a synchronous throw is `failed` too.
+   * The one way the broker calls user code that answers.
+   */
+  run<A, T>(
+    source: string, clientId: string | undefined, hook: (arg: A) => unknown, arg: A, accept: (v: unknown) => T | undefined, denied: T, failed: T,
+  ): T | Promise<T> {
+    let r: unknown;
+    try {
+      r = hook(arg);
+    } catch (err) {
+      this.failed(err, source, clientId);
+      return failed;
+    }
+    return this.settle(source, clientId, r, accept, denied, failed);
+  }
+
+  /**
    * A hook's raw answer, checked: a synchronous answer that `accept` recognises passes as is;
    * a promise is settled within the time limit; anything else (a wrong type, an error) is
    * `failed`. `accept` returns undefined for a value it does not recognise.

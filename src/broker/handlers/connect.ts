@@ -94,14 +94,7 @@ export function startExchange(c: Connection, mechanism: AuthMechanism, ctx: Auth
 
 /** One step of the mechanism's exchange, isolated and under the hook time limit. */
 export function nextStep(c: Connection, exchange: AuthExchange, data: Buffer | undefined, clientId: string): AuthStep | Promise<AuthStep> {
-  let r: unknown;
-  try {
-    r = exchange.next(data);
-  } catch (err) {
-    c.state.userCode.failed(err, 'authMechanism', clientId);
-    return authFailed;
-  }
-  return c.state.userCode.settle('authMechanism', clientId, r, isAuthStep, authTimedOut, authFailed);
+  return c.state.userCode.run('authMechanism', clientId, (d: Buffer | undefined) => exchange.next(d), data, isAuthStep, authTimedOut, authFailed);
 }
 
 /** [MQTT-4.12.0-1]: CONNECT with an Authentication Method starts that mechanism's exchange. */
