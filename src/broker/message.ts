@@ -31,6 +31,8 @@ export interface Message {
    * reaches one receiver gains nothing from a cached per-receiver encoding, which costs a copy.
    */
   receivers: number;
+  /** `messageBytes` of this message, computed on first use (see `sizeOf`). */
+  size: number;
   /**
    * The 5.0 per-receiver template, see `templateFor`. It depends on the topic and properties
    * only, never on the payload, so a copy of the message with the same properties may share it.
@@ -102,6 +104,7 @@ export function createMessage(init: MessageInit): Message {
     senderId: init.senderId,
     encoded: undefined,
     receivers: 0,
+    size: -1,
     template: undefined,
   };
 }
@@ -132,6 +135,11 @@ export function messageBytes(m: { readonly topic: string; readonly payload: Buff
   const user = p.userProperties;
   if (user !== undefined) for (const [k, v] of user) n += 16 + k.length + v.length;
   return n;
+}
+
+/** `messageBytes` of a Message, computed once however many queues count it. */
+export function sizeOf(m: Message): number {
+  return m.size >= 0 ? m.size : (m.size = messageBytes(m));
 }
 
 export function isExpired(m: Message, now: number): boolean {

@@ -12,7 +12,7 @@ import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
-import { isExpired, type Message, messageBytes } from './message.js';
+import { isExpired, type Message, sizeOf } from './message.js';
 import { withBit } from '../session/bits.js';
 
 /** How an acknowledgement from the client matched the session's deliveries. */
@@ -228,7 +228,7 @@ export class Session {
   }
 
   #enqueue(o: Outgoing): void {
-    const size = messageBytes(o.msg);
+    const size = sizeOf(o.msg);
     const maxBytes = this.limits.maxQueuedBytes;
     while (this.queue.length >= this.limits.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes)) {
       // Full: QoS 0 goes first, then the newcomer.
@@ -236,7 +236,7 @@ export class Session {
       this.dropped++;
       this.#drops.dropped(this, (victim ?? o).msg, this.stalled ? 'slow-subscriber' : 'queue-full');
       if (victim === undefined || victim === o) return;
-      this.#queuedBytes -= messageBytes(victim.msg);
+      this.#queuedBytes -= sizeOf(victim.msg);
     }
     if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
     this.queue.push(o);
@@ -258,7 +258,7 @@ export class Session {
 
   #dequeue(): Outgoing {
     const o = this.queue.shift() as Outgoing;
-    this.#queuedBytes -= messageBytes(o.msg);
+    this.#queuedBytes -= sizeOf(o.msg);
     return o;
   }
 
@@ -435,7 +435,7 @@ export class Session {
       out.push(o);
     }
     for (const o of this.queue.removeAll(match)) {
-      this.#queuedBytes -= messageBytes(o.msg);
+      this.#queuedBytes -= sizeOf(o.msg);
       out.push(o);
     }
     return out;
