@@ -499,9 +499,11 @@ export class Connection implements SessionLink, Waiter {
       const aliases = (this.aliasesOut ??= new Map());
       const known = aliases.get(topic);
       if (known !== undefined) {
-        // [MQTT-3.3.2-12]: the client knows the topic by its alias; the topic is sent empty.
+        // [MQTT-3.3.2-12]: the client knows the topic by its alias; the topic is sent empty. At
+        // QoS 2 the topic goes with the alias anyway (allowed: it restates the mapping), because
+        // MQTT.js 5 keeps a QoS 2 PUBLISH until PUBREL as received and then reports an empty topic.
         alias = known;
-        withTopic = false;
+        withTopic = qos === 2;
       } else if (this.state.options.outboundTopicAliases && aliases.size < this.clientAliasMax) {
         // [MQTT-3.3.2-11]: a new alias, within the client's Topic Alias Maximum and the table's byte bound, sent with the topic.
         const max = this.state.options.maxTopicAliasBytes;

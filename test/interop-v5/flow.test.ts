@@ -191,6 +191,19 @@ describe('MQTT 5.0 (MQTT.js): topic aliases', () => {
     assert.deepEqual(inbox.payloads().slice(2), ['0', '1', '2', '3', '4', '5']);
   });
 
+  test('[MQTT-3.3.2-12] broker to client at every QoS: MQTT.js sees every topic (QoS 2 deliveries restate the topic with the alias)', async (t) => {
+    const env = await setup(t);
+    const sub = await env.connect({ clientId: 'out-alias-sub', properties: { topicAliasMaximum: 10 } });
+    const inbox = new Inbox(sub);
+    await sub.subscribeAsync('out/#', { qos: 2 });
+    const pub = await env.connect({ clientId: 'out-alias-pub' });
+    for (let i = 0; i < 9; i++) await pub.publishAsync(`out/${i % 3}`, `${i}`, { qos: (i % 3) as 0 | 1 | 2 });
+    await inbox.until((m) => m.length === 9, 'nine messages');
+    assert.deepEqual(inbox.items.map((m) => [m.topic, m.payload.toString()]), [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => [`out/${i % 3}`, `${i}`]));
+    // QoS 0 and 1 repeats went alias-only; aliases were used at all.
+    assert.ok(inbox.items.slice(3).some((m) => m.packet.properties?.topicAlias !== undefined));
+  });
+
   test('[MQTT-3.3.2-7] alias mappings do not survive the connection: an unknown alias is a Protocol Error (0x82)', async (t) => {
     const env = await setup(t);
     const first = await env.connect({ clientId: 'ta-carry' });
