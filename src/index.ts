@@ -5,7 +5,11 @@ export { type BrokerOptions, OptionsError } from './broker/options.js';
 export { ConfigError } from './config/schema.js';
 export type { BrokerEvents, ClientInfo, PublishedMessage } from './broker/events.js';
 export type { AuthenticateContext, AuthenticateHook, AuthorizeSubscribeHook, SubscribeContext } from './broker/hooks.js';
-export type { Listener, ListenOptions } from './transport/tcp.js';
+export { DEFAULT_PORTS, type Listener, type ListenOptions, type ListenerType } from './transport/listener.js';
+export type {
+  ConnectionMeta, ListenerInfo, ListenerLimits, PeerCertificate, ProxySource, TlsInfo, TransportType,
+} from './transport/types.js';
+export type { TlsCredentials } from './transport/tls.js';
 export { ManualClock, ManualTicker, type Clock, type Ticker } from './session/clock.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './observability/logger.js';
 export * as protocol from './protocol/index.js';

@@ -4,18 +4,23 @@
  */
 import { BrokerCore } from './broker/broker.js';
 import type { BrokerOptions } from './broker/options.js';
-import { type Listener, type ListenOptions, listenTcp } from './transport/tcp.js';
+import { type Listener, type ListenOptions, listen } from './transport/listener.js';
 
 export class Broker extends BrokerCore {
   readonly #listeners: Listener[] = [];
 
   /**
-   * Listens for MQTT over TCP; `port: 0` picks a free port; read it back from the result.
+   * Listens for MQTT over TCP (default), TLS, WebSocket or secure WebSocket (`type`); call it once
+   * per listener, they all serve this broker. `port: 0` picks a free port; read it back from the result.
    * Rejects with BrokerClosedError once the broker is closed (it would drop every client).
    */
   async listen(options: ListenOptions = {}): Promise<Listener> {
     if (this.closed) throw new BrokerClosedError();
-    const listener = await listenTcp((stream, remote) => this.handle(stream, remote), options);
+    const listener = await listen((stream, meta) => this.handle(stream, meta), {
+      // A WebSocket message may hold several packets, but never needs to be much larger than one.
+      maxPayload: Math.max(this.maxPacketSize, 64 * 1024) + 64 * 1024,
+      ...options,
+    });
     if (this.closed) {
       // close() ran while the port was being bound: release it rather than serve no one.
       await listener.close();

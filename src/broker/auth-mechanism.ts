@@ -5,11 +5,14 @@
  * the mechanism only turns client data into the next step.
  */
 import type { Buffer } from 'node:buffer';
+import type { ConnectionMeta } from '../transport/types.js';
 
 export interface AuthStartContext {
   clientId: string;
   username: string | undefined;
   remoteAddress: string | undefined;
+  /** How the client came in (listener, TLS certificate, WebSocket headers, PROXY source). */
+  connection: ConnectionMeta;
   /** True when a connected client re-authenticates with AUTH 0x19. */
   reauthenticate: boolean;
 }

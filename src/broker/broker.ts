@@ -12,6 +12,7 @@ import type { BrokerEvents, ClientInfo } from './events.js';
 import { createMessage } from './message.js';
 import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
+import type { ConnectionMeta } from '../transport/types.js';
 
 export interface PublishOptions {
   topic: string;
@@ -42,20 +43,29 @@ export class BrokerCore {
     logConnections(this.#state, logger);
   }
 
+  /** Largest inbound packet accepted, in bytes (the `maxPacketSize` option). */
+  get maxPacketSize(): number {
+    return this.#state.options.maxPacketSize;
+  }
+
   /** True once `closeConnections()` (or `close()`) was called: the broker serves no one any more. */
   get closed(): boolean {
     return this.#state.closing;
   }
 
-  /** Serves an MQTT connection over any duplex byte stream (TCP socket, TLS, WebSocket, in-process pair). */
-  handle(stream: Duplex, remoteAddress?: string): void {
+  /**
+   * Serves an MQTT connection over any duplex byte stream (TCP socket, TLS, WebSocket, in-process
+   * pair). `meta` says who is on the other end and how they came in (listeners fill it in); it
+   * reaches events, logs and hook contexts. A bare string is taken as the remote address.
+   */
+  handle(stream: Duplex, meta?: ConnectionMeta | string): void {
     const st = this.#state;
     if (st.closing) {
       stream.destroy();
       return;
     }
     st.stats.connectionsAccepted++;
-    const conn = new Connection(st, stream, remoteAddress);
+    const conn = new Connection(st, stream, typeof meta === 'object' ? meta : localMeta(meta));
     st.streams.add(conn);
     // A connection that never completes CONNECT is closed when its deadline fires (timers.ts).
     if (st.options.connectTimeout > 0) st.wheel.schedule(conn, conn.lastSeen + st.options.connectTimeout * 1000);
@@ -145,6 +155,11 @@ export class BrokerCore {
   }
 }
 
+/** Metadata for a stream handed over without any: an in-process pair or a custom transport. */
+function localMeta(remoteAddress: string | undefined): ConnectionMeta {
+  return { remoteAddress, remotePort: undefined, listener: undefined };
+}
+
 /**
  * Refuses a message no client could have sent, with an OptionsError naming the field: a topic
  * name that breaks §4.7 (checked by topicNameProblem), a QoS other than 0, 1 or 2, a non-boolean
@@ -168,11 +183,11 @@ function checkPublish(m: PublishOptions): void {
 function logConnections(st: BrokerState, logger: Logger): void {
   if (logger === silentLogger) return;
   st.events.on('clientConnected', (c) => logger.info({
-    clientId: c.clientId, remote: c.remoteAddress, protocolVersion: c.protocolVersion, username: c.username,
+    clientId: c.clientId, remote: c.remoteAddress, listener: c.connection.listener?.name, protocolVersion: c.protocolVersion, username: c.username,
     keepalive: c.keepalive, cleanStart: c.cleanStart,
   }, 'client connected'));
   const disconnected = (c: ClientInfo, reasonCode: number | undefined, reason: string): void => logger.info({
-    clientId: c.clientId, remote: c.remoteAddress, protocolVersion: c.protocolVersion, reasonCode, reason,
+    clientId: c.clientId, remote: c.remoteAddress, listener: c.connection.listener?.name, protocolVersion: c.protocolVersion, reasonCode, reason,
   }, 'client disconnected');
   st.events.on('clientDisconnected', (c, code) => disconnected(c, code, 'client sent DISCONNECT'));
   st.events.on('connectionLost', (c, err) => {

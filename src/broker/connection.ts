@@ -20,6 +20,7 @@ import type { AuthExchange } from './auth-mechanism.js';
 import type { PendingConnect } from './handlers/connect.js';
 import { withBit } from '../session/bits.js';
 import { Deque } from '../session/deque.js';
+import type { ConnectionMeta } from '../transport/types.js';
 
 /** The packet without its reason string and user properties, or undefined when it has neither (PUBLISH keeps its own). */
 function withoutProblemInfo(packet: Packet): Packet | undefined {
@@ -98,7 +99,8 @@ class AliasTables {
 export class Connection implements SessionLink, Waiter {
   readonly state: BrokerState;
   readonly stream: Duplex;
-  readonly remoteAddress: string | undefined;
+  /** Who is on the other end and how they came in (shared with ClientInfo and hook contexts). */
+  readonly meta: ConnectionMeta;
   readonly decoder: Decoder;
   phase: ConnState = 'new';
   version = 0;
@@ -147,10 +149,10 @@ export class Connection implements SessionLink, Waiter {
   /** Flow control: a backlogged session this connection's PUBLISH wait for (see Session.highWater). */
   #waitingFor: Session | undefined;
 
-  constructor(state: BrokerState, stream: Duplex, remoteAddress: string | undefined) {
+  constructor(state: BrokerState, stream: Duplex, meta: ConnectionMeta) {
     this.state = state;
     this.stream = stream;
-    this.remoteAddress = remoteAddress;
+    this.meta = meta;
     this.decoder = new Decoder({ maxPacketSize: state.options.maxPacketSize });
     // Whole milliseconds: small integers are stored in the object, fractions would be boxed (and
     // reallocated on every read chunk).
@@ -164,6 +166,10 @@ export class Connection implements SessionLink, Waiter {
     stream.on('end', onEnd);
     stream.on('close', onEnd);
     stream.on('error', onError);
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.meta.remoteAddress;
   }
 
   /** True while the socket does not accept more bytes: the session queues, the client's PUBLISH / SUBSCRIBE wait. */

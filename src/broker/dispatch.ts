@@ -50,7 +50,7 @@ export function failConnection(conn: Connection, err: unknown, extra?: Propertie
   if (!(err instanceof MqttError)) conn.state.logger.error({ err: error, clientId: conn.info?.clientId }, 'connection failed');
   // A refusal before CONNACK is logged at info (the default level); after CONNACK the
   // 'client disconnected' line already carries the reason, so this one stays at debug.
-  else conn.state.logger[conn.info === undefined ? 'info' : 'debug']({ clientId: conn.info?.clientId, remote: conn.remoteAddress, reasonCode: code, reason: error.message }, 'connection closed on error');
+  else conn.state.logger[conn.info === undefined ? 'info' : 'debug']({ clientId: conn.info?.clientId, remote: conn.remoteAddress, listener: conn.meta.listener?.name, reasonCode: code, reason: error.message }, 'connection closed on error');
   if (conn.phase === 'new' && err instanceof UnsupportedProtocolVersionError) {
     // [MQTT-3.1.2-2]: CONNACK 0x01 (3.1.1 form) for a level the broker does not speak.
     conn.version = ProtocolVersion.V311;

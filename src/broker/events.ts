@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Buffer } from 'node:buffer';
 import type { Properties, QoS, Subscription } from '../protocol/index.js';
 import type { UserCodeFailure } from './user-code.js';
+import type { ConnectionMeta } from '../transport/types.js';
 
 export interface ClientInfo {
   clientId: string;
@@ -11,6 +12,8 @@ export interface ClientInfo {
   remoteAddress: string | undefined;
   keepalive: number;
   cleanStart: boolean;
+  /** How the client came in: listener, remote port, TLS certificate, WebSocket headers, PROXY source. */
+  connection: ConnectionMeta;
 }
 
 export interface PublishedMessage {

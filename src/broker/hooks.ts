@@ -1,6 +1,7 @@
 /** Async hooks the embedder injects: authentication and subscribe authorization. */
 import type { Buffer } from 'node:buffer';
 import type { QoS } from '../protocol/index.js';
+import type { ConnectionMeta } from '../transport/types.js';
 
 export interface AuthenticateContext {
   clientId: string;
@@ -8,6 +9,8 @@ export interface AuthenticateContext {
   password: Buffer | undefined;
   protocolVersion: number;
   remoteAddress: string | undefined;
+  /** How the client came in: listener, remote port, TLS peer certificate, WebSocket headers, PROXY source. */
+  connection: ConnectionMeta;
 }
 
 /** true (or 0x00) accepts; false refuses with Bad User Name or Password; a number is the CONNACK reason code. */
@@ -17,6 +20,7 @@ export interface SubscribeContext {
   clientId: string;
   topicFilter: string;
   qos: QoS;
+  connection: ConnectionMeta;
 }
 
 /** true allows the subscription; false answers 0x87 Not Authorized for that filter. */

@@ -120,13 +120,13 @@ export class BrokerState implements DropSink, Router {
     const { authenticate: auth, authorizePublish: authPub, authorizeSubscribe: authSub } = hooks;
     const { NotAuthorized: denied, UnspecifiedError: failed } = ReasonCode;
     this.authenticate = auth === undefined ? undefined : (c, p, clientId) => userCode.run('authenticate', clientId, auth, {
-      clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress,
+      clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress, connection: c.meta,
     }, connackCode, denied, failed);
     this.authorizePublish = authPub === undefined ? undefined : (clientId, topic, qos, retain) =>
       userCode.run('authorizePublish', clientId, authPub, { clientId, topic, qos, retain }, verdict, denied, failed);
     this.authorizeSubscribe = authSub === undefined ? undefined : (c, s) => {
       const clientId = c.info?.clientId ?? '';
-      return userCode.run('authorizeSubscribe', clientId, authSub, { clientId, topicFilter: s.topicFilter, qos: s.qos }, verdict, denied, failed);
+      return userCode.run('authorizeSubscribe', clientId, authSub, { clientId, topicFilter: s.topicFilter, qos: s.qos, connection: c.meta }, verdict, denied, failed);
     };
     this.strategy = options.sharedSubscriptionStrategy;
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });

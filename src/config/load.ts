@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, defaultConfig, type ServerConfig, validateConfig } from './schema.js';
+import { ConfigError, defaultConfig, type ListenerConfig, type ServerConfig, validateConfig } from './schema.js';
 
 interface Flag {
   type: 'string' | 'boolean';
@@ -19,6 +19,11 @@ interface Flag {
 export const FLAGS = {
   config: { type: 'string', short: 'c', value: '<file>', help: 'read the configuration from a YAML or JSON (.json) file' },
   port: { type: 'string', short: 'p', value: '<port>', help: 'TCP port to listen on; 0 picks a free port (default 1883)' },
+  'ws-port': { type: 'string', value: '<port|off>', help: 'WebSocket port (path /mqtt), or off (default 8083)' },
+  'tls-port': { type: 'string', value: '<port>', help: 'also listen for MQTT over TLS on this port (needs --cert, --key)' },
+  cert: { type: 'string', value: '<file>', help: 'TLS certificate (PEM) for --tls-port' },
+  key: { type: 'string', value: '<file>', help: 'TLS private key (PEM) for --tls-port' },
+  ca: { type: 'string', value: '<file>', help: 'CA certificates (PEM): clients may present a certificate it signed' },
   host: { type: 'string', value: '<address>', help: 'address to bind (default 0.0.0.0)' },
   'log-level': { type: 'string', value: '<level>', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   help: { type: 'boolean', short: 'h', help: 'print this help and exit' },
@@ -42,7 +47,7 @@ export function usage(): string {
     'Options:',
     ...rows,
     '',
-    'Signals: SIGINT and SIGTERM stop the server; SIGHUP logs a reload request and keeps running.',
+    'Signals: SIGINT and SIGTERM stop the server; SIGHUP re-reads TLS certificates and keeps running.',
     '',
   ].join('\n');
 }
@@ -59,14 +64,25 @@ export function parseCommandLine(argv: string[]): Command {
     config = validateConfig(data, config);
   }
   const flags: Record<string, unknown> = {};
-  if (values.port !== undefined) {
-    const port = Number(values.port);
-    if (!Number.isInteger(port)) throw new ConfigError('port', `must be an integer, got "${values.port}"`);
-    flags.port = port;
-  }
+  const portFlag = (key: string, text: string | undefined, offAllowed: boolean): void => {
+    if (text === undefined) return;
+    if (offAllowed && text === 'off') {
+      flags[key] = false;
+      return;
+    }
+    const port = Number(text);
+    if (!Number.isInteger(port)) throw new ConfigError(key, `must be an integer${offAllowed ? ' or off' : ''}, got "${text}"`);
+    flags[key] = port;
+  };
+  portFlag('port', values.port, false);
+  portFlag('wsPort', values['ws-port'], true);
+  portFlag('tlsPort', values['tls-port'], false);
+  for (const k of ['cert', 'key', 'ca'] as const) if (values[k] !== undefined) flags[k] = values[k];
   if (values.host !== undefined) flags.host = values.host;
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-  return { action: 'run', config: validateConfig(flags, config) };
+  config = validateConfig(flags, config);
+  if (config.listeners !== undefined) config = { ...config, listeners: withFlags(config.listeners, flags) };
+  return { action: 'run', config };
 }
 
 /** The configuration the arguments give (--help and --version are refused here). */
@@ -74,4 +90,29 @@ export function loadConfig(argv: string[]): ServerConfig {
   const command = parseCommandLine(argv);
   if (command.action !== 'run') throw new ConfigError(`--${command.action}`, 'not a configuration flag');
   return command.config;
+}
+
+/**
+ * With a `listeners` list in the file, --port, --ws-port and --tls-port (with --cert, --key,
+ * --ca) set the port of the first listener of their type, or add one; --ws-port off removes the
+ * WebSocket listeners.
+ */
+function withFlags(listeners: ListenerConfig[], flags: Record<string, unknown>): ListenerConfig[] {
+  let out = listeners.map((l) => ({ ...l }));
+  const set = (type: ListenerConfig['type'], port: unknown, extra: Partial<ListenerConfig> = {}): void => {
+    if (port === undefined) return;
+    if (port === false) {
+      out = out.filter((l) => l.type !== type);
+      return;
+    }
+    const found = out.find((l) => l.type === type);
+    if (found !== undefined) Object.assign(found, { port, ...extra });
+    else out.push({ type, port: port as number, ...extra });
+  };
+  set('tcp', flags.port);
+  set('ws', flags.wsPort);
+  const tls: Partial<ListenerConfig> = {};
+  for (const k of ['cert', 'key', 'ca'] as const) if (typeof flags[k] === 'string') tls[k] = flags[k] as string;
+  set('tls', flags.tlsPort, tls);
+  return validateConfig({ listeners: out }).listeners as ListenerConfig[];
 }

@@ -6,8 +6,42 @@
 import { brokerOptionRules, OptionsError, type Rule, ruleProblem, type ValueOptions } from '../broker/options.js';
 import type { LogLevel } from '../observability/logger.js';
 
+/** One listener of the `listeners:` list. Certificate, key and CA are file names (PEM). */
+export interface ListenerConfig {
+  type: 'tcp' | 'tls' | 'ws' | 'wss';
+  name?: string;
+  port?: number;
+  host?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  passphrase?: string;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  requestCert?: boolean;
+  requireCert?: boolean;
+  certUsername?: 'cn' | 'san';
+  path?: string;
+  proxyProtocol?: boolean;
+  /** Seconds a PROXY-protocol connection has to send its header. */
+  proxyTimeout?: number;
+  maxConnections?: number;
+  maxConnectionRate?: number;
+  maxConnectionRatePerSource?: number;
+}
+
 export interface ServerConfig {
+  /** The TCP listener's port (used when `listeners` is not given). */
   port: number;
+  /** The WebSocket listener's port, or false for none (used when `listeners` is not given). */
+  wsPort: number | false;
+  /** With `cert` and `key`: a TLS listener on this port (used when `listeners` is not given). */
+  tlsPort: number | false;
+  /** Certificate, key and CA files (PEM) of the `tlsPort` listener. */
+  cert?: string;
+  key?: string;
+  ca?: string;
+  /** The listeners, all at once; when given, port, wsPort and tlsPort are not used. */
+  listeners?: ListenerConfig[];
   host: string;
   /** When `port` is taken, try up to this many following ports. */
   portFallback: number;
@@ -21,16 +55,45 @@ export interface ServerConfig {
 
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 
-const topRules: Record<Exclude<keyof ServerConfig, 'broker'>, Rule> = {
+const portOrOff: Rule = { kind: 'int', min: 0, max: 65535 };
+const optionalString: Rule = { kind: 'string', optional: true };
+
+const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort'>, Rule> = {
   port: int(0, 65535),
+  cert: optionalString,
+  key: optionalString,
+  ca: optionalString,
   host: { kind: 'string' },
   portFallback: int(0, 1000),
   logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
 };
 
+const listenerRules: Record<keyof ListenerConfig, Rule> = {
+  type: { kind: 'enum', values: ['tcp', 'tls', 'ws', 'wss'] },
+  name: { kind: 'string' },
+  port: int(0, 65535),
+  host: { kind: 'string' },
+  cert: { kind: 'string' },
+  key: { kind: 'string' },
+  ca: { kind: 'string' },
+  passphrase: { kind: 'string' },
+  minVersion: { kind: 'enum', values: ['TLSv1.2', 'TLSv1.3'] },
+  requestCert: { kind: 'bool' },
+  requireCert: { kind: 'bool' },
+  certUsername: { kind: 'enum', values: ['cn', 'san'] },
+  path: { kind: 'string' },
+  proxyProtocol: { kind: 'bool' },
+  proxyTimeout: int(1, 3600),
+  maxConnections: int(0, 10_000_000),
+  maxConnectionRate: int(0, 10_000_000),
+  maxConnectionRatePerSource: int(0, 10_000_000),
+};
+
 export function defaultConfig(): ServerConfig {
   return {
     port: 1883,
+    wsPort: 8083,
+    tlsPort: false,
     host: '0.0.0.0',
     portFallback: 0,
     logLevel: 'info',
@@ -100,10 +163,70 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
       }
       continue;
     }
+    if (key === 'listeners') {
+      out.listeners = validateListeners(value);
+      continue;
+    }
+    if (key === 'wsPort' || key === 'tlsPort') {
+      if (value !== false) check(key, portOrOff, value);
+      out[key] = value as number | false;
+      continue;
+    }
     const rule = (topRules as Record<string, Rule>)[key];
     if (rule === undefined) throw new ConfigError(key, 'unknown key');
     check(key, rule, value);
     (out as unknown as Record<string, unknown>)[key] = value;
+  }
+  return out;
+}
+
+const isSecure = (type: ListenerConfig['type']): boolean => type === 'tls' || type === 'wss';
+
+function validateListeners(value: unknown): ListenerConfig[] {
+  if (!Array.isArray(value)) throw new ConfigError('listeners', 'must be a list of listeners');
+  const names = new Set<string>();
+  return value.map((entry: unknown, i) => {
+    const at = `listeners[${i}]`;
+    if (!isObject(entry)) throw new ConfigError(at, 'must be a mapping with at least a type');
+    for (const [k, v] of Object.entries(entry)) {
+      const rule = (listenerRules as Record<string, Rule>)[k];
+      if (rule === undefined) throw new ConfigError(`${at}.${k}`, 'unknown key');
+      check(`${at}.${k}`, rule, v);
+    }
+    const l = entry as unknown as ListenerConfig;
+    if (l.type === undefined) throw new ConfigError(`${at}.type`, 'is required: tcp, tls, ws or wss');
+    if (isSecure(l.type)) {
+      if (l.cert === undefined) throw new ConfigError(`${at}.cert`, `is required for a ${l.type} listener`);
+      if (l.key === undefined) throw new ConfigError(`${at}.key`, `is required for a ${l.type} listener`);
+    } else {
+      for (const k of ['cert', 'key', 'ca', 'passphrase', 'minVersion', 'requestCert', 'requireCert', 'certUsername'] as const) {
+        if (l[k] !== undefined) throw new ConfigError(`${at}.${k}`, `applies to tls and wss listeners only, not ${l.type}`);
+      }
+    }
+    if ((l.requestCert === true || l.requireCert === true || l.certUsername !== undefined) && l.ca === undefined) {
+      throw new ConfigError(`${at}.ca`, 'is required to verify client certificates (requestCert, requireCert, certUsername)');
+    }
+    if (l.path !== undefined && l.type !== 'ws' && l.type !== 'wss') throw new ConfigError(`${at}.path`, 'applies to ws and wss listeners only');
+    if (l.path !== undefined && !l.path.startsWith('/')) throw new ConfigError(`${at}.path`, `must start with "/", got ${JSON.stringify(l.path)}`);
+    if (l.name !== undefined) {
+      if (names.has(l.name)) throw new ConfigError(`${at}.name`, `"${l.name}" names another listener too`);
+      names.add(l.name);
+    }
+    return { ...l };
+  });
+}
+
+/**
+ * The listeners the server opens: the `listeners` list when given, else TCP on `port`, WebSocket
+ * on `wsPort` (unless false) and TLS on `tlsPort` (when set, with `cert` and `key`).
+ */
+export function listenersOf(config: ServerConfig): ListenerConfig[] {
+  if (config.listeners !== undefined) return config.listeners;
+  const out: ListenerConfig[] = [{ type: 'tcp', port: config.port }];
+  if (config.wsPort !== false) out.push({ type: 'ws', port: config.wsPort });
+  if (config.tlsPort !== false) {
+    if (config.cert === undefined || config.key === undefined) throw new ConfigError('tlsPort', 'needs cert and key (--cert, --key)');
+    out.push({ type: 'tls', port: config.tlsPort, cert: config.cert, key: config.key, ...(config.ca !== undefined ? { ca: config.ca } : {}) });
   }
   return out;
 }

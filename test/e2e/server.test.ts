@@ -43,7 +43,9 @@ interface RunningServer {
 }
 
 function spawnPetrel(args: string[]): { child: ChildProcess; exited: Promise<Exit>; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Tests never bind fixed ports: without a --ws-port of its own, a test's server opens no WebSocket listener.
+  const all = args.includes('--ws-port') ? args : [...args, '--ws-port', 'off'];
+  const child = spawn(process.execPath, [BIN, ...all], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (s: string) => { out += s; });

@@ -186,7 +186,7 @@ describe('hooks and limits', () => {
 describe('internal bounds', () => {
   function openState(options: ConstructorParameters<typeof BrokerCore>[0] = {}): { state: BrokerState; core: BrokerCore } {
     const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock ?? systemClock }), options);
-    const core = { handle: (stream: Parameters<BrokerCore['handle']>[0]) => state.streams.add(new Connection(state, stream, 'test')) };
+    const core = { handle: (stream: Parameters<BrokerCore['handle']>[0]) => state.streams.add(new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined })) };
     return { state, core: core as unknown as BrokerCore };
   }
 
@@ -212,7 +212,7 @@ describe('internal bounds', () => {
   function openTimedState(options: NonNullable<ConstructorParameters<typeof BrokerCore>[0]>): { state: BrokerState; core: BrokerCore } {
     const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock ?? systemClock }), options);
     const handle = (stream: Parameters<BrokerCore['handle']>[0]): void => {
-      const conn = new Connection(state, stream, 'test');
+      const conn = new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined });
       state.streams.add(conn);
       state.wheel.schedule(conn, conn.lastSeen + state.options.connectTimeout * 1000);
     };

@@ -24,7 +24,7 @@ export function handleAuth(c: Connection, p: AuthPacket): void | Promise<void> {
     const mechanism = c.state.options.authMechanisms.get(auth.method);
     if (mechanism === undefined) throw new MqttError(ReasonCode.BadAuthenticationMethod, 'mechanism no longer available');
     const exchange = startExchange(c, mechanism, {
-      clientId: c.info?.clientId ?? '', username: c.info?.username, remoteAddress: c.remoteAddress, reauthenticate: true,
+      clientId: c.info?.clientId ?? '', username: c.info?.username, remoteAddress: c.remoteAddress, connection: c.meta, reauthenticate: true,
     });
     if (exchange === undefined) throw new MqttError(ReasonCode.UnspecifiedError, 're-authentication could not complete');
     auth.exchange = exchange;

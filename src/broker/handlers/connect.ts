@@ -14,7 +14,11 @@ import { ownedProperties } from '../message.js';
 import { responseTopicInvalid } from './publish.js';
 import { Session } from '../session.js';
 
-export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<void> {
+export function handleConnect(c: Connection, packet: ConnectPacket): void | Promise<void> {
+  // A verified client certificate names the user on a listener that says so (certUsername):
+  // hooks, events and logs see that name, not the one in CONNECT.
+  const certUsername = c.meta.certUsername;
+  const p = certUsername === undefined ? packet : { ...packet, username: certUsername };
   c.version = p.protocolVersion;
   c.phase = 'connecting';
   // [MQTT-3.1.2-24]: known before any reply, a refusing CONNACK included.
@@ -102,7 +106,7 @@ function startEnhancedAuth(c: Connection, pending: PendingConnect, method: strin
   const mechanism = c.state.options.authMechanisms.get(method);
   if (mechanism === undefined) return refuse(c, ReasonCode.BadAuthenticationMethod, 'unsupported authentication method', pending.packet);
   const exchange = startExchange(c, mechanism, {
-    clientId: pending.clientId, username: pending.packet.username, remoteAddress: c.remoteAddress, reauthenticate: false,
+    clientId: pending.clientId, username: pending.packet.username, remoteAddress: c.remoteAddress, connection: c.meta, reauthenticate: false,
   });
   if (exchange === undefined) return refuse(c, ReasonCode.UnspecifiedError, 'authentication could not complete', pending.packet);
   c.auth = { method, pending, exchange };
@@ -134,7 +138,7 @@ export function refuse(c: Connection, code: number, reason: string, who?: { clie
   if (code < 0x80 || !(AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(code)) code = ReasonCode.UnspecifiedError;
   // Refused connections are an operator's business: one info line each, as for connects.
   c.state.logger.info({
-    clientId: who?.clientId, username: who?.username, remote: c.remoteAddress, protocolVersion: c.version, reasonCode: code, reason,
+    clientId: who?.clientId, username: who?.username, remote: c.remoteAddress, listener: c.meta.listener?.name, protocolVersion: c.version, reasonCode: code, reason,
   }, 'connection refused');
   const properties: Properties | undefined = c.version === ProtocolVersion.V5 ? { reasonString: reason } : undefined;
   c.send({ type: PacketType.Connack, sessionPresent: false, reasonCode: code, ...(properties ? { properties } : {}) });
@@ -214,7 +218,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   c.session = session;
   c.info = {
     clientId, protocolVersion: p.protocolVersion, username: p.username, remoteAddress: c.remoteAddress,
-    keepalive: c.keepalive, cleanStart: p.clean,
+    keepalive: c.keepalive, cleanStart: p.clean, connection: c.meta,
   };
   c.phase = 'connected';
   st.connections.set(clientId, c);

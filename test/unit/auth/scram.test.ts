@@ -29,7 +29,7 @@ const users = new Map<string, ScramCredential>([
 function start(options: Partial<ScramOptions> = {}): AuthExchange {
   const mechanism = createScramSha256({ lookup: (name) => users.get(name), nonce: () => 'SERVERNONCE', ...options });
   assert.equal(mechanism.method, 'SCRAM-SHA-256');
-  return mechanism.start({ clientId: 'c1', username: undefined, remoteAddress: undefined, reauthenticate: false });
+  return mechanism.start({ clientId: 'c1', username: undefined, remoteAddress: undefined, connection: { remoteAddress: undefined, remotePort: undefined, listener: undefined }, reauthenticate: false });
 }
 
 const buf = (text: string): Buffer => Buffer.from(text, 'utf8');
@@ -86,7 +86,7 @@ void describe('SCRAM-SHA-256 exchange', () => {
     assert.equal(credential.salt.length, 16);
     assert.equal(credential.iterations, 4096);
     const mechanism = createScramSha256({ lookup: (name) => (name === 'a,b=c' ? credential : undefined) });
-    const server = mechanism.start({ clientId: 'c', username: 'ignored', remoteAddress: undefined, reauthenticate: true });
+    const server = mechanism.start({ clientId: 'c', username: 'ignored', remoteAddress: undefined, connection: { remoteAddress: undefined, remotePort: undefined, listener: undefined }, reauthenticate: true });
     const client = new ScramClient('a,b=c', 'pässwörd');
     assert.match(client.firstMessage().toString(), /^n,,n=a=2Cb=3Dc,r=[A-Za-z0-9+/=]+$/);
     const result = await server.next(client.finalMessage(continueData(await server.next(client.firstMessage()))));
@@ -118,7 +118,7 @@ void describe('SCRAM-SHA-256 exchange', () => {
     // The fake salt is stable for a username, so repeated probes see the same answer.
     const mechanism = createScramSha256({ lookup: () => undefined, nonce: () => 'SERVERNONCE' });
     const probe = async (): Promise<string> => {
-      const ctx = { clientId: 'c', username: undefined, remoteAddress: undefined, reauthenticate: false };
+      const ctx = { clientId: 'c', username: undefined, remoteAddress: undefined, connection: { remoteAddress: undefined, remotePort: undefined, listener: undefined }, reauthenticate: false };
       return continueData(await mechanism.start(ctx).next(buf('n,,n=mallory,r=CLIENTNONCE'))).toString();
     };
     assert.equal(await probe(), await probe());

@@ -25,7 +25,7 @@ const FLAGS: Flag[] = ['congested', 'graceful', 'problemInfo', 'flushScheduled']
 describe('Connection bit field', () => {
   test('defaults: only problemInfo is set (Request Problem Information defaults to 1)', () => {
     const state = newState();
-    const c = new Connection(state, new PassThrough(), 'test');
+    const c = new Connection(state, new PassThrough(), { remoteAddress: 'test', remotePort: undefined, listener: undefined });
     assert.deepEqual(FLAGS.map((f) => c[f]), [false, false, true, false]);
     assert.equal(c.busy, false);
     assert.equal(c.readPaused, false);
@@ -34,7 +34,7 @@ describe('Connection bit field', () => {
 
   test('each boolean is set and cleared without touching the others', () => {
     const state = newState();
-    const c = new Connection(state, new PassThrough(), 'test');
+    const c = new Connection(state, new PassThrough(), { remoteAddress: 'test', remotePort: undefined, listener: undefined });
     for (const flag of FLAGS) {
       for (const start of [false, true]) {
         for (const f of FLAGS) c[f] = start;
@@ -49,7 +49,7 @@ describe('Connection bit field', () => {
 
   test('alias tables: none until used, then each field keeps its own value', () => {
     const state = newState();
-    const c = new Connection(state, new PassThrough(), 'test');
+    const c = new Connection(state, new PassThrough(), { remoteAddress: 'test', remotePort: undefined, listener: undefined });
     assert.equal(c.aliasesIn, undefined);
     assert.equal(c.aliasesOut, undefined);
     assert.equal(c.aliasBytesIn, 0);
