@@ -38,19 +38,30 @@ export function secureContextOf(options: TlsOptions): SecureContext {
   });
 }
 
-/** Options for tls.createServer / https.createServer. */
-export function tlsServerOptions(options: TlsOptions): {
-  secureContext: SecureContext; requestCert: boolean; rejectUnauthorized: boolean; minVersion: SecureVersion; handshakeTimeout: number;
-} {
+/** Options for tls.createServer / https.createServer (and their setSecureContext). */
+export function tlsServerOptions(options: TlsOptions): TlsServerOptions {
+  // Fails early, with OpenSSL's complaint, on a bad certificate, key or passphrase.
+  secureContextOf(options);
   const requestCert = options.requestCert === true || options.requireCert === true;
   return {
-    secureContext: secureContextOf(options),
+    cert: options.cert, key: options.key, ca: options.ca, passphrase: options.passphrase,
+    minVersion: options.minVersion ?? 'TLSv1.2',
     requestCert,
     rejectUnauthorized: requestCert && options.requireCert === true,
-    minVersion: options.minVersion ?? 'TLSv1.2',
     // A client that opens a socket and never completes the handshake is let go after this long.
     handshakeTimeout: 10_000,
   };
+}
+
+export interface TlsServerOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca: string | Buffer | undefined;
+  passphrase: string | undefined;
+  minVersion: SecureVersion;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+  handshakeTimeout: number;
 }
 
 function firstOf(v: string | string[] | undefined): string | undefined {
