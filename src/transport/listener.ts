@@ -269,13 +269,17 @@ export async function listen(handler: StreamHandler, options: ListenOptions = {}
       socket.pause();
       proxies.set(socket, proxySourceOf(parsed.header, socket));
       const rest = received.length > parsed.length ? received.subarray(parsed.length) : undefined;
-      if (type === 'tcp') {
-        // The broker reads the socket itself: the bytes after the header go back in front.
+      if (type !== 'ws') {
+        // The bytes after the header go back in front: the broker reads the socket itself (tcp),
+        // and TLS (tls, wss) feeds what a socket has buffered to the handshake before it takes
+        // over the handle, which must then not be resumed here.
         if (rest !== undefined) socket.unshift(rest);
         next(socket);
-        socket.resume();
+        if (type === 'tcp') socket.resume();
         return;
       }
+      // HTTP parses straight from the socket's handle and would miss bytes already read: the
+      // upgrade request is read through a plain stream instead.
       const stream = new SocketStream(socket, rest);
       origins.set(stream, socket);
       next(stream);
