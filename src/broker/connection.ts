@@ -84,6 +84,8 @@ const MUTED = 64;
 const PENDING_CONTROL = 128;
 /** This turn's output already waited one turn (see `coalesce`). */
 const COALESCED = 256;
+/** The client used its inbound budget for this second (limits.ts): its PUBLISH wait and its stream is not read. */
+const THROTTLED = 512;
 
 /** 5.0 topic aliases of a connection, created when the first alias is used (most clients never use one). */
 class AliasTables {
@@ -315,7 +317,7 @@ export class Connection implements SessionLink, Waiter {
    * still seen, and only when the held packets pass HOLD_LIMIT bytes does the broker stop reading.
    */
   accept(packet: Packet): void {
-    if ((this.#held === undefined || this.#held.length === 0) && !this.#busy && !this.#mustWait(packet.type)) {
+    if ((this.#held === undefined || this.#held.length === 0) && !this.#busy && !this.#mustWait(packet)) {
       this.#run(packet);
       return;
     }
@@ -328,9 +330,32 @@ export class Connection implements SessionLink, Waiter {
     this.#heldBytes += heldSize(packet);
   }
 
-  /** A packet that makes output waits while the client does not read it or flow control holds the client. */
-  #mustWait(type: number): boolean {
-    return (this.congested || this.#waitingFor !== undefined) && isWork(type);
+  /**
+   * A packet that makes output waits while the client does not read it, flow control holds the
+   * client or it is throttled; a PUBLISH also when it does not fit in the client's inbound budget
+   * (which throttles it). Called once before a packet runs.
+   */
+  #mustWait(packet: Packet): boolean {
+    const type = packet.type;
+    if ((this.congested || this.#waitingFor !== undefined || (this.#flags & THROTTLED) !== 0) && isWork(type)) return true;
+    return type === PacketType.Publish && this.state.limits.inbound && !this.state.limits.admit(this, packet);
+  }
+
+  /** Inbound rate limit: take no more PUBLISH and stop reading; the silence is ours, not the client's (keep alive). */
+  throttle(): void {
+    this.#flags |= THROTTLED;
+    if (!this.#readPaused && this.phase !== 'closed') {
+      this.#readPaused = true;
+      this.stream.pause();
+    }
+  }
+
+  /** The throttle's second is over: the held PUBLISH run (within the new budget) and reading resumes. */
+  unthrottle(now: number): void {
+    this.#flags &= ~THROTTLED;
+    // Keep alive counts from here: the client's PINGREQ waited unread in the stream.
+    this.lastSeen = Math.floor(now);
+    this.#runHeld();
   }
 
   /** Runs one packet's handler; an async handler holds the following packets back, in order. */
@@ -365,7 +390,7 @@ export class Connection implements SessionLink, Waiter {
     }
     while (held.length > 0 && !this.#busy && this.phase !== 'closed') {
       const p = held.peek() as Packet;
-      if (this.#mustWait(p.type)) break;
+      if (this.#mustWait(p)) break;
       held.shift();
       this.#heldBytes -= heldSize(p);
       this.#run(p);
@@ -379,7 +404,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   #resumeReading(): void {
-    if (this.#readPaused && this.#heldBytes <= HOLD_LIMIT / 2) {
+    if (this.#readPaused && this.#heldBytes <= HOLD_LIMIT / 2 && (this.#flags & THROTTLED) === 0) {
       this.#readPaused = false;
       this.stream.resume();
     }

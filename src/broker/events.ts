@@ -45,6 +45,11 @@ export interface BrokerEvents {
   messageDropped: [clientId: string, topic: string, reason: DropReason];
   sessionExpired: [clientId: string];
   /**
+   * A client id connected more than flapThreshold times in flapWindow seconds: it is refused
+   * (CONNACK 0x8A Banned; 3.1.1: 5) until `until`, in the broker clock's milliseconds.
+   */
+  clientBanned: [clientId: string, remoteAddress: string | undefined, until: number];
+  /**
    * User code failed: a hook threw, rejected, answered with the wrong type or timed out, or an
    * event listener threw. The broker carried on; this event only reports it.
    */

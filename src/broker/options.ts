@@ -89,6 +89,22 @@ export interface BrokerOptions extends BrokerHooks {
   serverMoved?: boolean;
   /** Enhanced authentication mechanisms (5.0 AUTH), by Authentication Method. */
   authMechanisms?: AuthMechanism[];
+  /** Connected clients at once, all listeners together; a CONNECT beyond it gets 0x97 (3.1.1: 3). 0: no limit. Default 0. */
+  maxConnections?: number;
+  /** Longest topic name or filter in UTF-8 bytes (PUBLISH: 0x90, SUBSCRIBE: 0x8F). Default 65535, the protocol's maximum. */
+  maxTopicLength?: number;
+  /** Subscriptions one session may hold; a new filter beyond it gets SUBACK 0x97 (3.1.1: 0x80). 0: no limit. Default 0. */
+  maxSubscriptionsPerClient?: number;
+  /** PUBLISH packets read from one client per second; beyond it the broker stops reading the client until the second is over. 0: no limit. Default 0. */
+  maxInboundMessageRate?: number;
+  /** Bytes of PUBLISH payload and topic read from one client per second, like maxInboundMessageRate. 0: no limit. Default 0. */
+  maxInboundByteRate?: number;
+  /** Flapping: a client id that connects more than this many times in flapWindow seconds is banned (0x8A). 0: off. Default 0. */
+  flapThreshold?: number;
+  /** Seconds in which flapThreshold connects are counted. Default 10. */
+  flapWindow?: number;
+  /** Seconds a flapping client id is refused. Default 60. */
+  flapBanTime?: number;
 }
 
 /** Options that are code (objects, functions) injected by embedders, not configuration values. */
@@ -137,6 +153,14 @@ export const brokerOptionRules: Readonly<Record<keyof ValueOptions, Rule>> = {
   slowSubscriberPolicy: { kind: 'enum', values: ['drop', 'disconnect'] },
   serverReference: { kind: 'string', optional: true },
   serverMoved: bool,
+  maxConnections: int(0, 10_000_000),
+  maxTopicLength: int(1, 65535),
+  maxSubscriptionsPerClient: int(0, 10_000_000),
+  maxInboundMessageRate: int(0, 10_000_000),
+  maxInboundByteRate: int(0, 0xffffffff),
+  flapThreshold: int(0, 1_000_000),
+  flapWindow: int(1, 86_400),
+  flapBanTime: int(1, 86_400),
 };
 
 /** Why `value` breaks `rule`, or undefined when it follows it. */
@@ -254,6 +278,14 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     slowSubscriberPolicy: o.slowSubscriberPolicy ?? 'drop',
     serverReference: o.serverReference,
     serverMoved: o.serverMoved ?? false,
+    maxConnections: o.maxConnections ?? 0,
+    maxTopicLength: o.maxTopicLength ?? 65535,
+    maxSubscriptionsPerClient: o.maxSubscriptionsPerClient ?? 0,
+    maxInboundMessageRate: o.maxInboundMessageRate ?? 0,
+    maxInboundByteRate: o.maxInboundByteRate ?? 0,
+    flapThreshold: o.flapThreshold ?? 0,
+    flapWindow: o.flapWindow ?? 10,
+    flapBanTime: o.flapBanTime ?? 60,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),
   };
 }

@@ -16,6 +16,7 @@ import { deliverShared, route, type RouteEntry, type Router } from './delivery.j
 import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, messageBytes, ownedProperties } from './message.js';
+import { type InboundBudget, Limits } from './limits.js';
 import type { ResolvedOptions } from './options.js';
 import {
   type DropSink, type Outgoing, type Session, type SessionLimits, sessionLimits, StallWatch, type SubRecord,
@@ -28,7 +29,7 @@ export class PendingWill {
   constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
 }
 
-export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch;
+export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget;
 
 /** An authorization hook's answer as a reason code: true 0x00, false 0x87. */
 const verdict = (v: unknown): number | undefined => (v === true ? ReasonCode.Success : v === false ? ReasonCode.NotAuthorized : undefined);
@@ -91,6 +92,8 @@ export class BrokerState implements DropSink, Router {
   readonly userCode: UserCode;
   /** Queue limits shared by every session. */
   readonly sessionLimits: SessionLimits;
+  /** Connection counts, connection rates, flapping and inbound budgets (limits.ts). */
+  readonly limits: Limits;
   /** A CONNACK reason code (0: accepted); undefined when no hook is set (everyone is accepted). */
   readonly authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => number | Promise<number>) | undefined;
   /** 0 allows the subscription, else the SUBACK reason code (0x87 refused or timed out, 0x80 hook failed). */
@@ -129,6 +132,11 @@ export class BrokerState implements DropSink, Router {
       return userCode.run('authorizeSubscribe', clientId, authSub, { clientId, topicFilter: s.topicFilter, qos: s.qos, connection: c.meta }, verdict, denied, failed);
     };
     this.strategy = options.sharedSubscriptionStrategy;
+    this.limits = new Limits(options, this.clock, this.wheel as TimerWheel<unknown>);
+    this.limits.onBanned = (clientId, remoteAddress, until) => {
+      this.logger.warn({ clientId, remote: remoteAddress, until, flapThreshold: options.flapThreshold, flapWindow: options.flapWindow }, 'client banned for flapping');
+      this.events.fire('clientBanned', clientId, remoteAddress, until);
+    };
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });
     this.#stopTicker = options.ticker.start(() => tick(this, this.clock.now()), TICK_MS);
   }
@@ -376,10 +384,14 @@ export class BrokerState implements DropSink, Router {
   /** Called once by a connection when it ends, whatever the cause. */
   connectionClosed(conn: Connection, err: Error | undefined): void {
     this.streams.delete(conn);
+    this.limits.closed(conn);
     const session = conn.session;
     const info = conn.info;
     if (session === undefined || info === undefined) return;
-    if (this.connections.get(session.clientId) === conn) this.connections.delete(session.clientId);
+    if (this.connections.get(session.clientId) === conn) {
+      this.connections.delete(session.clientId);
+      this.limits.disconnected(conn);
+    }
     if (session.link !== conn) return;
     session.link = undefined;
     // An offline session keeps its bounded queue; publishers no longer wait for it.

@@ -5,6 +5,7 @@
  */
 import { MqttError, ProtocolVersion, ReasonCode } from '../protocol/index.js';
 import { Connection } from './connection.js';
+import { InboundBudget } from './limits.js';
 import { Session, StallWatch } from './session.js';
 import type { BrokerState, PendingWill } from './state.js';
 import { HookDeadline } from './user-code.js';
@@ -18,6 +19,7 @@ export function tick(st: BrokerState, now: number): void {
       else if (item instanceof Session) checkSession(st, item, now);
       else if (item instanceof HookDeadline) st.userCode.expire(item, now);
       else if (item instanceof StallWatch) checkStall(st, item, now);
+      else if (item instanceof InboundBudget) st.limits.release(item, now);
       else checkWill(st, item);
     } catch (err) {
       st.logger.error({ err }, 'timer item failed');

@@ -126,6 +126,14 @@ export function defaultConfig(): ServerConfig {
       slowSubscriberTimeout: 1,
       slowSubscriberPolicy: 'drop',
       serverMoved: false,
+      maxConnections: 0,
+      maxTopicLength: 65535,
+      maxSubscriptionsPerClient: 0,
+      maxInboundMessageRate: 0,
+      maxInboundByteRate: 0,
+      flapThreshold: 0,
+      flapWindow: 10,
+      flapBanTime: 60,
     },
   };
 }

@@ -31,6 +31,8 @@ const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   responseInformation: true, matchCacheSize: true, maxRetainedMessages: true, serverReference: true, serverMoved: true,
   maxTopicLevels: true, connectTimeout: true, hookTimeout: true, matchCacheBytes: true, maxQueuedBytes: true,
   maxTopicAliasBytes: true, maxRetainedBytes: true, slowSubscriberTimeout: true, slowSubscriberPolicy: true,
+  maxConnections: true, maxTopicLength: true, maxSubscriptionsPerClient: true, maxInboundMessageRate: true,
+  maxInboundByteRate: true, flapThreshold: true, flapWindow: true, flapBanTime: true,
 };
 
 /** The error `fn` throws, which must be a ConfigError. */

@@ -5,6 +5,7 @@
 import { Buffer } from 'node:buffer';
 import { duplexPair, type Duplex } from 'node:stream';
 import type { BrokerCore } from '../../src/broker/broker.js';
+import type { ConnectionMeta } from '../../src/transport/types.js';
 import {
   type ConnackPacket, type ConnectPacket, Decoder, encode, type Packet, PacketType, type Properties, type WillMessage,
 } from '../../src/protocol/index.js';
@@ -18,6 +19,8 @@ export interface ConnectOptions {
   username?: string;
   password?: Buffer;
   properties?: Properties;
+  /** What the broker is told about the connection (listener, remote address); default: remote address "test". */
+  meta?: ConnectionMeta;
 }
 
 export class TestClient {
@@ -31,12 +34,12 @@ export class TestClient {
   /** Raw bytes received, for exact-byte assertions. */
   readonly raw: Buffer[] = [];
 
-  constructor(broker: BrokerCore, version: 3 | 4 | 5 = 4) {
+  constructor(broker: BrokerCore, version: 3 | 4 | 5 = 4, meta: ConnectionMeta | string = 'test') {
     const [client, server] = duplexPair();
     this.stream = client;
     this.version = version;
     this.#decoder = new Decoder({ protocolVersion: version });
-    broker.handle(server, 'test');
+    broker.handle(server, meta);
     client.on('data', (chunk: Buffer) => {
       this.raw.push(chunk);
       for (const p of this.#decoder.push(chunk)) this.#packets.push(p);
@@ -64,7 +67,7 @@ export class TestClient {
 
   static async connect(broker: BrokerCore, o: ConnectOptions = {}): Promise<{ client: TestClient; connack: ConnackPacket }> {
     const version = o.version ?? 4;
-    const client = new TestClient(broker, version);
+    const client = new TestClient(broker, version, o.meta);
     const connect: ConnectPacket = {
       type: PacketType.Connect, protocolVersion: version, protocolName: version === 3 ? 'MQIsdp' : 'MQTT',
       clientId: o.clientId ?? '', clean: o.clean ?? true, keepalive: o.keepalive ?? 0,

@@ -25,6 +25,8 @@ export function handleConnect(c: Connection, packet: ConnectPacket): void | Prom
   if (p.protocolVersion === ProtocolVersion.V5) c.clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0x10000000;
   const st = c.state;
   if (st.closing) return refuse(c, ReasonCode.ServerUnavailable, 'server shutting down', p);
+  // The listener's maxConnectionRate / maxConnectionRatePerSource: 0x9F (3.1.1: 3), before any other work.
+  if (st.limits.connectRate(c) !== ReasonCode.Success) return refuse(c, ReasonCode.ConnectionRateExceeded, 'connection rate exceeded', p);
   let clientId = p.clientId;
   let assigned = false;
   if (clientId.length === 0) {
@@ -160,8 +162,13 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   const v5 = p.protocolVersion === ProtocolVersion.V5;
 
   // [MQTT-3.1.4-2]: a second connection with the same client id takes over; 5.0 says why (0x8E).
-  const old = st.connections.get(clientId);
-  if (old !== undefined && old !== c) {
+  const found = st.connections.get(clientId);
+  const old = found !== c ? found : undefined;
+  // Flapping (an id connecting again and again), then the connection quotas; a takeover replaces
+  // the connection it takes over, so it does not count twice. Refused before the old one is touched.
+  if (p.clientId.length > 0 && !st.limits.mayConnect(clientId, c.remoteAddress)) return refuse(c, ReasonCode.Banned, 'client identifier banned for reconnecting too often', p);
+  if (st.limits.connectionQuota(c, st.connections.size, old) !== ReasonCode.Success) return refuse(c, ReasonCode.QuotaExceeded, 'too many connections', p);
+  if (old !== undefined) {
     // [MQTT-3.1.2-8]: a new connection that continues the session (Clean Start 0, a session that
     // outlives its connection) is open before any will delay could elapse: the old will is not
     // published. With Clean Start 1, or a session that ends with the old connection, it is.
@@ -222,6 +229,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   };
   c.phase = 'connected';
   st.connections.set(clientId, c);
+  st.limits.connected(c);
 
   const connack = { type: PacketType.Connack, sessionPresent: present, reasonCode: ReasonCode.Success } as const;
   if (v5) {

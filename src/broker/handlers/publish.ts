@@ -44,6 +44,14 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
     return;
   }
+  // maxTopicLength (UTF-8 bytes; 65535, the protocol's own bound [MQTT-4.7.3-3], by default):
+  // 5.0 answers 0x90 Topic Name invalid (QoS 0: DISCONNECT 0x90), 3.1.1 cannot say why and closes.
+  const maxLength = st.options.maxTopicLength;
+  if (maxLength < 65535 && p.topic.length * 3 > maxLength && Buffer.byteLength(p.topic) > maxLength) {
+    if (!v5 || qos === 0) throw new MqttError(ReasonCode.TopicNameInvalid, 'topic name too long');
+    ack(c, p, ReasonCode.TopicNameInvalid, 'topic name too long');
+    return;
+  }
   const maxLevels = st.options.maxTopicLevels;
   // A topic of n characters has at most n + 1 levels: most topics skip the count entirely.
   if (maxLevels > 0 && p.topic.length >= maxLevels && topicLevels(p.topic) > maxLevels) {
@@ -93,12 +101,12 @@ function route(c: Connection, p: PublishPacket, v5: boolean): void {
   st.emitPublished(msg);
 }
 
-function ack(c: Connection, p: PublishPacket, code: number): void {
+function ack(c: Connection, p: PublishPacket, code: number, reason?: string): void {
   if (p.qos === 0) return;
   const type = p.qos === 1 ? PacketType.Puback : PacketType.Pubrec;
   if (code === ReasonCode.Success) return c.sendAck(type, p.packetId as number);
   // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.
-  const reasonString = code >= 0x80 && c.problemInfo ? REASONS[code] : undefined;
+  const reasonString = code >= 0x80 && c.problemInfo ? (reason ?? REASONS[code]) : undefined;
   c.send({ type, packetId: p.packetId as number, reasonCode: code, ...(reasonString ? { properties: { reasonString } } : {}) });
 }
 

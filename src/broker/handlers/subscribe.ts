@@ -2,6 +2,7 @@
  * SUBSCRIBE (§3.8): one reason code per filter, an existing subscription to the same filter is
  * replaced [MQTT-3.8.4-3], SUBACK is sent before the retained messages the subscription asks for.
  */
+import { Buffer } from 'node:buffer';
 import {
   hasWildcard, MqttError, PacketType, parseShared, type QoS, ReasonCode, type SubscribePacket, type Subscription, topicLevels,
 } from '../../protocol/index.js';
@@ -57,8 +58,15 @@ function subscribeOne(c: Connection, session: Session, sub: Subscription, subId:
   if (!opts.wildcardSubscriptionAvailable && hasWildcard(filter)) return ReasonCode.WildcardSubscriptionsNotSupported;
   // A well-formed filter the broker does not allow: 0x8F Topic Filter invalid (3.1.1: 0x80).
   if (opts.maxTopicLevels > 0 && topicLevels(filter) > opts.maxTopicLevels) return ReasonCode.TopicFilterInvalid;
+  // maxTopicLength, in UTF-8 bytes of the filter as sent ($share/{group}/ included).
+  const maxLength = opts.maxTopicLength;
+  if (maxLength < 65535 && sub.topicFilter.length * 3 > maxLength && Buffer.byteLength(sub.topicFilter) > maxLength) return ReasonCode.TopicFilterInvalid;
   const qos = (sub.qos < opts.maximumQoS ? sub.qos : opts.maximumQoS) as QoS;
   const existing = session.subscriptions.get(sub.topicFilter);
+  // maxSubscriptionsPerClient: a new filter beyond it is refused with 0x97 (3.1.1: 0x80); replacing
+  // an existing subscription [MQTT-3.8.4-3] always works.
+  const maxSubs = opts.maxSubscriptionsPerClient;
+  if (existing === undefined && maxSubs > 0 && session.subscriptions.size >= maxSubs) return ReasonCode.QuotaExceeded;
   if (existing !== undefined) st.removeSubscription(existing);
   const rec: SubRecord = {
     topicFilter: filter,
