@@ -85,7 +85,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
           listener.setCredentials(credentialsOf(spec));
           reloaded.push(listener.name);
         } catch (err) {
-          logger.error({ err, listener: listener.name }, 'certificate reload failed; the listener keeps its certificate');
+          logger.error({ err, listener: listener.name, kept: 'the previous certificate' }, 'certificate reload failed');
         }
       });
       logger.info({ reloaded }, 'reload requested');
