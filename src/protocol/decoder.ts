@@ -3,7 +3,9 @@
  * - the packet size is checked against `maxPacketSize` as soon as the fixed header is read,
  *   before any of the body is buffered;
  * - a complete packet inside one chunk is decoded in place (payload is a view, no copy);
- * - a packet spread over chunks is copied once, when its last byte arrives;
+ * - a packet spread over chunks is copied once, when its last byte arrives; when it comes in many
+ *   small chunks (a peer trickling bytes, WebSocket frames of a few bytes) they are joined as they
+ *   come, so what is held stays close to the bytes received, not a Buffer object per chunk;
  * - after an error the decoder is dead: every later call throws the same error.
  */
 import { Buffer } from 'node:buffer';
@@ -34,6 +36,13 @@ export type PacketSink<C = unknown> = (this: C, packet: Packet) => void;
  */
 const reader = new Reader();
 
+/**
+ * Held chunks of one incomplete packet past which they are joined. Each Buffer costs a couple of
+ * hundred bytes of its own whatever it holds (and a view keeps its whole parent alive), so a packet
+ * sent a byte per chunk would otherwise cost hundreds of times its size.
+ */
+const JOIN_CHUNKS = 64;
+
 const PING_REQ = { type: PacketType.Pingreq } as const;
 const PING_RESP = { type: PacketType.Pingresp } as const;
 
@@ -44,8 +53,32 @@ export class Decoder {
   /** Bytes of an incomplete packet; created when a packet spans chunks (idle connections hold none). */
   #chunks: Buffer[] | undefined;
   #buffered = 0;
+  /**
+   * Copies the held chunks of the incomplete packet into one buffer, grown by doubling (never past
+   * the packet's length) so that the copying stays linear in the bytes received.
+   */
+  #join(chunks: Buffer[]): void {
+    let target = this.#joined;
+    let used = 0;
+    let from = 0;
+    if (target !== undefined) {
+      used = (chunks[0] as Buffer).length;
+      from = 1;
+    }
+    if (target === undefined || target.length < this.#buffered) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.#needed, Math.max(2 * this.#buffered, 1024)));
+      if (target !== undefined) target.copy(grown, 0, 0, used);
+      target = grown;
+    }
+    for (let i = from; i < chunks.length; i++) used += (chunks[i] as Buffer).copy(target, used);
+    this.#joined = target;
+    this.#chunks = [target.subarray(0, used)];
+  }
+
   /** Total length of the packet being buffered, or -1 while its fixed header is incomplete. */
   #needed = -1;
+  /** Where many small chunks are joined (`#join`); `#chunks[0]` is its filled part. */
+  #joined: Buffer | undefined;
   #error: MqttError | undefined;
 
   constructor(options: DecoderOptions = {}) {
@@ -79,15 +112,20 @@ export class Decoder {
       (this.#chunks ??= []).push(chunk);
       this.#buffered += chunk.length;
       if (this.#needed < 0) this.#needed = this.#headerLength();
-      if (this.#needed < 0 || this.#buffered < this.#needed) return;
+      if (this.#needed < 0 || this.#buffered < this.#needed) {
+        if (this.#chunks.length > JOIN_CHUNKS && this.#needed > 0) this.#join(this.#chunks);
+        return;
+      }
       const joined = Buffer.concat(this.#chunks, this.#buffered);
       this.#chunks = undefined;
+      this.#joined = undefined;
       this.#buffered = 0;
       this.#needed = -1;
       this.#scan(joined, sink, thisArg as C);
     } catch (err) {
       reader.release();
       this.#chunks = undefined;
+      this.#joined = undefined;
       this.#buffered = 0;
       this.#error = err instanceof MqttError ? err : new MalformedPacketError('undecodable packet', { cause: err });
       throw this.#error;
