@@ -30,5 +30,8 @@ export function makeBenchCerts(dir: string): BenchCerts {
     '-CAcreateserial', '-extfile', f('server.ext'), '-out', f('server.crt'));
   // Nothing else is signed with the CA: its key goes now, the server's at the end of the run.
   fs.rmSync(f('ca.key'));
+  // Mosquitto started as root reads its files as the mosquitto user: the directory is mkdtemp's (0700).
+  fs.chmodSync(dir, 0o755);
+  for (const name of ['ca.crt', 'server.crt', 'server.key']) fs.chmodSync(f(name), 0o644);
   return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
 }

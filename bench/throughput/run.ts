@@ -126,7 +126,8 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | 
     broker = await startBroker(name, ROOT, tmp, transport, certs);
     return scenario === 'storm' ? await runStorm(broker) : await runFlow(broker, scenario, qos ?? 0, certs);
   } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
+    // One line: the message lands in a table cell.
+    const error = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
     console.log(`    FAILED: ${error}`);
     return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, error };
   } finally {
