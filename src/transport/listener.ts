@@ -12,7 +12,7 @@ import { createServer, type Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureVersion, type TLSSocket } from 'node:tls';
 import { parseProxyHeader, PROXY_HEADER_MAX, type ProxyHeader } from './proxy-protocol.js';
-import { certUsernameOf, secureContextOf, type TlsCredentials, tlsInfoOf, type TlsOptions, tlsServerOptions } from './tls.js';
+import { certUsernameOf, secureContextOf, type TlsCredentials, tlsInfoOf, tlsServerOptions } from './tls.js';
 import type { ConnectionMeta, ListenerInfo, ListenerLimits, ProxySource, StreamHandler, TransportType } from './types.js';
 import { attachWebSocket } from './websocket.js';
 
@@ -140,17 +140,6 @@ class SocketStream extends Duplex {
   }
 }
 
-/**
- * Options for tls.createServer, https.createServer and setSecureContext. Node builds a server's
- * context from cert, key, ca and passphrase and ignores a `secureContext` option there: given
- * only that, the server has no certificate and every handshake fails (alert 40). The context
- * tlsServerOptions makes is still what checks the material (with OpenSSL's message) first.
- */
-function serverTls(options: TlsOptions): Omit<ReturnType<typeof tlsServerOptions>, 'secureContext'> & TlsCredentials {
-  const { secureContext: _checked, ...rest } = tlsServerOptions(options);
-  return { ...rest, cert: options.cert, key: options.key, ca: options.ca, passphrase: options.passphrase };
-}
-
 /** The stream a stage received, for the raw sockets kept until a connection is handed over. */
 function rawSocketOf(stream: unknown, origins: WeakMap<object, Socket>): Socket | undefined {
   let s: unknown = stream;
@@ -227,7 +216,7 @@ export async function listen(handler: StreamHandler, options: ListenOptions = {}
       handOver(socket, socket, { remoteAddress: peer.address, remotePort: peer.port, listener: info });
     };
   } else if (type === 'tls') {
-    const server = createTlsServer(serverTls(tlsOptions as NonNullable<typeof tlsOptions>));
+    const server = createTlsServer(tlsServerOptions(tlsOptions as NonNullable<typeof tlsOptions>));
     server.on('secureConnection', (socket: TLSSocket) => {
       socket.setNoDelay(true);
       const meta: ConnectionMeta = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, listener: info };
@@ -237,15 +226,15 @@ export async function listen(handler: StreamHandler, options: ListenOptions = {}
     // A failed handshake (bad certificate, no certificate when required, timeout) ends the socket.
     server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
     next = (socket) => server.emit('connection', socket);
-    setCredentials = (c) => server.setSecureContext(serverTls({ ...(tlsOptions as NonNullable<typeof tlsOptions>), ...c }));
+    setCredentials = (c) => server.setSecureContext({ ...tlsServerOptions({ ...(tlsOptions as NonNullable<typeof tlsOptions>), ...c }) });
   } else {
     const http = type === 'wss'
-      ? createHttpsServer(serverTls(tlsOptions as NonNullable<typeof tlsOptions>))
+      ? createHttpsServer(tlsServerOptions(tlsOptions as NonNullable<typeof tlsOptions>))
       : createHttpServer();
     if (type === 'wss') {
       http.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
       setCredentials = (c) => (http as ReturnType<typeof createHttpsServer>)
-        .setSecureContext(serverTls({ ...(tlsOptions as NonNullable<typeof tlsOptions>), ...c }));
+        .setSecureContext({ ...tlsServerOptions({ ...(tlsOptions as NonNullable<typeof tlsOptions>), ...c }) });
     }
     const ws = attachWebSocket(http, { path: options.path, maxPayload: options.maxPayload ?? 1024 * 1024 + 64 * 1024 },
       (stream: Duplex, request: IncomingMessage) => {
