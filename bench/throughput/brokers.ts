@@ -3,7 +3,8 @@ import { type ChildProcess, execFileSync, execSync, spawn } from 'node:child_pro
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { sleep } from './common.js';
+import type { BenchCerts } from './certs.js';
+import { sleep, type Transport } from './common.js';
 
 export type BrokerName = 'petrel' | 'mosquitto' | 'aedes';
 export const BROKERS: readonly BrokerName[] = ['petrel', 'mosquitto', 'aedes'];
@@ -30,13 +31,19 @@ export const MOSQUITTO_SETTINGS = [
   'max_queued_messages 1000000',
 ];
 
-/** Petrel runs with its defaults: no config file, only the listener address. */
+/**
+ * Petrel runs with its defaults: no config file, only the listener address and ports. The
+ * WebSocket listener (on by default, port 8083) is turned off, or moved to a free port for the
+ * WebSocket runs; the TLS one is added on a free port for the TLS runs.
+ */
 export const PETREL_ARGS = ['--host', '127.0.0.1'];
 
 export interface RunningBroker {
   name: BrokerName;
   pid: number;
+  /** The port the clients connect to: that of the run's transport. */
   port: number;
+  transport: Transport;
   child: ChildProcess;
 }
 
@@ -98,24 +105,87 @@ export function unavailable(name: BrokerName, root: string): string | undefined 
   return onPath('mosquitto') ? undefined : 'mosquitto still not on PATH after apt-get install';
 }
 
-function command(name: BrokerName, port: number, root: string, tmp: string): string[] {
+/** Petrel's listener flags for a run over `transport`; the TLS and WebSocket ports are picked by the broker (0). */
+function petrelListenerArgs(transport: Transport, tmp: string, port: number, certs: BenchCerts | undefined): string[] {
+  const tcp = ['--port', String(port)];
+  switch (transport) {
+    case 'tcp':
+      return [...tcp, '--ws-port', 'off'];
+    case 'ws':
+      return [...tcp, '--ws-port', '0'];
+    case 'tls':
+      if (certs === undefined) throw new Error('no certificates for the TLS listener');
+      return [...tcp, '--ws-port', 'off', '--tls-port', '0', '--cert', certs.cert, '--key', certs.key];
+    case 'wss': {
+      // No flag adds a secure WebSocket listener: a config file with only the listeners list.
+      if (certs === undefined) throw new Error('no certificates for the secure WebSocket listener');
+      const conf = path.join(tmp, `petrel-wss-${port}.json`);
+      fs.writeFileSync(conf, JSON.stringify({
+        listeners: [{ type: 'tcp', port }, { type: 'wss', port: 0, path: '/mqtt', cert: certs.cert, key: certs.key }],
+      }, null, 2));
+      return [...tcp, '--config', conf];
+    }
+  }
+}
+
+/** Mosquitto's listener lines: TCP on `port`, plus the run's transport on `extra`. */
+function mosquittoListeners(transport: Transport, port: number, extra: number, certs: BenchCerts | undefined): string[] {
+  const lines = [`listener ${port} 127.0.0.1`];
+  if (transport === 'tcp') return lines;
+  lines.push(`listener ${extra} 127.0.0.1`);
+  if (transport === 'ws' || transport === 'wss') lines.push('protocol websockets');
+  if (transport === 'tls' || transport === 'wss') {
+    if (certs === undefined) throw new Error('no certificates for the TLS listener');
+    lines.push(`certfile ${certs.cert}`, `keyfile ${certs.key}`);
+  }
+  return lines;
+}
+
+function command(name: BrokerName, transport: Transport, port: number, extra: number, root: string, tmp: string,
+  certs: BenchCerts | undefined): string[] {
   switch (name) {
-    case 'petrel':
+    case 'petrel': {
+      const config = process.env.BENCH_PETREL_CONFIG;
       // BENCH_PETREL_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the broker.
       return [
         process.execPath, ...(process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
-        path.join(root, 'build/src/bin/petrel.js'), '--port', String(port), ...PETREL_ARGS,
+        path.join(root, 'build/src/bin/petrel.js'), ...petrelListenerArgs(transport, tmp, port, certs), ...PETREL_ARGS,
         // BENCH_PETREL_CONFIG: a config file, for investigations only; reported runs use the defaults.
-        ...(process.env.BENCH_PETREL_CONFIG !== undefined ? ['--config', process.env.BENCH_PETREL_CONFIG] : []),
+        ...(config !== undefined && transport !== 'wss' ? ['--config', config] : []),
       ];
+    }
     case 'aedes':
+      if (transport !== 'tcp') throw new Error(`the Aedes bench server has no ${transport} listener`);
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
     case 'mosquitto': {
       const conf = path.join(tmp, `mosquitto-${port}.conf`);
-      fs.writeFileSync(conf, [`listener ${port} 127.0.0.1`, ...MOSQUITTO_SETTINGS, ''].join('\n'));
+      fs.writeFileSync(conf, [...mosquittoListeners(transport, port, extra, certs), ...MOSQUITTO_SETTINGS, ''].join('\n'));
       return ['mosquitto', '-c', conf];
     }
   }
+}
+
+/**
+ * Petrel: the port of its `listening` log record for `type`, read from the log file after
+ * `offset` (where this run's output starts); bounded by `timeoutMs`.
+ */
+async function loggedPort(logFile: string, offset: number, type: Transport, child: ChildProcess, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`broker exited (${child.exitCode ?? child.signalCode})`);
+    const text = fs.readFileSync(logFile).subarray(offset).toString('utf8');
+    for (const line of text.split('\n')) {
+      if (!line.includes('"listening"')) continue;
+      try {
+        const rec = JSON.parse(line) as { msg?: unknown; type?: unknown; port?: unknown };
+        if (rec.msg === 'listening' && rec.type === type && typeof rec.port === 'number') return rec.port;
+      } catch {
+        // A line still being written.
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(`no 'listening' record for a ${type} listener after ${timeoutMs} ms`);
 }
 
 /** Resolves once something accepts TCP connections on the port; bounded by `timeoutMs`. */
@@ -135,17 +205,31 @@ async function waitListening(port: number, child: ChildProcess, timeoutMs: numbe
 }
 
 /** Starts the broker under `prlimit` (fd limit) and `taskset` (core 0); both exec, so the PID is the broker's. */
-export async function startBroker(name: BrokerName, root: string, tmp: string): Promise<RunningBroker> {
+export async function startBroker(name: BrokerName, root: string, tmp: string, transport: Transport = 'tcp',
+  certs?: BenchCerts): Promise<RunningBroker> {
   const port = await freePort();
-  const cmd = command(name, port, root, tmp);
-  const log = fs.openSync(path.join(tmp, `${name}.log`), 'a');
+  const extra = name === 'mosquitto' && transport !== 'tcp' ? await freePort() : 0;
+  const cmd = command(name, transport, port, extra, root, tmp, certs);
+  const logFile = path.join(tmp, `${name}.log`);
+  const log = fs.openSync(logFile, 'a');
+  const offset = fs.fstatSync(log).size;
   const child = spawn('prlimit', [`--nofile=${BROKER_NOFILE}:${BROKER_NOFILE}`, 'taskset', '-c', BROKER_CORE, ...cmd], {
     stdio: ['ignore', log, log],
   });
   fs.closeSync(log);
   if (child.pid === undefined) throw new Error(`could not spawn ${name}`);
-  await waitListening(port, child, 15_000);
-  return { name, pid: child.pid, port, child };
+  const broker: RunningBroker = { name, pid: child.pid, port, transport, child };
+  try {
+    await waitListening(port, child, 15_000);
+    if (transport !== 'tcp') {
+      broker.port = name === 'petrel' ? await loggedPort(logFile, offset, transport, child, 15_000) : extra;
+      await waitListening(broker.port, child, 15_000);
+    }
+  } catch (err) {
+    await stopBroker(broker);
+    throw err;
+  }
+  return broker;
 }
 
 /** SIGTERM, wait up to 5 s, then SIGKILL and wait up to 2 s more. */

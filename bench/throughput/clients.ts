@@ -3,7 +3,7 @@
  * duplicate detection, and the QoS 1/2 replies (PUBACK, PUBREC, PUBREL, PUBCOMP).
  */
 import { Buffer } from 'node:buffer';
-import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { QoS } from '../../src/protocol/index.js';
 import { type Histogram } from './common.js';
@@ -42,7 +42,7 @@ export interface BenchClientOptions extends ClientOptions {
 }
 
 export class BenchClient implements FrameSink {
-  readonly socket: net.Socket;
+  readonly socket: Duplex;
   readonly version: 4 | 5;
   /**
    * Publishers: a QoS 1/2 acknowledgement. `first`: PUBACK or PUBREC (the broker's answer to
@@ -71,11 +71,11 @@ export class BenchClient implements FrameSink {
     const expected = opts.expectedTopic === undefined ? undefined : Buffer.from(opts.expectedTopic);
     const scanner = new FrameScanner(this, opts.version, expected, opts.version === 5 ? opts.topicAliasMaximum : 0);
     this.#scanner = scanner;
-    this.socket = openSocket(opts, scanner, () => this.#afterRead());
-    this.#connected = new Promise((resolve, reject) => {
-      this.socket.once('connect', () => resolve());
-      this.socket.once('error', reject);
-    });
+    const conn = openSocket(opts, scanner, () => this.#afterRead());
+    this.socket = conn.stream;
+    this.#connected = conn.open;
+    // Rejections are reported through #fail and the handshake.
+    this.#connected.catch(() => {});
     this.socket.on('error', (err) => this.#fail(err));
     this.socket.on('close', () => this.#fail(new Error('connection closed by the broker')));
   }

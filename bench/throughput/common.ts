@@ -3,16 +3,22 @@ import { performance } from 'node:perf_hooks';
 
 export type FlowScenarioName =
   | 'p2p' | 'fanout' | 'fanin' | 'rate' | 'headline'
-  | 'p2p5' | 'p2p5-expiry' | 'fanout5' | 'fanout5-expiry';
+  | 'p2p5' | 'p2p5-expiry' | 'fanout5' | 'fanout5-expiry'
+  | 'p2p-tls' | 'p2p-ws' | 'p2p-wss' | 'fanout-tls' | 'fanout-ws' | 'fanout-wss';
 export type ScenarioName = FlowScenarioName | 'storm';
 export const SCENARIOS: readonly ScenarioName[] = [
-  'p2p', 'fanout', 'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry', 'storm',
+  'p2p', 'p2p-tls', 'p2p-ws', 'p2p-wss', 'fanout', 'fanout-tls', 'fanout-ws', 'fanout-wss',
+  'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry', 'storm',
 ];
+/** How the clients reach the broker: plain TCP, TLS, WebSocket (ws://…/mqtt) or WebSocket over TLS. */
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
 /** Names accepted in BENCH_SCENARIOS that stand for several scenarios. */
 export const SCENARIO_GROUPS: Readonly<Record<string, readonly ScenarioName[]>> = {
   v5: ['p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
   /** The 5.0 scenarios with their 3.1.1 counterparts. */
   v5cmp: ['p2p', 'fanout', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
+  /** Point-to-point and fan-out over every transport, TCP first. */
+  transports: ['p2p', 'p2p-tls', 'p2p-ws', 'p2p-wss', 'fanout', 'fanout-tls', 'fanout-ws', 'fanout-wss'],
   flows: ['p2p', 'fanout', 'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
 };
 export type BenchQoS = 0 | 1 | 2;

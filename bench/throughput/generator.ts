@@ -1,19 +1,22 @@
 /**
  * Load generator for one throughput run (a child of run.js, pinned to its own core).
- * Usage: node generator.js <scenario> <qos> <port> <seconds>
+ * Usage: node generator.js <scenario> <qos> <port> <seconds> [<CA file>]
+ * (the CA that signed the broker's certificate, for the TLS and secure WebSocket scenarios).
  * Connects the subscribers and publishers, reports 'ready', publishes on 'go' for the given
  * time, then reports a FlowResult and exits.
  */
+import fs from 'node:fs';
 import { BenchClient, type DeliveryStats, pool } from './clients.js';
 import { type BenchQoS, type FlowScenarioName, Histogram, SCENARIOS, sendToParent, waitParent } from './common.js';
 import { Flow } from './flow.js';
-import { type FlowSpec, flowSpec } from './scenarios.js';
+import { type FlowSpec, flowSpec, transportOf } from './scenarios.js';
+import type { ClientOptions } from './wire.js';
 
 const HOST = '127.0.0.1';
 const CONNECT_CONCURRENCY = 200;
 
-async function connectAll(spec: FlowSpec, port: number, stats: DeliveryStats): Promise<{ subs: BenchClient[]; pubs: BenchClient[] }> {
-  const base = { port, host: HOST, version: spec.protocol, topicAliasMaximum: spec.topicAliasMaximum };
+async function connectAll(spec: FlowSpec, conn: ClientOptions, stats: DeliveryStats): Promise<{ subs: BenchClient[]; pubs: BenchClient[] }> {
+  const base = { ...conn, version: spec.protocol, topicAliasMaximum: spec.topicAliasMaximum };
   const subs: BenchClient[] = [];
   await pool(spec.subscriberFilters, CONNECT_CONCURRENCY, async (filter, i) => {
     const c = new BenchClient({ ...base, ...(filter.includes('#') || filter.includes('+') ? {} : { expectedTopic: filter }) }, stats);
@@ -35,12 +38,16 @@ function isFlowScenario(s: string | undefined): s is FlowScenarioName {
 }
 
 async function main(): Promise<void> {
-  const [scenario, qosArg, portArg, secondsArg] = process.argv.slice(2);
+  const [scenario, qosArg, portArg, secondsArg, caFile] = process.argv.slice(2);
   if (!isFlowScenario(scenario)) throw new Error(`unknown scenario ${scenario}`);
   const qos: BenchQoS = qosArg === '2' ? 2 : qosArg === '1' ? 1 : 0;
   const spec = flowSpec(scenario, qos);
   const stats: DeliveryStats = { delivered: 0, duplicates: 0, topicErrors: 0, lastDeliveryAt: 0, hist: new Histogram() };
-  const { subs, pubs } = await connectAll(spec, Number(portArg), stats);
+  const conn: ClientOptions = {
+    port: Number(portArg), host: HOST, transport: transportOf(scenario),
+    ...(caFile !== undefined ? { ca: fs.readFileSync(caFile) } : {}),
+  };
+  const { subs, pubs } = await connectAll(spec, conn, stats);
   const flow = new Flow(spec, pubs, stats);
   for (const s of subs) s.onDelivered = flow.onDelivered;
   await sendToParent({ kind: 'ready' });

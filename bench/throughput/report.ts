@@ -1,6 +1,6 @@
 /** Result records and their rendering: one row per broker run, plus the storm table and derived ratios. */
 import type { BrokerName } from './brokers.js';
-import type { BenchQoS, FlowResult, ScenarioName } from './common.js';
+import type { BenchQoS, FlowResult, ScenarioName, Transport } from './common.js';
 
 export interface FlowRecord extends FlowResult {
   brokerCpuSec: number;
@@ -41,7 +41,13 @@ export interface RunRecord {
 
 export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   p2p: 'point-to-point 4→4',
+  'p2p-tls': 'point-to-point 4→4, TLS',
+  'p2p-ws': 'point-to-point 4→4, WebSocket',
+  'p2p-wss': 'point-to-point 4→4, WebSocket over TLS',
   fanout: 'fan-out 10→128 topics→512',
+  'fanout-tls': 'fan-out 10→128 topics→512, TLS',
+  'fanout-ws': 'fan-out 10→128 topics→512, WebSocket',
+  'fanout-wss': 'fan-out 10→128 topics→512, WebSocket over TLS',
   fanin: 'fan-in 2000→1 (#)',
   rate: 'fixed rate 10×100/s→128 topics→2000',
   headline: '10→128 topics→2000, max rate',
@@ -160,6 +166,42 @@ export function ratioTables(records: RunRecord[], brokers: readonly BrokerName[]
   return out.join('\n\n');
 }
 
+const TRANSPORT_SCENARIOS: readonly { shape: string; runs: readonly [Transport, ScenarioName][] }[] = [
+  { shape: 'p2p', runs: [['tcp', 'p2p'], ['tls', 'p2p-tls'], ['ws', 'p2p-ws'], ['wss', 'p2p-wss']] },
+  { shape: 'fanout', runs: [['tcp', 'fanout'], ['tls', 'fanout-tls'], ['ws', 'fanout-ws'], ['wss', 'fanout-wss']] },
+];
+
+/**
+ * QoS 0 point-to-point and fan-out by transport, per broker: each transport's rate and broker
+ * CPU per delivered message, and both against the same broker over TCP.
+ */
+export function transportTable(records: RunRecord[], brokers: readonly BrokerName[]): string {
+  const rows: string[][] = [];
+  for (const { shape, runs } of TRANSPORT_SCENARIOS) {
+    // Only shapes run over some other transport than TCP.
+    if (!runs.slice(1).some(([, s]) => records.some((o) => o.scenario === s))) continue;
+    for (const b of brokers) {
+      const tcp = flowOf(records, b, shape as ScenarioName, 0);
+      for (const [transport, scenario] of runs) {
+        const r = records.find((o) => o.broker === b && o.scenario === scenario && o.qos === 0);
+        if (r === undefined) continue;
+        const f = r.flow;
+        const head = [SCENARIO_TITLES[shape as ScenarioName], b, transport];
+        if (f === undefined) { rows.push([...head, r.skipped !== undefined ? `not run: ${r.skipped}` : `failed: ${r.error ?? '?'}`, '', '', '', '', '', '', '']); continue; }
+        const lost = f.lost > 0 ? `**${fmt(f.lost, 0)}** (${((100 * f.lost) / Math.max(1, f.expected)).toFixed(1)}%)` : '0';
+        const extra = tcp === undefined || transport === 'tcp' ? '' : `${f.brokerCpuUsPerMsg >= tcp.brokerCpuUsPerMsg ? '+' : ''}${fmt(f.brokerCpuUsPerMsg - tcp.brokerCpuUsPerMsg, 2)}`;
+        rows.push([...head, fmt(f.deliveredPerSec, 0), lost, fmt(f.brokerCpuUsPerMsg, 2), extra,
+          transport === 'tcp' ? '' : ratio(f.brokerCpuUsPerMsg, tcp?.brokerCpuUsPerMsg),
+          transport === 'tcp' ? '' : ratio(f.deliveredPerSec, tcp?.deliveredPerSec),
+          fmt(f.latencyP50Ms, 2), fmt(f.latencyP99Ms, 2)]);
+      }
+    }
+  }
+  if (rows.length === 0) return '';
+  return mdTable(['scenario', 'broker', 'transport', 'delivered/s', 'lost', 'CPU µs/msg', 'µs/msg over TCP', 'CPU vs TCP', 'rate vs TCP',
+    'p50 ms', 'p99 ms'], rows, 3);
+}
+
 const STORM_ROWS: { label: string; value: (r: RunRecord) => number | undefined; digits: number; ratio?: boolean }[] = [
   { label: 'connected', value: (r) => r.storm?.connected, digits: 0 },
   { label: 'connects/s', value: (r) => r.storm?.connectsPerSec, digits: 0, ratio: true },
@@ -224,6 +266,8 @@ export function report(records: RunRecord[], brokers: readonly BrokerName[]): st
   if (ft !== '') parts.push(ft);
   const rt = ratioTables(records, brokers);
   if (rt !== '') parts.push(rt);
+  const tt = transportTable(records, brokers);
+  if (tt !== '') parts.push(`QoS 0 by transport (MQTT 3.1.1), broker CPU per delivered message against the same broker over TCP:\n\n${tt}`);
   const st = stormTable(records, brokers);
   if (st !== '') parts.push(`Connection storm: ${Number(process.env.BENCH_STORM_CLIENTS ?? 19_000).toLocaleString('en-US')} clients\n\n${st}`);
   const n = notes(records);

@@ -3,17 +3,20 @@
  * driven by raw-socket load generators on core 1. A fresh broker is started for every run.
  *
  * Env: BENCH_SECONDS (default 10), BENCH_BROKERS (petrel,mosquitto,aedes),
- * BENCH_SCENARIOS (p2p,fanout,fanin,rate,headline,p2p5,p2p5-expiry,fanout5,fanout5-expiry,storm;
- * groups: v5, v5cmp, flows), BENCH_QOS (0,1,2), BENCH_STORM_CLIENTS (19000).
+ * BENCH_SCENARIOS (p2p,p2p-tls,p2p-ws,p2p-wss,fanout,fanout-tls,fanout-ws,fanout-wss,fanin,rate,headline,
+ * p2p5,p2p5-expiry,fanout5,fanout5-expiry,storm; groups: transports, v5, v5cmp, flows), BENCH_QOS (0,1,2),
+ * BENCH_STORM_CLIENTS (19000). The -tls, -ws and -wss scenarios are p2p and fanout over TLS,
+ * WebSocket and secure WebSocket, with a certificate made for the run (certs.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BROKERS, type BrokerName, type RunningBroker, sample, startBroker, stopBroker, unavailable } from './brokers.js';
+import { type BenchCerts, makeBenchCerts } from './certs.js';
 import { Child } from './children.js';
 import { type BenchQoS, type FlowScenarioName, SCENARIO_GROUPS, SCENARIOS, type ScenarioName, sleep } from './common.js';
 import { flowText, report, type RunRecord, type StormRecord, title } from './report.js';
-import { protocolOf, qosLevelsOf, STORM_CLIENTS, STORM_WORKERS } from './scenarios.js';
+import { protocolOf, qosLevelsOf, STORM_CLIENTS, STORM_WORKERS, transportOf } from './scenarios.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const OUT_DIR = path.join(ROOT, '.bench-tmp');
@@ -30,8 +33,9 @@ function list<T extends string>(env: string | undefined, all: readonly T[], grou
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const STORM_TOTAL = Number(process.env.BENCH_STORM_CLIENTS ?? STORM_CLIENTS);
 
-async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQoS): Promise<RunRecord> {
-  const gen = new Child('generator.js', [scenario, String(qos), String(b.port), String(SECONDS)]);
+async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQoS, certs: BenchCerts | undefined): Promise<RunRecord> {
+  const ca = b.transport === 'tls' || b.transport === 'wss' ? [certs?.ca ?? ''] : [];
+  const gen = new Child('generator.js', [scenario, String(qos), String(b.port), String(SECONDS), ...ca]);
   const load1 = os.loadavg()[0] ?? 0;
   try {
     await gen.expect('ready', 120_000);
@@ -104,19 +108,26 @@ async function runStorm(b: RunningBroker): Promise<RunRecord> {
   }
 }
 
-async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | undefined, tmp: string): Promise<RunRecord> {
+async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | undefined, tmp: string,
+  certs: BenchCerts | undefined): Promise<RunRecord> {
   const protocol = scenario === 'storm' ? 4 : protocolOf(scenario);
+  const transport = scenario === 'storm' ? 'tcp' : transportOf(scenario);
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${name}: ${title(scenario, qos, protocol)} (load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   if (name === 'aedes' && protocol === 5) {
     console.log('    skipped: Aedes 1.x refuses MQTT 5.0 CONNECT');
     return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, skipped: 'no MQTT 5.0' };
   }
+  if (name === 'aedes' && transport !== 'tcp') {
+    console.log(`    skipped: the Aedes bench server listens on TCP only`);
+    return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, skipped: `TCP only` };
+  }
   let broker: RunningBroker | undefined;
   try {
-    broker = await startBroker(name, ROOT, tmp);
-    return scenario === 'storm' ? await runStorm(broker) : await runFlow(broker, scenario, qos ?? 0);
+    broker = await startBroker(name, ROOT, tmp, transport, certs);
+    return scenario === 'storm' ? await runStorm(broker) : await runFlow(broker, scenario, qos ?? 0, certs);
   } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
+    // One line: the message lands in a table cell.
+    const error = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
     console.log(`    FAILED: ${error}`);
     return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, error };
   } finally {
@@ -136,15 +147,18 @@ async function main(): Promise<void> {
     if (why !== undefined) console.log(`SKIPPING ${b}: ${why}`);
     return why === undefined;
   });
+  const certs = scenarios.some((s) => s !== 'storm' && (transportOf(s) === 'tls' || transportOf(s) === 'wss'))
+    ? makeBenchCerts(tmp) : undefined;
   const load0 = os.loadavg();
   console.log(`brokers: ${ready.join(', ')}; scenarios: ${scenarios.join(', ')}; QoS ${qosList.join(',')}; ${SECONDS} s per run; logs in ${tmp}`);
   console.log(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} CPUs)`);
   const records: RunRecord[] = [];
   for (const scenario of scenarios) {
     for (const qos of scenario === 'storm' ? [undefined] : qosList.filter((q) => qosLevelsOf(scenario).includes(q))) {
-      for (const b of ready) records.push(await runOne(b, scenario, qos, tmp));
+      for (const b of ready) records.push(await runOne(b, scenario, qos, tmp, certs));
     }
   }
+  if (certs !== undefined) fs.rmSync(certs.key, { force: true });
   const loadEnd = os.loadavg();
   const loads = records.map((r) => r.load1);
   const loadLine = `load average (1 min) at start ${load0[0]?.toFixed(2)}, at end ${loadEnd[0]?.toFixed(2)}, ` +

@@ -1,5 +1,5 @@
 /** The workloads: who publishes where, who subscribes to what, the protocol and the flow-control bounds. */
-import type { BenchQoS, FlowScenarioName } from './common.js';
+import type { BenchQoS, FlowScenarioName, Transport } from './common.js';
 
 export interface FlowSpec {
   scenario: FlowScenarioName;
@@ -48,8 +48,17 @@ export function protocolOf(scenario: FlowScenarioName): 4 | 5 {
   return scenario.includes('5') ? 5 : 4;
 }
 
-/** QoS levels a scenario is defined for. */
+/** The transport of a scenario: the suffix -tls, -ws or -wss, TCP otherwise. */
+export function transportOf(scenario: FlowScenarioName): Transport {
+  if (scenario.endsWith('-tls')) return 'tls';
+  if (scenario.endsWith('-wss')) return 'wss';
+  if (scenario.endsWith('-ws')) return 'ws';
+  return 'tcp';
+}
+
+/** QoS levels a scenario is defined for (the transport variants: QoS 0 only). */
 export function qosLevelsOf(scenario: FlowScenarioName): readonly BenchQoS[] {
+  if (transportOf(scenario) !== 'tcp') return [0];
   return scenario === 'rate' ? [0, 1] : [0, 1, 2];
 }
 
@@ -82,6 +91,9 @@ export function flowSpec(scenario: FlowScenarioName, qos: BenchQoS): FlowSpec {
   };
   switch (scenario) {
     case 'fanout':
+    case 'fanout-tls':
+    case 'fanout-ws':
+    case 'fanout-wss':
     case 'fanout5':
     case 'fanout5-expiry':
       // Subscriber j listens on bench/(j mod 128): every topic has 512/128 = 4 subscribers.
@@ -96,6 +108,9 @@ export function flowSpec(scenario: FlowScenarioName, qos: BenchQoS): FlowSpec {
         window: 5, batch: 16,
       };
     case 'p2p':
+    case 'p2p-tls':
+    case 'p2p-ws':
+    case 'p2p-wss':
     case 'p2p5':
     case 'p2p5-expiry':
       // Publisher i -> p2p/i -> subscriber i.

@@ -5,7 +5,11 @@
  */
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { createWebSocketStream, WebSocket } from 'ws';
 import { type ConnackPacket, Decoder, encode, type Packet, type QoS, type SubackPacket } from '../../src/protocol/index.js';
+import type { Transport } from './common.js';
 
 export const PAYLOAD_BYTES = 128;
 /** Payload layout: [0, 8) send time (double, performance.now()), [8, 12) stream id, [12, 16) sequence number. */
@@ -207,23 +211,63 @@ export interface ClientOptions {
   port: number;
   host: string;
   localAddress?: string;
+  /** Default tcp. */
+  transport?: Transport;
+  /** tls and wss: the CA that signed the broker's certificate (PEM). */
+  ca?: Buffer;
 }
 
-/** Opens a TCP connection whose reads go straight to `scanner`. */
-export function openSocket(opts: ClientOptions, scanner: FrameScanner, afterRead: () => void): net.Socket {
-  const socket = net.connect({
-    port: opts.port,
-    host: opts.host,
-    ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
-    noDelay: true,
-    onread: {
-      buffer: readBuffer,
-      callback: (n: number, buf: Uint8Array): boolean => {
-        scanner.push(Buffer.from(buf.buffer, buf.byteOffset, n));
-        afterRead();
-        return true;
+/** A connection as the clients see it: a byte stream and the moment it can carry MQTT. */
+export interface Connection {
+  stream: Duplex;
+  /** Resolves once TCP is connected, the TLS handshake is done or the WebSocket is open. */
+  open: Promise<void>;
+}
+
+/**
+ * Opens a connection whose reads go straight to `scanner`. TCP reads into the shared buffer
+ * (no allocation per read); TLS and WebSocket deliver their own chunks. WebSocket clients
+ * connect to /mqtt with the `mqtt` subprotocol and no compression, as MQTT.js does; every
+ * write is one binary frame.
+ */
+export function openSocket(opts: ClientOptions, scanner: FrameScanner, afterRead: () => void): Connection {
+  const onData = (chunk: Buffer): void => {
+    scanner.push(chunk);
+    afterRead();
+  };
+  const transport = opts.transport ?? 'tcp';
+  const local = opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {};
+  if (transport === 'tcp') {
+    const socket = net.connect({
+      port: opts.port, host: opts.host, ...local, noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          onData(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
       },
-    },
+    });
+    return { stream: socket, open: once(socket, 'connect') };
+  }
+  if (transport === 'tls') {
+    const socket = tls.connect({ port: opts.port, host: opts.host, ...local, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) });
+    socket.setNoDelay(true);
+    socket.on('data', onData);
+    return { stream: socket, open: once(socket, 'secureConnect') };
+  }
+  const scheme = transport === 'wss' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${opts.host}:${opts.port}/mqtt`, 'mqtt', {
+    perMessageDeflate: false, ...local, ...(transport === 'wss' && opts.ca !== undefined ? { ca: opts.ca } : {}),
   });
-  return socket;
+  const stream = createWebSocketStream(ws);
+  stream.on('data', onData);
+  return { stream, open: once(ws, 'open') };
+}
+
+function once(emitter: { once(event: string, fn: (arg?: unknown) => void): unknown }, event: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    emitter.once(event, () => resolve());
+    emitter.once('error', (err) => reject(err instanceof Error ? err : new Error(String(err))));
+  });
 }
