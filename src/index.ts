@@ -1,10 +1,16 @@
 /** Petrel's public surface. */
 export { Broker, BrokerClosedError, createBroker } from './petrel.js';
-export { BrokerCore, type PublishOptions, type SubscriptionInfo } from './broker/broker.js';
+export {
+  BrokerCore, type Plugin, type PluginHandle, type PublishOptions, type RetainedInfo, type SessionInfo, type SubscriptionInfo,
+} from './broker/broker.js';
 export { type BrokerOptions, OptionsError } from './broker/options.js';
 export { ConfigError } from './config/schema.js';
 export type { BrokerEvents, ClientInfo, PublishedMessage } from './broker/events.js';
-export type { AuthenticateContext, AuthenticateHook, AuthorizeSubscribeHook, SubscribeContext } from './broker/hooks.js';
+export type {
+  AuthenticateContext, AuthenticateHook, AuthenticateResult, AuthorizeDeliveryHook, AuthorizePublishHook, AuthorizeSubscribeHook,
+  BrokerHooks, ClientAcl, ClientContext, DeliveredMessage, DeliveryInterceptor, HookName, InterceptedMessage, InterceptOptions,
+  InterceptorKind, Interceptors, PublishContext, PublishInterceptor, PublishResult, SubscribeContext, SubscribeResult,
+} from './broker/hooks.js';
 export { DEFAULT_PORTS, type Listener, type ListenOptions, type ListenerType } from './transport/listener.js';
 export type {
   ConnectionMeta, ListenerInfo, ListenerLimits, PeerCertificate, ProxySource, TlsInfo, TransportType,

@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
-import { MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, topicNameProblem } from '../protocol/index.js';
+import { MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, topicFilterProblem, topicNameProblem } from '../protocol/index.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { systemClock } from '../session/clock.js';
 import { Connection } from './connection.js';
@@ -13,6 +13,9 @@ import { createMessage } from './message.js';
 import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
 import type { ConnectionMeta } from '../transport/types.js';
+import type { BrokerHooks, HookName, InterceptOptions, InterceptorKind, Interceptors } from './hooks.js';
+
+const HOOK_NAMES: readonly HookName[] = ['authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeDelivery'];
 
 export interface PublishOptions {
   topic: string;
@@ -21,6 +24,41 @@ export interface PublishOptions {
   qos?: QoS;
   retain?: boolean;
   properties?: Properties;
+  /** Only this client's session gets the message (through its matching subscriptions); nothing is retained. */
+  clientId?: string;
+}
+
+/** A session, as the inspection API shows it. */
+export interface SessionInfo {
+  clientId: string;
+  connected: boolean;
+  /** Session Expiry Interval in seconds (0xffffffff: never). */
+  expiryInterval: number;
+  /** Clock time (ms) at which an offline session expires; undefined while connected or never. */
+  expiresAt: number | undefined;
+  subscriptions: number;
+  /** Deliveries waiting beyond the inflight window. */
+  queued: number;
+  /** QoS 1/2 deliveries sent and not acknowledged yet. */
+  inflight: number;
+}
+
+/** A retained message, as the inspection API shows it. */
+export interface RetainedInfo {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  properties: Properties | undefined;
+}
+
+/** A plugin: `setup` registers hooks, interceptors and listeners; what it returns is closed with the broker. */
+export interface Plugin<O = unknown> {
+  readonly name: string;
+  setup(broker: BrokerCore, options: O): void | PluginHandle | Promise<void | PluginHandle>;
+}
+
+export interface PluginHandle {
+  close?(): void | Promise<void>;
 }
 
 export interface SubscriptionInfo {
@@ -34,6 +72,7 @@ export interface SubscriptionInfo {
 
 export class BrokerCore {
   readonly #state: BrokerState;
+  readonly #plugins: { name: string; handle: PluginHandle | undefined }[] = [];
 
   /** Throws OptionsError, naming the option, for an unknown option or a bad value. */
   constructor(options: BrokerOptions = {}) {
@@ -71,10 +110,77 @@ export class BrokerCore {
     if (st.options.connectTimeout > 0) st.wheel.schedule(conn, conn.lastSeen + st.options.connectTimeout * 1000);
   }
 
-  /** Publishes a message from the broker itself; resolves with the number of receivers. */
+  // ---- hooks, interceptors, plugins ------------------------------------------------------
+
+  /** The hook set under `name` now (undefined when none): a replacement can chain to it. */
+  getHook<N extends HookName>(name: N): BrokerHooks[N] {
+    return this.#state.ext.getHook(name);
+  }
+
+  /** Sets or replaces (undefined: removes) a hook; connections use it from their next packet on. */
+  setHook<N extends HookName>(name: N, hook: BrokerHooks[N] | undefined): this {
+    if (!(HOOK_NAMES as readonly string[]).includes(name)) throw new OptionsError(name, 'unknown hook', 'hook');
+    this.#state.ext.setHook(name, hook);
+    return this;
+  }
+
+  /**
+   * Adds an interceptor: 'publish' (inbound, after authorization, before routing), 'delivery' (per
+   * receiver) or 'will'. Lower `order` runs first. Returns a function that removes it.
+   */
+  intercept<K extends InterceptorKind>(kind: K, interceptor: Interceptors[K], options?: InterceptOptions): () => void {
+    if (kind !== 'publish' && kind !== 'delivery' && kind !== 'will') throw new OptionsError(String(kind), 'unknown interceptor kind', 'interceptor');
+    return this.#state.ext.intercept(kind, interceptor, options);
+  }
+
+  /** Runs a plugin's setup; the handle it returns is closed (in reverse order) when the broker closes. */
+  async use<O>(plugin: Plugin<O>, options: O): Promise<this> {
+    if (typeof plugin !== 'object' || plugin === null || typeof plugin.setup !== 'function' || typeof plugin.name !== 'string') {
+      throw new OptionsError('plugin', 'must be an object with a name and a setup function', 'plugin');
+    }
+    const handle = await plugin.setup(this, options);
+    this.#plugins.push({ name: plugin.name, handle: handle ?? undefined });
+    return this;
+  }
+
+  /** Closes the plugins, newest first; a failing close is logged and the rest still close. */
+  protected async closePlugins(): Promise<void> {
+    for (const { name, handle } of this.#plugins.splice(0).reverse()) {
+      try {
+        await handle?.close?.();
+      } catch (err) {
+        this.#state.userCode.failed(err, `plugin:${name}`, undefined);
+      }
+    }
+  }
+
+  // ---- inspection ----------------------------------------------------------------------------
+
+  /** Every session, connected or not. */
+  sessions(): SessionInfo[] {
+    const st = this.#state;
+    return [...st.sessions.values()].map((s) => ({
+      clientId: s.clientId, connected: s.link !== undefined, expiryInterval: s.expiryInterval, expiresAt: s.expiresAt,
+      subscriptions: s.subscriptions.size, queued: s.queue.length, inflight: s.inflight.size,
+    }));
+  }
+
+  /** Retained messages whose topic matches `filter` (default "#": all but $-topics). */
+  retained(filter = '#'): RetainedInfo[] {
+    const problem = topicFilterProblem(filter);
+    if (problem !== undefined) throw new OptionsError('filter', problem, 'retained');
+    return this.#state.retained.match(filter).map((m) => ({ topic: m.topic, payload: m.payload, qos: m.qos, properties: m.properties }));
+  }
+
+  /**
+   * Publishes a message from the broker itself; resolves with the number of receivers. With
+   * `clientId`, only that client's session gets it (through its matching subscriptions), and
+   * nothing is retained.
+   */
   async publish(message: PublishOptions): Promise<number> {
     checkPublish(message);
     const st = this.#state;
+    if (message.clientId !== undefined) return this.#publishTo(message.clientId, message);
     const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : Buffer.isBuffer(message.payload)
       ? message.payload : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
     const msg = createMessage({
@@ -86,6 +192,18 @@ export class BrokerCore {
     const n = st.publish(msg);
     st.emitPublished(msg);
     return n;
+  }
+
+  #publishTo(clientId: string, message: PublishOptions): number {
+    const st = this.#state;
+    const session = st.sessions.get(clientId);
+    if (session === undefined) return 0;
+    const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : Buffer.isBuffer(message.payload)
+      ? message.payload : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
+    const msg = createMessage({
+      topic: message.topic, payload, qos: message.qos ?? 0, retain: false, properties: message.properties, now: st.clock.now(),
+    });
+    return st.publishTo(session, msg);
   }
 
   /** Connected clients. */
@@ -152,6 +270,7 @@ export class BrokerCore {
     }
     st.stop();
     await Promise.all(closed);
+    await this.closePlugins();
   }
 }
 
@@ -174,6 +293,7 @@ function checkPublish(m: PublishOptions): void {
   if (m.retain !== undefined && typeof m.retain !== 'boolean') throw new OptionsError('retain', 'must be true or false', 'publish');
   if (typeof m.payload !== 'string' && !(m.payload instanceof Uint8Array)) throw new OptionsError('payload', 'must be a Buffer, a Uint8Array or a string', 'publish');
   if (m.properties !== undefined && (typeof m.properties !== 'object' || m.properties === null)) throw new OptionsError('properties', 'must be an object', 'publish');
+  if (m.clientId !== undefined && (typeof m.clientId !== 'string' || m.clientId === '')) throw new OptionsError('clientId', 'must be a non-empty string', 'publish');
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { QoS } from '../protocol/index.js';
 import { SharedGroup, type ShareStrategy, type TopicTree } from '../router/index.js';
+import type { ClientInfo } from './events.js';
 import type { Message } from './message.js';
 import type { Session, SubRecord } from './session.js';
 
@@ -20,6 +21,15 @@ export interface Router {
   readonly tree: TopicTree<RouteEntry>;
   strategy: ShareStrategy;
   routeMark: number;
+  /** authorizeDelivery and the delivery interceptors (extensions.ts); undefined when there are none. */
+  readonly ext: { readonly deliveryCheck: DeliveryCheck | undefined };
+}
+
+export type DeliveryCheck = (clientId: string, client: ClientInfo | undefined, msg: Message) => Message | undefined;
+
+/** The message `session` gets, after the delivery checks; undefined: it gets none. */
+export function checked(check: DeliveryCheck, session: Session, msg: Message): Message | undefined {
+  return check(session.clientId, (session.link as { info?: ClientInfo } | undefined)?.info, msg);
 }
 
 /** Delivers `msg` to every matching subscription; returns the number of receivers. */
@@ -37,7 +47,8 @@ export function route(r: Router, msg: Message, now: number): number {
     if (e.session.routeMark === mark) { overlap = true; break; }
     e.session.routeMark = mark;
   }
-  if (overlap) return routeMerged(entries, msg, now) + (shared ? routeShared(r, entries, msg, now) : 0);
+  const check = r.ext.deliveryCheck;
+  if (overlap || check !== undefined) return routeMerged(entries, msg, now, check) + (shared ? routeShared(r, entries, msg, now) : 0);
   let count = 0;
   for (let i = 0; i < n; i++) {
     const e = entries[i] as RouteEntry;
@@ -52,8 +63,11 @@ export function route(r: Router, msg: Message, now: number): number {
   return shared ? count + routeShared(r, entries, msg, now) : count;
 }
 
-/** Overlapping subscriptions of one client: a single copy at the highest QoS with every identifier. */
-function routeMerged(entries: readonly RouteEntry[], msg: Message, now: number): number {
+/**
+ * Overlapping subscriptions of one client: a single copy at the highest QoS with every identifier.
+ * Also the path when delivery checks are set: each receiver's message goes through `check` first.
+ */
+function routeMerged(entries: readonly RouteEntry[], msg: Message, now: number, check: DeliveryCheck | undefined): number {
   const merged = new Map<Session, Merged>();
   for (const e of entries) {
     if (e instanceof SharedGroup) continue;
@@ -69,8 +83,18 @@ function routeMerged(entries: readonly RouteEntry[], msg: Message, now: number):
     m.retain = m.retain || retain;
     if (e.subIds !== undefined) m.subIds = [...(m.subIds ?? []), ...e.subIds];
   }
-  for (const [session, m] of merged) session.deliver(msg, m.qos, m.retain, m.subIds, now);
-  return merged.size;
+  if (check === undefined) {
+    for (const [session, m] of merged) session.deliver(msg, m.qos, m.retain, m.subIds, now);
+    return merged.size;
+  }
+  let count = 0;
+  for (const [session, m] of merged) {
+    const out = checked(check, session, msg);
+    if (out === undefined) continue;
+    session.deliver(out, (out.qos < m.qos ? out.qos : m.qos) as QoS, m.retain, m.subIds, now);
+    count++;
+  }
+  return count;
 }
 
 /** Each shared group gives the message to one member (§4.8.2): an online one if any. */
@@ -92,8 +116,11 @@ export function deliverShared(r: Router, group: SharedGroup<SubRecord>, msg: Mes
   const onlineOther = other === undefined ? online : (m: SubRecord): boolean => other(m) && online(m);
   const member = group.pick(r.strategy, onlineOther, load) ?? group.pick(r.strategy, other);
   if (member === undefined) return false;
-  const qos = (msg.qos < member.qos ? msg.qos : member.qos) as QoS;
-  member.session.deliver(msg, qos, member.retainAsPublished ? msg.retain : false, member.subIds, now, group);
+  const check = r.ext.deliveryCheck;
+  const out = check === undefined ? msg : checked(check, member.session, msg);
+  if (out === undefined) return false;
+  const qos = (out.qos < member.qos ? out.qos : member.qos) as QoS;
+  member.session.deliver(out, qos, member.retainAsPublished ? out.retain : false, member.subIds, now, group);
   return true;
 }
 

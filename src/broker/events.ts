@@ -4,6 +4,7 @@ import type { Buffer } from 'node:buffer';
 import type { Properties, QoS, Subscription } from '../protocol/index.js';
 import type { UserCodeFailure } from './user-code.js';
 import type { ConnectionMeta } from '../transport/types.js';
+import type { ClientAcl } from './hooks.js';
 
 export interface ClientInfo {
   clientId: string;
@@ -14,6 +15,10 @@ export interface ClientInfo {
   cleanStart: boolean;
   /** How the client came in: listener, remote port, TLS certificate, WebSocket headers, PROXY source. */
   connection: ConnectionMeta;
+  /** Topic filters the authenticate hook limited this client to (enforced by the broker). */
+  acl?: ClientAcl;
+  /** What the authenticate hook attached. */
+  data?: unknown;
 }
 
 export interface PublishedMessage {
@@ -44,6 +49,10 @@ export interface BrokerEvents {
   unsubscribed: [clientId: string, topicFilters: string[]];
   messageDropped: [clientId: string, topic: string, reason: DropReason];
   sessionExpired: [clientId: string];
+  /** A new session was opened for a client (clean start, or none to resume). */
+  sessionCreated: [clientId: string];
+  /** A client resumed its existing session (Clean Start 0 and a session was there). */
+  sessionResumed: [clientId: string];
   /**
    * A client id connected more than flapThreshold times in flapWindow seconds: it is refused
    * (CONNACK 0x8A Banned; 3.1.1: 5) until `until`, in the broker clock's milliseconds.

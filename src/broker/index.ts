@@ -1,4 +1,4 @@
-export { BrokerCore, type PublishOptions, type SubscriptionInfo } from './broker.js';
+export { BrokerCore, type Plugin, type PluginHandle, type PublishOptions, type RetainedInfo, type SessionInfo, type SubscriptionInfo } from './broker.js';
 export { type BrokerOptions, OptionsError } from './options.js';
 export type { BrokerEvents, ClientInfo, PublishedMessage } from './events.js';
-export type { AuthenticateContext, AuthenticateHook, AuthorizeSubscribeHook, SubscribeContext } from './hooks.js';
+export type * from './hooks.js';

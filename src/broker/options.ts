@@ -205,6 +205,7 @@ const codeChecks: Readonly<Record<CodeOption, (v: unknown) => string | undefined
   authenticate: fn,
   authorizeSubscribe: fn,
   authorizePublish: fn,
+  authorizeDelivery: fn,
   authMechanisms: (v) => (Array.isArray(v) && v.every((m) => isObject(m) && typeof m.method === 'string' && typeof m.start === 'function')
     ? undefined : 'must be a list of mechanisms, each with a method name and a start function'),
 };

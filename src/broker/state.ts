@@ -6,16 +6,19 @@
 import { Buffer } from 'node:buffer';
 import type { Logger } from '../observability/logger.js';
 import {
-  AllowedReasonCodes, type ConnectPacket, fromV3ConnackCode, PacketType, type QoS, ReasonCode, type Subscription, type WillMessage,
+  matches, parseShared, type QoS, ReasonCode, type WillMessage,
 } from '../protocol/index.js';
 import { RetainedIndex, SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
 import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import type { Connection } from './connection.js';
-import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
+import { checked, deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, messageBytes, ownedProperties } from './message.js';
+import { aclAllowsPublish, Extensions, type PublishChange, type PublishVerdict } from './extensions.js';
+import type { ClientInfo } from './events.js';
+import type { InterceptedMessage } from './hooks.js';
 import { type InboundBudget, Limits } from './limits.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -30,23 +33,6 @@ export class PendingWill {
 }
 
 export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget;
-
-/** An authorization hook's answer as a reason code: true 0x00, false 0x87. */
-const verdict = (v: unknown): number | undefined => (v === true ? ReasonCode.Success : v === false ? ReasonCode.NotAuthorized : undefined);
-
-/**
- * An authenticate hook's answer as a CONNACK reason code valid for every protocol version:
- * true / 0 accept, false is 0x86; a 5.0 CONNACK failure code passes; a 3.1.1 return code (1 to 5)
- * is mapped to its 5.0 equivalent. Anything else is not an answer (the hook failed: 0x80).
- */
-function connackCode(v: unknown): number | undefined {
-  if (v === true || v === 0) return ReasonCode.Success;
-  if (v === false) return ReasonCode.BadUserNameOrPassword;
-  if (typeof v !== 'number' || !Number.isInteger(v)) return undefined;
-  if (v >= 0x80 && (AllowedReasonCodes[PacketType.Connack] as ReadonlySet<number>).has(v)) return v;
-  if (v >= 1 && v <= 5) return fromV3ConnackCode(v);
-  return undefined;
-}
 
 /** `$SYS/` belongs to the broker: clients may not publish there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS';
@@ -94,12 +80,8 @@ export class BrokerState implements DropSink, Router {
   readonly sessionLimits: SessionLimits;
   /** Connection counts, connection rates, flapping and inbound budgets (limits.ts). */
   readonly limits: Limits;
-  /** A CONNACK reason code (0: accepted); undefined when no hook is set (everyone is accepted). */
-  readonly authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => number | Promise<number>) | undefined;
-  /** 0 allows the subscription, else the SUBACK reason code (0x87 refused or timed out, 0x80 hook failed). */
-  readonly authorizeSubscribe: ((c: Connection, s: Subscription) => number | Promise<number>) | undefined;
-  /** 0 allows the message, else the acknowledgement's reason code (0x87 refused or timed out, 0x80 hook failed). */
-  readonly authorizePublish: ((clientId: string, topic: string, qos: QoS, retain: boolean) => number | Promise<number>) | undefined;
+  /** Hooks and interceptors, wrapped for the handlers (extensions.ts). */
+  readonly ext: Extensions;
 
   constructor(options: ResolvedOptions, hooks: BrokerHooks) {
     this.options = options;
@@ -120,17 +102,7 @@ export class BrokerState implements DropSink, Router {
         }
       } else userCode.failed(err, `listener:${event}`, undefined);
     };
-    const { authenticate: auth, authorizePublish: authPub, authorizeSubscribe: authSub } = hooks;
-    const { NotAuthorized: denied, UnspecifiedError: failed } = ReasonCode;
-    this.authenticate = auth === undefined ? undefined : (c, p, clientId) => userCode.run('authenticate', clientId, auth, {
-      clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress, connection: c.meta,
-    }, connackCode, denied, failed);
-    this.authorizePublish = authPub === undefined ? undefined : (clientId, topic, qos, retain) =>
-      userCode.run('authorizePublish', clientId, authPub, { clientId, topic, qos, retain }, verdict, denied, failed);
-    this.authorizeSubscribe = authSub === undefined ? undefined : (c, s) => {
-      const clientId = c.info?.clientId ?? '';
-      return userCode.run('authorizeSubscribe', clientId, authSub, { clientId, topicFilter: s.topicFilter, qos: s.qos, connection: c.meta }, verdict, denied, failed);
-    };
+    this.ext = new Extensions(userCode, this.clock, hooks);
     this.strategy = options.sharedSubscriptionStrategy;
     this.limits = new Limits(options, this.clock, this.wheel as TimerWheel<unknown>);
     this.limits.onBanned = (clientId, remoteAddress, until) => {
@@ -188,6 +160,28 @@ export class BrokerState implements DropSink, Router {
     const n = route(this, msg, now);
     this.stats.messagesRouted += n;
     return n;
+  }
+
+  /**
+   * Delivers `msg` to one session only, through its subscriptions that match the topic (one copy,
+   * at the highest QoS they grant, with all their identifiers); returns 1 when delivered, else 0.
+   */
+  publishTo(session: Session, msg: Message): number {
+    let best: SubRecord | undefined;
+    let subIds: number[] | undefined;
+    for (const [filter, rec] of session.subscriptions) {
+      if (!matches(parseShared(filter)?.filter ?? filter, msg.topic)) continue;
+      if (best === undefined || rec.qos > best.qos) best = rec;
+      if (rec.subIds !== undefined) subIds = [...(subIds ?? []), ...rec.subIds];
+    }
+    if (best === undefined) return 0;
+    const check = this.ext.deliveryCheck;
+    const out = check === undefined ? msg : checked(check, session, msg);
+    if (out === undefined) return 0;
+    this.stats.messagesReceived++;
+    session.deliver(out, (out.qos < best.qos ? out.qos : best.qos) as QoS, false, subIds, this.clock.now());
+    this.stats.messagesRouted++;
+    return 1;
   }
 
   /** Whether storing `m` as the retained message of its topic would exceed maxRetainedMessages or maxRetainedBytes. */
@@ -348,23 +342,54 @@ export class BrokerState implements DropSink, Router {
    * Publishes a will like a PUBLISH from its client: $SYS/ and the authorizePublish hook apply.
    * Runs from socket events, timers and takeovers: a failing hook refuses the will, never more.
    */
-  publishWill(clientId: string, will: WillMessage): void {
+  publishWill(clientId: string, will: WillMessage, client?: ClientInfo): void {
     if (isReservedTopic(will.topic)) return;
-    const authorize = this.authorizePublish;
+    if (client?.acl !== undefined && !aclAllowsPublish(client.acl, will.topic)) return;
+    const authorize = this.ext.authorizePublish;
     if (authorize !== undefined) {
-      const code = authorize(clientId, will.topic, will.qos, will.retain);
-      if (typeof code !== 'number') {
-        code.then((c) => {
-          if (c === ReasonCode.Success && !this.closing) this.#publishWill(clientId, will);
+      const verdict = authorize({
+        clientId, username: client?.username, protocolVersion: client?.protocolVersion ?? 0, remoteAddress: client?.remoteAddress,
+        connection: client?.connection ?? { remoteAddress: undefined, remotePort: undefined, listener: undefined },
+        topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties, will: true, client,
+      });
+      if (verdict instanceof Promise) {
+        verdict.then((v) => {
+          if (!this.closing) this.#willAuthorized(clientId, will, client, v);
         }, (err: unknown) => this.userCode.failed(err, 'will', clientId));
         return;
       }
-      if (code !== ReasonCode.Success) return;
+      this.#willAuthorized(clientId, will, client, verdict);
+      return;
     }
-    this.#publishWill(clientId, will);
+    this.#interceptWill(clientId, will, client, undefined);
   }
 
-  #publishWill(clientId: string, will: WillMessage): void {
+  #willAuthorized(clientId: string, will: WillMessage, client: ClientInfo | undefined, verdict: PublishVerdict): void {
+    if (typeof verdict === 'number') {
+      if (verdict === ReasonCode.Success) this.#interceptWill(clientId, will, client, undefined);
+      return;
+    }
+    this.#interceptWill(clientId, will, client, verdict);
+  }
+
+  /** The will interceptors, then the will is published; null from one of them drops it. */
+  #interceptWill(clientId: string, will: WillMessage, client: ClientInfo | undefined, change: PublishChange | undefined): void {
+    const m: InterceptedMessage = {
+      topic: change?.topic ?? will.topic, payload: change?.payload ?? will.payload, qos: change?.qos ?? will.qos,
+      retain: (change?.retain ?? will.retain) && this.options.retainAvailable, properties: change?.properties ?? will.properties,
+    };
+    const run = this.ext.interceptWill;
+    if (run === undefined) return this.#publishWill(clientId, m);
+    const out = run(m, client ?? { clientId, username: undefined, protocolVersion: 0, remoteAddress: undefined,
+      connection: { remoteAddress: undefined, remotePort: undefined, listener: undefined } });
+    if (out instanceof Promise) {
+      out.then((r) => {
+        if (r !== null && !this.closing) this.#publishWill(clientId, r);
+      }, (err: unknown) => this.userCode.failed(err, 'will', clientId));
+    } else if (out !== null) this.#publishWill(clientId, out);
+  }
+
+  #publishWill(clientId: string, will: InterceptedMessage): void {
     const msg = createMessage({
       topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
       properties: will.properties, senderId: clientId, now: this.clock.now(),

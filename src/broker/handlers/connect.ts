@@ -9,6 +9,7 @@ import {
   AllowedReasonCodes, type ConnectPacket, MqttError, PacketType, type Properties, ProtocolVersion, ReasonCode, type WillMessage,
 } from '../../protocol/index.js';
 import type { AuthExchange, AuthMechanism, AuthStartContext, AuthStep } from '../auth-mechanism.js';
+import type { AuthVerdict } from '../extensions.js';
 import type { Connection } from '../connection.js';
 import { ownedProperties } from '../message.js';
 import { responseTopicInvalid } from './publish.js';
@@ -65,16 +66,24 @@ export function handleConnect(c: Connection, packet: ConnectPacket): void | Prom
   const pending: PendingConnect = { packet: p, clientId, assigned };
   const method = p.properties?.authenticationMethod;
   if (method !== undefined) return startEnhancedAuth(c, pending, method);
-  const auth = st.authenticate;
+  const auth = st.ext.authenticate;
   if (auth === undefined) return accept(c, pending, undefined);
   const verdict = auth(c, p, clientId);
-  if (typeof verdict === 'number') return authenticated(c, pending, verdict);
-  return verdict.then((code) => authenticated(c, pending, code));
+  if (!(verdict instanceof Promise)) return authenticated(c, pending, verdict);
+  return verdict.then((v) => authenticated(c, pending, v));
 }
 
-function authenticated(c: Connection, pending: PendingConnect, code: number): void {
+function authenticated(c: Connection, pending: PendingConnect, verdict: AuthVerdict): void {
   if (c.phase === 'closed') return;
+  const code = verdict.code;
   if (code !== ReasonCode.Success) return refuse(c, code, code === ReasonCode.UnspecifiedError ? 'authentication could not complete' : 'authentication failed', pending.packet);
+  // An accepting hook may rename the client and attach an ACL and data (hooks.ts AuthenticateResult).
+  if (verdict.clientId !== undefined && verdict.clientId !== pending.clientId) {
+    pending.clientId = verdict.clientId;
+    // [MQTT-3.2.2-16]: a 5.0 client learns an identifier it did not choose from CONNACK.
+    pending.assigned = pending.packet.protocolVersion === ProtocolVersion.V5;
+  }
+  if (verdict.username !== undefined || verdict.acl !== undefined || verdict.data !== undefined) pending.grant = verdict;
   accept(c, pending, undefined);
 }
 
@@ -151,10 +160,12 @@ export interface PendingConnect {
   packet: ConnectPacket;
   clientId: string;
   assigned: boolean;
+  /** What an accepting authenticate hook attached (username, ACL, data). */
+  grant?: AuthVerdict;
 }
 
 function accept(c: Connection, pending: PendingConnect, authProps: Properties | undefined): void {
-  const { packet: p, clientId, assigned } = pending;
+  const { packet: p, clientId, assigned, grant } = pending;
   const st = c.state;
   const now = st.clock.now();
   const opts = st.options;
@@ -198,7 +209,9 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   if (session === undefined) {
     session = new Session(clientId, st.sessionLimits, st);
     st.sessions.set(clientId, session);
+    st.events.fire('sessionCreated', clientId);
   } else {
+    st.events.fire('sessionResumed', clientId);
     session.expiresAt = undefined;
     // [MQTT-3.1.3-9]: the will is not sent when the session resumes within the will delay.
     st.pendingWills.delete(clientId);
@@ -224,9 +237,11 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   }
   c.session = session;
   c.info = {
-    clientId, protocolVersion: p.protocolVersion, username: p.username, remoteAddress: c.remoteAddress,
+    clientId, protocolVersion: p.protocolVersion, username: grant?.username ?? p.username, remoteAddress: c.remoteAddress,
     keepalive: c.keepalive, cleanStart: p.clean, connection: c.meta,
   };
+  if (grant?.acl !== undefined) c.info.acl = grant.acl;
+  if (grant?.data !== undefined) c.info.data = grant.data;
   c.phase = 'connected';
   st.connections.set(clientId, c);
   st.limits.connected(c);

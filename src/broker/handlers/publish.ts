@@ -9,6 +9,8 @@ import {
 } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import { createMessage } from '../message.js';
+import type { ClientInfo } from '../events.js';
+import { aclAllowsPublish, type PublishChange, type PublishVerdict } from '../extensions.js';
 import { isReservedTopic } from '../state.js';
 
 export function handlePublish(c: Connection, p: PublishPacket): void | Promise<void> {
@@ -63,30 +65,64 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     ack(c, p, ReasonCode.QuotaExceeded);
     return;
   }
-  const authorize = st.authorizePublish;
+  // A per-client ACL from the authenticate hook (e.g. a JWT's publish list).
+  const acl = c.info?.acl;
+  if (acl !== undefined && !aclAllowsPublish(acl, p.topic)) return ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+  const authorize = st.ext.authorizePublish;
   if (authorize !== undefined) {
-    const code = authorize(session.clientId, p.topic, qos, p.retain);
-    if (typeof code !== 'number') return code.then((settled) => authorized(c, p, v5, settled));
-    if (code !== ReasonCode.Success) return ack(c, p, v5 ? code : ReasonCode.Success);
+    const info = c.info as ClientInfo;
+    const verdict = authorize({
+      clientId: info.clientId, username: info.username, protocolVersion: info.protocolVersion, remoteAddress: info.remoteAddress,
+      connection: info.connection, topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties, will: false, client: info,
+    });
+    if (verdict instanceof Promise) return verdict.then((settled) => authorized(c, p, v5, settled));
+    return authorized(c, p, v5, verdict);
   }
-  route(c, p, v5);
+  if (st.ext.interceptPublish !== undefined) return intercept(c, p, v5, undefined);
+  route(c, p, v5, undefined);
 }
 
-/** After an async authorization: route, or refuse (5.0: 0x87 / 0x80 on the acknowledgement; 3.1.1: acknowledged and dropped). */
-function authorized(c: Connection, p: PublishPacket, v5: boolean, code: number): void {
+/** After authorization: on to the interceptors and routing, or refuse (5.0: the code on the acknowledgement; 3.1.1: acknowledged and dropped). */
+function authorized(c: Connection, p: PublishPacket, v5: boolean, verdict: PublishVerdict): void | Promise<void> {
   if (c.phase === 'closed') return;
-  if (code === ReasonCode.Success) route(c, p, v5);
-  else ack(c, p, v5 ? code : ReasonCode.Success);
+  if (typeof verdict === 'number') {
+    if (verdict !== ReasonCode.Success) return ack(c, p, v5 ? verdict : ReasonCode.Success);
+    return c.state.ext.interceptPublish !== undefined ? intercept(c, p, v5, undefined) : route(c, p, v5, undefined);
+  }
+  return c.state.ext.interceptPublish !== undefined ? intercept(c, p, v5, verdict) : route(c, p, v5, verdict);
 }
 
-function route(c: Connection, p: PublishPacket, v5: boolean): void {
+/** The inbound interceptors (after authorization, before routing): the message they return is routed; null drops it. */
+function intercept(c: Connection, p: PublishPacket, v5: boolean, change: PublishChange | undefined): void | Promise<void> {
+  const run = c.state.ext.interceptPublish;
+  if (run === undefined) return route(c, p, v5, change);
+  const out = run({
+    topic: change?.topic ?? p.topic, payload: change?.payload ?? p.payload, qos: change?.qos ?? p.qos,
+    retain: change?.retain ?? p.retain, properties: change?.properties ?? p.properties,
+  }, c.info);
+  if (out instanceof Promise) return out.then((m) => (m === null ? dropped(c, p) : route(c, p, v5, m)));
+  return out === null ? dropped(c, p) : route(c, p, v5, out);
+}
+
+/** An interceptor dropped the message: the publisher's flow completes as if it had been routed. */
+function dropped(c: Connection, p: PublishPacket): void {
+  const session = c.session;
+  if (session === undefined || c.phase === 'closed') return;
+  if (p.qos === 2) (session.inboundQos2 ??= new Set()).add(p.packetId as number);
+  ack(c, p, ReasonCode.Success);
+}
+
+function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChange | undefined): void {
   const st = c.state;
   const session = c.session;
   if (session === undefined || c.phase === 'closed') return;
   const qos = p.qos;
-  const msg = createMessage({
+  const msg = createMessage(change === undefined ? {
     topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties,
     senderId: session.clientId, now: st.clock.now(),
+  } : {
+    topic: change.topic ?? p.topic, payload: change.payload ?? p.payload, qos: change.qos ?? qos, retain: change.retain ?? p.retain,
+    properties: change.properties ?? p.properties, senderId: session.clientId, now: st.clock.now(),
   });
   st.pressure = undefined;
   const receivers = st.publish(msg);

@@ -7,6 +7,8 @@ import {
   hasWildcard, MqttError, PacketType, parseShared, type QoS, ReasonCode, type SubscribePacket, type Subscription, topicLevels,
 } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
+import { aclAllowsSubscribe } from '../extensions.js';
+import { checked } from '../delivery.js';
 import type { Message } from '../message.js';
 import type { Session, SubRecord } from '../session.js';
 
@@ -16,15 +18,23 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promi
   if (subId !== undefined && !st.options.subscriptionIdentifiersAvailable) {
     throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported');
   }
-  const authorize = st.authorizeSubscribe;
-  if (authorize === undefined) return finish(c, p, p.subscriptions.map(() => ReasonCode.Success), subId);
-  const verdicts = p.subscriptions.map((s) => authorize(c, s));
+  const authorize = st.ext.authorizeSubscribe;
+  const acl = c.info?.acl;
+  if (authorize === undefined && acl === undefined) return finish(c, p, p.subscriptions.map(() => 2), subId);
+  const verdicts = p.subscriptions.map((s): number | Promise<number> => {
+    // A per-client ACL from the authenticate hook (e.g. a JWT's subscribe list) comes first.
+    if (acl !== undefined && !aclAllowsSubscribe(acl, parseShared(s.topicFilter)?.filter ?? s.topicFilter)) return ReasonCode.NotAuthorized;
+    return authorize === undefined ? 2 : authorize(c, s);
+  });
   if (verdicts.every((v) => typeof v === 'number')) return finish(c, p, verdicts as number[], subId);
   // Each verdict settles on its own (user-code.ts never rejects and bounds the wait).
   return Promise.all(verdicts).then((codes) => finish(c, p, codes, subId));
 }
 
-/** `verdicts[i]`: 0 when filter i may be subscribed, else its refusal code (0x87, or 0x80 when the hook failed). */
+/**
+ * `verdicts[i]`: the most QoS filter i may be granted (0 to 2: a hook may downgrade), else its
+ * refusal code (0x87, or 0x80 when the hook failed; 3.1.1 clients get 0x80 for any refusal).
+ */
 function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: number | undefined): void {
   // An async authorization may settle after the connection (and maybe its session) ended.
   if (c.phase === 'closed') return;
@@ -33,7 +43,8 @@ function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: nu
   const retained: [SubRecord, Message[]][] = [];
   p.subscriptions.forEach((sub, i) => {
     const verdict = verdicts[i] as number;
-    const code = verdict === ReasonCode.Success ? subscribeOne(c, session, sub, subId, retained) : verdict;
+    const granted = verdict < 0x80 && verdict < sub.qos ? { ...sub, qos: verdict as QoS } : sub;
+    const code = verdict < 0x80 ? subscribeOne(c, session, granted, subId, retained) : verdict;
     codes.push(code);
   });
   // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.
@@ -41,9 +52,13 @@ function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: nu
   const properties = failed && c.problemInfo && c.version === 5 ? { reasonString: 'one or more subscriptions were refused' } : undefined;
   c.send({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes, ...(properties ? { properties } : {}) });
   const now = c.state.clock.now();
+  const check = c.state.ext.deliveryCheck;
   for (const [rec, messages] of retained) {
     // [MQTT-3.3.1-8]: retained messages sent because of a new subscription carry RETAIN 1.
-    for (const m of messages) session.deliver(m, (m.qos < rec.qos ? m.qos : rec.qos) as QoS, true, rec.subIds, now);
+    for (const m of messages) {
+      const out = check === undefined ? m : checked(check, session, m);
+      if (out !== undefined) session.deliver(out, (out.qos < rec.qos ? out.qos : rec.qos) as QoS, true, rec.subIds, now);
+    }
   }
   const granted = p.subscriptions.filter((_, i) => (codes[i] as number) < 0x80);
   if (granted.length > 0) c.state.events.fire('subscribed', session.clientId, granted);
