@@ -110,6 +110,8 @@ const PENDING_CONTROL = 128;
 const COALESCED = 256;
 /** The client used its inbound budget for this second (limits.ts): its PUBLISH wait and its stream is not read. */
 const THROTTLED = 512;
+/** Clean Start (3.1.1: Clean Session) of the accepted CONNECT, for ClientInfo. */
+const CLEAN_START = 1024;
 
 /** 5.0 topic aliases of a connection, created when the first alias is used (most clients never use one). */
 class AliasTables {
@@ -131,8 +133,12 @@ export class Connection implements SessionLink, Waiter {
   #decoder: Decoder | undefined;
   phase: ConnState = 'new';
   version = 0;
+  /** Set when CONNECT is accepted (and kept after the connection closes). */
   session: Session | undefined;
-  info: ClientInfo | undefined;
+  /** The username of the accepted CONNECT (or of the client certificate), as ClientInfo shows it. */
+  username: string | undefined;
+  /** The ClientInfo of `info`, built on first use. */
+  #info: ClientInfo | undefined;
   will: WillMessage | undefined;
   keepalive = 0;
   lastSeen: number;
@@ -197,6 +203,30 @@ export class Connection implements SessionLink, Waiter {
 
   get remoteAddress(): string | undefined {
     return this.meta.remoteAddress;
+  }
+
+  /**
+   * What events and `clients()` say about the client, from CONNECT's acceptance on (undefined
+   * before). Built the first time anyone asks and then always the same object: an idle client
+   * nobody asked about holds none.
+   */
+  get info(): ClientInfo | undefined {
+    const session = this.session;
+    if (this.#info !== undefined || session === undefined) return this.#info;
+    this.#info = {
+      clientId: session.clientId, protocolVersion: this.version, username: this.username, remoteAddress: this.meta.remoteAddress,
+      keepalive: this.keepalive, cleanStart: this.cleanStart, connection: this.meta,
+    };
+    return this.#info;
+  }
+
+  /** Clean Start (Clean Session in 3.1.1) of the accepted CONNECT. */
+  get cleanStart(): boolean {
+    return (this.#flags & CLEAN_START) !== 0;
+  }
+
+  set cleanStart(on: boolean) {
+    this.#flags = withBit(this.#flags, CLEAN_START, on);
   }
 
   /** True while the socket does not accept more bytes: the session queues, the client's PUBLISH / SUBSCRIBE wait. */

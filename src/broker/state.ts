@@ -13,7 +13,7 @@ import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import type { Connection } from './connection.js';
 import { deliverShared, route, type RouteEntry, type Router } from './delivery.js';
-import { BrokerEmitter, type DropReason } from './events.js';
+import { BrokerEmitter, type ClientInfo, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, messageBytes, ownedProperties } from './message.js';
 import { type InboundBudget, Limits } from './limits.js';
@@ -386,8 +386,8 @@ export class BrokerState implements DropSink, Router {
     this.streams.delete(conn);
     this.limits.closed(conn);
     const session = conn.session;
-    const info = conn.info;
-    if (session === undefined || info === undefined) return;
+    // Not accepted: no session, no ClientInfo, no event.
+    if (session === undefined) return;
     if (this.connections.get(session.clientId) === conn) {
       this.connections.delete(session.clientId);
       this.limits.disconnected(conn);
@@ -406,8 +406,11 @@ export class BrokerState implements DropSink, Router {
       session.expiresAt = now + session.expiryInterval * 1000;
       this.wheel.schedule(session, session.expiresAt);
     }
-    if (conn.graceful) this.events.fire('clientDisconnected', info, conn.disconnectReason);
-    else this.events.fire('connectionLost', info, err);
+    // The ClientInfo is built (see Connection.info) only when someone listens.
+    const events = this.events;
+    if (conn.graceful) {
+      if (events.listenerCount('clientDisconnected') > 0) events.fire('clientDisconnected', conn.info as ClientInfo, conn.disconnectReason);
+    } else if (events.listenerCount('connectionLost') > 0) events.fire('connectionLost', conn.info as ClientInfo, err);
   }
 
   #scheduleWill(session: Session, will: WillMessage, now: number): void {

@@ -10,6 +10,7 @@ import {
 } from '../../protocol/index.js';
 import type { AuthExchange, AuthMechanism, AuthStartContext, AuthStep } from '../auth-mechanism.js';
 import type { Connection } from '../connection.js';
+import type { ClientInfo } from '../events.js';
 import { ownedProperties } from '../message.js';
 import { responseTopicInvalid } from './publish.js';
 import { Session } from '../session.js';
@@ -222,11 +223,10 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     c.clientAliasMax = opts.outboundTopicAliases ? (props?.topicAliasMaximum ?? 0) : 0;
     c.problemInfo = props?.requestProblemInformation ?? true;
   }
+  // What `c.info` (the ClientInfo) is built from when first asked for.
+  c.username = p.username;
+  c.cleanStart = p.clean;
   c.session = session;
-  c.info = {
-    clientId, protocolVersion: p.protocolVersion, username: p.username, remoteAddress: c.remoteAddress,
-    keepalive: c.keepalive, cleanStart: p.clean, connection: c.meta,
-  };
   c.phase = 'connected';
   st.connections.set(clientId, c);
   st.limits.connected(c);
@@ -247,7 +247,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     session.retryScheduled = true;
     st.wheel.schedule(session, now + opts.retryInterval * 1000);
   }
-  st.events.fire('clientConnected', c.info);
+  if (st.events.listenerCount('clientConnected') > 0) st.events.fire('clientConnected', c.info as ClientInfo);
 }
 
 function connackProperties(
