@@ -73,8 +73,11 @@ export class BrokerState implements DropSink, Router {
   readonly sessions = new Map<string, Session>();
   /** Connected clients by client id. */
   readonly connections = new Map<string, Connection>();
-  /** Every open connection, connected or not. */
-  readonly streams = new Set<Connection>();
+  /**
+   * Open connections whose CONNECT is not accepted yet; an accepted one moves to `connections`
+   * (so an idle client costs one table entry, not two).
+   */
+  readonly connecting = new Set<Connection>();
   readonly tree: TopicTree<RouteEntry>;
   readonly groups = new Map<string, SharedGroup<SubRecord>>();
   readonly retained = new RetainedIndex<Message>(messageBytes);
@@ -139,6 +142,11 @@ export class BrokerState implements DropSink, Router {
     };
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });
     this.#stopTicker = options.ticker.start(() => tick(this, this.clock.now()), TICK_MS);
+  }
+
+  /** Every open connection, connected or not. */
+  openConnections(): Connection[] {
+    return [...this.connecting, ...this.connections.values()];
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -383,7 +391,7 @@ export class BrokerState implements DropSink, Router {
 
   /** Called once by a connection when it ends, whatever the cause. */
   connectionClosed(conn: Connection, err: Error | undefined): void {
-    this.streams.delete(conn);
+    this.connecting.delete(conn);
     this.limits.closed(conn);
     const session = conn.session;
     // Not accepted: no session, no ClientInfo, no event.

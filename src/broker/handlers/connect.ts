@@ -229,6 +229,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   c.session = session;
   c.phase = 'connected';
   st.connections.set(clientId, c);
+  st.connecting.delete(c);
   st.limits.connected(c);
 
   const connack = { type: PacketType.Connack, sessionPresent: present, reasonCode: ReasonCode.Success } as const;
