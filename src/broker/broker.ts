@@ -105,7 +105,7 @@ export class BrokerCore {
     }
     st.stats.connectionsAccepted++;
     const conn = new Connection(st, stream, typeof meta === 'object' ? meta : localMeta(meta));
-    st.streams.add(conn);
+    st.connecting.add(conn);
     // A connection that never completes CONNECT is closed when its deadline fires (timers.ts).
     if (st.options.connectTimeout > 0) st.wheel.schedule(conn, conn.lastSeen + st.options.connectTimeout * 1000);
   }
@@ -258,7 +258,7 @@ export class BrokerCore {
     const st = this.#state;
     st.closing = true;
     const closed: Promise<void>[] = [];
-    for (const conn of [...st.streams]) {
+    for (const conn of st.openConnections()) {
       closed.push(new Promise((resolve) => {
         if (conn.stream.destroyed) resolve();
         else conn.stream.once('close', () => resolve());

@@ -8,7 +8,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
-  copyBytes, Decoder, encode, MqttError, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, publishHeaderLength,
+  copyBytes, Decoder, decodeWhole, encode, MqttError, type Packet, PacketType, type Properties, type PreparedPublish, ProtocolVersion, publishHeaderLength,
   publishPropertiesLength, type QoS, ReasonCode, stampPublish, type WillMessage, writePublishHeader,
 } from '../protocol/index.js';
 import type { BrokerState } from './state.js';
@@ -67,6 +67,30 @@ function onDrain(this: Duplex): void {
 function onEnd(this: Duplex): void {
   connectionOf(this).close(undefined);
 }
+/**
+ * `onEnd` after the stream's own single `end` listener (a net.Socket has one), as one function
+ * shared by every stream with that listener: two listeners on one event cost an array per stream.
+ */
+const endAfter = new WeakMap<(...args: unknown[]) => unknown, (this: Duplex) => void>();
+function listenEnd(stream: Duplex): void {
+  const own = stream.rawListeners('end');
+  const first = own[0] as ((...args: unknown[]) => unknown) & { listener?: unknown };
+  // A `once` wrapper (it has `listener`) or several listeners: simply add ours.
+  if (own.length !== 1 || first.listener !== undefined) {
+    stream.on('end', onEnd);
+    return;
+  }
+  let both = endAfter.get(first);
+  if (both === undefined) {
+    both = function (this: Duplex): void {
+      first.call(this);
+      onEnd.call(this);
+    };
+    endAfter.set(first, both);
+  }
+  stream.removeListener('end', first);
+  stream.on('end', both);
+}
 function onError(this: Duplex, err: Error): void {
   connectionOf(this).close(err);
 }
@@ -86,6 +110,8 @@ const PENDING_CONTROL = 128;
 const COALESCED = 256;
 /** The client used its inbound budget for this second (limits.ts): its PUBLISH wait and its stream is not read. */
 const THROTTLED = 512;
+/** Clean Start (3.1.1: Clean Session) of the accepted CONNECT, for ClientInfo. */
+const CLEAN_START = 1024;
 
 /** 5.0 topic aliases of a connection, created when the first alias is used (most clients never use one). */
 class AliasTables {
@@ -103,11 +129,16 @@ export class Connection implements SessionLink, Waiter {
   readonly stream: Duplex;
   /** Who is on the other end and how they came in (shared with ClientInfo and hook contexts). */
   readonly meta: ConnectionMeta;
-  readonly decoder: Decoder;
+  /** State of a packet spanning chunks; none while the input ends on a packet boundary (idle connections hold none). */
+  #decoder: Decoder | undefined;
   phase: ConnState = 'new';
   version = 0;
+  /** Set when CONNECT is accepted (and kept after the connection closes). */
   session: Session | undefined;
-  info: ClientInfo | undefined;
+  /** The username of the accepted CONNECT (or of the client certificate), as ClientInfo shows it. */
+  username: string | undefined;
+  /** The ClientInfo of `info`, built on first use. */
+  #info: ClientInfo | undefined;
   will: WillMessage | undefined;
   keepalive = 0;
   lastSeen: number;
@@ -133,9 +164,10 @@ export class Connection implements SessionLink, Waiter {
    * Output of this turn, in order. A number is a 4-byte acknowledgement; a PreparedPublish gets
    * the packet identifier and DUP from `#pendingIds` (id + 65536 for DUP); a Message is a 5.0
    * PUBLISH already written for this receiver: its `-#pendingIds[i]` bytes wait in `#custom`.
+   * Both are created by the turn's first packet and let go by its write: idle connections hold none.
    */
-  #pending: PendingItem[] = [];
-  #pendingIds: number[] = [];
+  #pending: PendingItem[] | undefined;
+  #pendingIds: number[] | undefined;
   #pendingBytes = 0;
   /**
    * This turn's 5.0 PUBLISHes with per-receiver properties, whole and back to back. When they are
@@ -155,7 +187,6 @@ export class Connection implements SessionLink, Waiter {
     this.state = state;
     this.stream = stream;
     this.meta = meta;
-    this.decoder = new Decoder({ maxPacketSize: state.options.maxPacketSize });
     // Whole milliseconds: small integers are stored in the object, fractions would be boxed (and
     // reallocated on every read chunk).
     this.lastSeen = Math.floor(state.clock.now());
@@ -165,13 +196,42 @@ export class Connection implements SessionLink, Waiter {
     (stream as unknown as Record<symbol, Connection>)[CONNECTION] = this;
     stream.on('data', onData);
     stream.on('drain', onDrain);
-    stream.on('end', onEnd);
+    listenEnd(stream);
     stream.on('close', onEnd);
     stream.on('error', onError);
   }
 
   get remoteAddress(): string | undefined {
     return this.meta.remoteAddress;
+  }
+
+  /**
+   * What events and `clients()` say about the client, from CONNECT's acceptance on (undefined
+   * before). Built the first time anyone asks and then always the same object: an idle client
+   * nobody asked about holds none.
+   */
+  get info(): ClientInfo | undefined {
+    const session = this.session;
+    if (this.#info !== undefined || session === undefined) return this.#info;
+    this.#info = {
+      clientId: session.clientId, protocolVersion: this.version, username: this.username, remoteAddress: this.meta.remoteAddress,
+      keepalive: this.keepalive, cleanStart: this.cleanStart, connection: this.meta,
+    };
+    return this.#info;
+  }
+
+  /** The ClientInfo if it was built already (it always is for a client an authenticate hook gave an ACL or data). */
+  get builtInfo(): ClientInfo | undefined {
+    return this.#info;
+  }
+
+  /** Clean Start (Clean Session in 3.1.1) of the accepted CONNECT. */
+  get cleanStart(): boolean {
+    return (this.#flags & CLEAN_START) !== 0;
+  }
+
+  set cleanStart(on: boolean) {
+    this.#flags = withBit(this.#flags, CLEAN_START, on);
   }
 
   /** True while the socket does not accept more bytes: the session queues, the client's PUBLISH / SUBSCRIBE wait. */
@@ -284,7 +344,15 @@ export class Connection implements SessionLink, Waiter {
     if (this.phase === 'closed') return;
     this.lastSeen = Math.floor(this.state.clock.now());
     try {
-      this.decoder.feed(chunk, onPacket, this);
+      const decoder = this.#decoder;
+      if (decoder === undefined) {
+        // Whole packets are decoded in place; only an incomplete tail needs a Decoder to wait in.
+        const end = decodeWhole(chunk, this.version, this.state.options.maxPacketSize, onPacket, this);
+        if (end < chunk.length && (this.phase as ConnState) !== 'closed') this.#buffer(end === 0 ? chunk : chunk.subarray(end));
+      } else {
+        decoder.feed(chunk, onPacket, this);
+        if (decoder.bufferedBytes === 0) this.#decoder = undefined;
+      }
     } catch (err) {
       this.fail(err);
       return;
@@ -298,6 +366,18 @@ export class Connection implements SessionLink, Waiter {
     // a publisher waiting for acknowledgements sends its next window while the turn's deliveries
     // are still being written.
     if (this.#pendingControl && !this.congested) this.flush();
+  }
+
+  /**
+   * Keeps the start of a packet until the rest arrives. The CONNECT handler sets `version` as
+   * soon as CONNECT is decoded (any later CONNECT closes the connection), so it is the stream's
+   * protocol level from then on.
+   */
+  #buffer(tail: Buffer): void {
+    const decoder = new Decoder({ maxPacketSize: this.state.options.maxPacketSize });
+    decoder.protocolVersion = this.version;
+    decoder.feed(tail, onPacket, this);
+    this.#decoder = decoder;
   }
 
   /** True while an async handler (a hook) holds back this connection's packets. */
@@ -471,8 +551,7 @@ export class Connection implements SessionLink, Waiter {
   sendBytes(buf: Buffer): void {
     if (this.phase === 'closed' || this.#muted) return;
     this.#pendingControl = true;
-    this.#pending.push(buf);
-    this.#pendingIds.push(0);
+    this.#push(buf, 0);
     this.#queued(buf.length);
   }
 
@@ -482,8 +561,7 @@ export class Connection implements SessionLink, Waiter {
     // PUBREL belongs to a delivery's flow (like the PUBLISH before it): it may wait to share a write.
     if (type !== PacketType.Pubrel) this.#pendingControl = true;
     if (this.clientMaxPacketSize < 4) return this.#unsendable();
-    this.#pending.push(((type << 4) | (type === PacketType.Pubrel ? 2 : 0)) * 65536 + packetId);
-    this.#pendingIds.push(0);
+    this.#push(((type << 4) | (type === PacketType.Pubrel ? 2 : 0)) * 65536 + packetId, 0);
     this.#queued(4);
   }
 
@@ -508,8 +586,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   #pushPrepared(prepared: PreparedPublish, packetId: number, dup: boolean): boolean {
-    this.#pending.push(prepared);
-    this.#pendingIds.push(dup ? packetId + 65536 : packetId);
+    this.#push(prepared, dup ? packetId + 65536 : packetId);
     this.#queued(prepared.bytes.length);
     return true;
   }
@@ -573,8 +650,7 @@ export class Connection implements SessionLink, Waiter {
     copyBytes(msg.payload, 0, payloadLen, buf, pos);
     this.#customUsed = at + size;
     this.#customCount++;
-    this.#pending.push(msg);
-    this.#pendingIds.push(-size);
+    this.#push(msg, -size);
     this.#queued(size);
     return true;
   }
@@ -605,6 +681,17 @@ export class Connection implements SessionLink, Waiter {
     return true;
   }
 
+  #push(item: PendingItem, id: number): void {
+    const pending = this.#pending;
+    if (pending === undefined) {
+      this.#pending = [item];
+      this.#pendingIds = [id];
+    } else {
+      pending.push(item);
+      (this.#pendingIds as number[]).push(id);
+    }
+  }
+
   #queued(bytes: number): void {
     this.#pendingBytes += bytes;
     if (this.#pendingBytes >= FLUSH_THRESHOLD) this.flush();
@@ -614,8 +701,8 @@ export class Connection implements SessionLink, Waiter {
   /** Writes everything collected so far in one write. */
   flush(): void {
     const pending = this.#pending;
+    if (pending === undefined || this.phase === 'closed' && this.stream.destroyed) return;
     const count = pending.length;
-    if (count === 0 || this.phase === 'closed' && this.stream.destroyed) return;
     let out: Buffer;
     const first = pending[0];
     if (count === this.#customCount) {
@@ -629,8 +716,8 @@ export class Connection implements SessionLink, Waiter {
     } else {
       out = this.#gather(pending, count);
     }
-    this.#pending = [];
-    this.#pendingIds = [];
+    this.#pending = undefined;
+    this.#pendingIds = undefined;
     this.#pendingBytes = 0;
     this.#flags &= ~(PENDING_CONTROL | COALESCED);
     this.#customUsed = 0;
@@ -647,7 +734,7 @@ export class Connection implements SessionLink, Waiter {
 
   #gather(pending: PendingItem[], count: number): Buffer {
     const out = Buffer.allocUnsafe(this.#pendingBytes);
-    const ids = this.#pendingIds;
+    const ids = this.#pendingIds as number[];
     const custom = this.#custom;
     let at = 0;
     let pos = 0;

@@ -59,8 +59,11 @@ export class BrokerState implements DropSink, Router {
   readonly sessions = new Map<string, Session>();
   /** Connected clients by client id. */
   readonly connections = new Map<string, Connection>();
-  /** Every open connection, connected or not. */
-  readonly streams = new Set<Connection>();
+  /**
+   * Open connections whose CONNECT is not accepted yet; an accepted one moves to `connections`
+   * (so an idle client costs one table entry, not two).
+   */
+  readonly connecting = new Set<Connection>();
   readonly tree: TopicTree<RouteEntry>;
   readonly groups = new Map<string, SharedGroup<SubRecord>>();
   readonly retained = new RetainedIndex<Message>(messageBytes);
@@ -111,6 +114,11 @@ export class BrokerState implements DropSink, Router {
     };
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });
     this.#stopTicker = options.ticker.start(() => tick(this, this.clock.now()), TICK_MS);
+  }
+
+  /** Every open connection, connected or not. */
+  openConnections(): Connection[] {
+    return [...this.connecting, ...this.connections.values()];
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -408,11 +416,11 @@ export class BrokerState implements DropSink, Router {
 
   /** Called once by a connection when it ends, whatever the cause. */
   connectionClosed(conn: Connection, err: Error | undefined): void {
-    this.streams.delete(conn);
+    this.connecting.delete(conn);
     this.limits.closed(conn);
     const session = conn.session;
-    const info = conn.info;
-    if (session === undefined || info === undefined) return;
+    // Not accepted: no session, no ClientInfo, no event.
+    if (session === undefined) return;
     if (this.connections.get(session.clientId) === conn) {
       this.connections.delete(session.clientId);
       this.limits.disconnected(conn);
@@ -431,8 +439,11 @@ export class BrokerState implements DropSink, Router {
       session.expiresAt = now + session.expiryInterval * 1000;
       this.wheel.schedule(session, session.expiresAt);
     }
-    if (conn.graceful) this.events.fire('clientDisconnected', info, conn.disconnectReason);
-    else this.events.fire('connectionLost', info, err);
+    // The ClientInfo is built (see Connection.info) only when someone listens.
+    const events = this.events;
+    if (conn.graceful) {
+      if (events.listenerCount('clientDisconnected') > 0) events.fire('clientDisconnected', conn.info as ClientInfo, conn.disconnectReason);
+    } else if (events.listenerCount('connectionLost') > 0) events.fire('connectionLost', conn.info as ClientInfo, err);
   }
 
   #scheduleWill(session: Session, will: WillMessage, now: number): void {

@@ -134,40 +134,12 @@ export class Decoder {
 
   /** Decodes every whole packet in `buf`; keeps the incomplete tail. */
   #scan<C>(buf: Buffer, sink: PacketSink<C>, thisArg: C): void {
-    const len = buf.length;
-    let pos = 0;
-    while (pos < len) {
-      // Fixed header: type byte then the Remaining Length as a Variable Byte Integer.
-      let remaining = 0;
-      let mul = 1;
-      let i = pos + 1;
-      let complete = false;
-      while (i < len && i <= pos + 4) {
-        const b = buf[i++] as number;
-        remaining += (b & 0x7f) * mul;
-        if ((b & 0x80) === 0) { complete = true; break; }
-        mul *= 128;
-      }
-      if (!complete) {
-        if (i > pos + 4) throw new MalformedPacketError('remaining length longer than 4 bytes [MQTT-1.5.5-1]');
-        break;
-      }
-      const total = i - pos + remaining;
-      if (total > this.maxPacketSize) throw new PacketTooLargeError(total, this.maxPacketSize);
-      if (pos + total > len) {
-        this.#needed = total;
-        break;
-      }
-      const packet = this.#decodeOne(buf, pos, i, i + remaining);
-      reader.release();
-      sink.call(thisArg, packet);
-      pos += total;
-    }
-    if (pos < len) {
-      const tail = buf.subarray(pos);
+    const pos = decodeWhole(buf, this.protocolVersion, this.maxPacketSize, sink, thisArg, this);
+    if (pos < buf.length) {
+      const tail = pos === 0 ? buf : buf.subarray(pos);
       (this.#chunks ??= []).push(tail);
       this.#buffered = tail.length;
-      if (this.#needed < 0) this.#needed = this.#headerLength();
+      this.#needed = this.#headerLength();
     } else {
       this.#needed = -1;
     }
@@ -194,40 +166,78 @@ export class Decoder {
     }
     return -1;
   }
+}
 
-  #decodeOne(buf: Buffer, start: number, body: number, end: number): Packet {
-    const first = buf[start] as number;
-    const type = first >> 4;
-    const flags = first & 0x0f;
-    const r = reader.reset(buf, body, end);
-    const version = this.protocolVersion;
-    if (type === PacketType.Publish) return decodePublish(r, flags, version);
-    const required = RequiredFlags[type];
-    if (required === undefined) throw new MalformedPacketError(`reserved packet type ${type}`);
-    // [MQTT-2.2.2-1] [MQTT-2.2.2-2]: reserved flags must hold their defined values. CONNECT is
-    // checked by decodeConnect, once the protocol level is known (MQTT 3.1 defines no such rule).
-    if (flags !== required && type !== PacketType.Connect) {
-      throw new MalformedPacketError(`invalid fixed header flags for packet type ${type} [MQTT-2.2.2-2]`);
+/**
+ * Decodes every whole packet at the start of `buf` and hands each to `sink` as soon as it is
+ * decoded; returns the offset of the incomplete tail (`buf.length` when there is none). `version`
+ * is the stream's protocol level; a CONNECT sets it for the packets after it (and in `level`, when
+ * given). Throws on a malformed or oversized packet: the caller's stream is dead then. Keeps no
+ * state, so a connection needs a `Decoder` only while a packet spans chunks.
+ */
+export function decodeWhole<C>(
+  buf: Buffer, version: number, maxPacketSize: number, sink: PacketSink<C>, thisArg: C, level?: { protocolVersion: number },
+): number {
+  const len = buf.length;
+  let pos = 0;
+  while (pos < len) {
+    // Fixed header: type byte then the Remaining Length as a Variable Byte Integer.
+    let remaining = 0;
+    let mul = 1;
+    let i = pos + 1;
+    let complete = false;
+    while (i < len && i <= pos + 4) {
+      const b = buf[i++] as number;
+      remaining += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) { complete = true; break; }
+      mul *= 128;
     }
-    switch (type) {
-      case PacketType.Connect: {
-        const p = decodeConnect(r, flags);
-        this.protocolVersion = p.protocolVersion;
-        return p;
-      }
-      case PacketType.Connack: return decodeConnack(r, version);
-      case PacketType.Puback: return decodeAck(r, PacketType.Puback, version);
-      case PacketType.Pubrec: return decodeAck(r, PacketType.Pubrec, version);
-      case PacketType.Pubrel: return decodeAck(r, PacketType.Pubrel, version);
-      case PacketType.Pubcomp: return decodeAck(r, PacketType.Pubcomp, version);
-      case PacketType.Subscribe: return decodeSubscribe(r, version);
-      case PacketType.Suback: return decodeSuback(r, version);
-      case PacketType.Unsubscribe: return decodeUnsubscribe(r, version);
-      case PacketType.Unsuback: return decodeUnsuback(r, version);
-      case PacketType.Pingreq: checkEmpty(r, 'PINGREQ'); return PING_REQ;
-      case PacketType.Pingresp: checkEmpty(r, 'PINGRESP'); return PING_RESP;
-      case PacketType.Disconnect: return decodeDisconnect(r, version);
-      default: return decodeAuth(r, version);
+    if (!complete) {
+      if (i > pos + 4) throw new MalformedPacketError('remaining length longer than 4 bytes [MQTT-1.5.5-1]');
+      break;
     }
+    const total = i - pos + remaining;
+    if (total > maxPacketSize) throw new PacketTooLargeError(total, maxPacketSize);
+    if (pos + total > len) break;
+    const packet = decodeOne(buf, pos, i, i + remaining, version);
+    reader.release();
+    if (packet.type === PacketType.Connect) {
+      version = packet.protocolVersion;
+      if (level !== undefined) level.protocolVersion = version;
+    }
+    sink.call(thisArg, packet);
+    pos += total;
+  }
+  return pos;
+}
+
+function decodeOne(buf: Buffer, start: number, body: number, end: number, version: number): Packet {
+  const first = buf[start] as number;
+  const type = first >> 4;
+  const flags = first & 0x0f;
+  const r = reader.reset(buf, body, end);
+  if (type === PacketType.Publish) return decodePublish(r, flags, version);
+  const required = RequiredFlags[type];
+  if (required === undefined) throw new MalformedPacketError(`reserved packet type ${type}`);
+  // [MQTT-2.2.2-1] [MQTT-2.2.2-2]: reserved flags must hold their defined values. CONNECT is
+  // checked by decodeConnect, once the protocol level is known (MQTT 3.1 defines no such rule).
+  if (flags !== required && type !== PacketType.Connect) {
+    throw new MalformedPacketError(`invalid fixed header flags for packet type ${type} [MQTT-2.2.2-2]`);
+  }
+  switch (type) {
+    case PacketType.Connect: return decodeConnect(r, flags);
+    case PacketType.Connack: return decodeConnack(r, version);
+    case PacketType.Puback: return decodeAck(r, PacketType.Puback, version);
+    case PacketType.Pubrec: return decodeAck(r, PacketType.Pubrec, version);
+    case PacketType.Pubrel: return decodeAck(r, PacketType.Pubrel, version);
+    case PacketType.Pubcomp: return decodeAck(r, PacketType.Pubcomp, version);
+    case PacketType.Subscribe: return decodeSubscribe(r, version);
+    case PacketType.Suback: return decodeSuback(r, version);
+    case PacketType.Unsubscribe: return decodeUnsubscribe(r, version);
+    case PacketType.Unsuback: return decodeUnsuback(r, version);
+    case PacketType.Pingreq: checkEmpty(r, 'PINGREQ'); return PING_REQ;
+    case PacketType.Pingresp: checkEmpty(r, 'PINGRESP'); return PING_RESP;
+    case PacketType.Disconnect: return decodeDisconnect(r, version);
+    default: return decodeAuth(r, version);
   }
 }

@@ -5,7 +5,7 @@ export * from './errors.js';
 export * from './packets.js';
 export * from './properties.js';
 export * from './topic.js';
-export { Decoder, type DecoderOptions, type PacketSink } from './decoder.js';
+export { Decoder, decodeWhole, type DecoderOptions, type PacketSink } from './decoder.js';
 export { encode } from './encoder.js';
 export {
   preparePublish, stampPublish, publishWithId, type PreparedPublish, publishIdOffset, publishTemplate, type PublishTemplate,

@@ -86,6 +86,24 @@ function listenOnce(server: Server, port: number, host: string | undefined): Pro
   });
 }
 
+/** Addresses kept by `sharedAddress`; past this many the table starts again. */
+const ADDRESSES_KEPT = 1024;
+const addresses = new Map<string, string>();
+
+/**
+ * One string per recent peer address: Node makes a new string for each socket, and clients behind
+ * one NAT or gateway would each keep their own copy (32 bytes for an IPv4 address) for the
+ * connection's life. Bounded: the table is emptied when full.
+ */
+function sharedAddress(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const known = addresses.get(address);
+  if (known !== undefined) return known;
+  if (addresses.size >= ADDRESSES_KEPT) addresses.clear();
+  addresses.set(address, address);
+  return address;
+}
+
 /**
  * The peer's address. Reading `remoteAddress` makes Node keep the whole peer name on the socket
  * ({ address, family, port }: 56 bytes and its strings, per connection, for the connection's
@@ -93,7 +111,7 @@ function listenOnce(server: Server, port: number, host: string | undefined): Pro
  * it again from the socket if anyone asks later).
  */
 function peerOf(socket: Socket): { address: string | undefined; port: number | undefined } {
-  const address = socket.remoteAddress;
+  const address = sharedAddress(socket.remoteAddress);
   const port = socket.remotePort;
   const cached = socket as unknown as { _peername?: unknown };
   if (cached._peername !== undefined) cached._peername = undefined;

@@ -186,7 +186,7 @@ describe('hooks and limits', () => {
 describe('internal bounds', () => {
   function openState(options: ConstructorParameters<typeof BrokerCore>[0] = {}): { state: BrokerState; core: BrokerCore } {
     const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock ?? systemClock }), options);
-    const core = { handle: (stream: Parameters<BrokerCore['handle']>[0]) => state.streams.add(new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined })) };
+    const core = { handle: (stream: Parameters<BrokerCore['handle']>[0]) => state.connecting.add(new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined })) };
     return { state, core: core as unknown as BrokerCore };
   }
 
@@ -204,7 +204,7 @@ describe('internal bounds', () => {
     assert.ok(m !== undefined);
     assert.ok(m.payload.buffer.byteLength < 10_000);
     assert.ok((m.properties?.correlationData?.buffer.byteLength ?? 0) < 10_000);
-    for (const conn of [...state.streams]) conn.close(undefined);
+    for (const conn of state.openConnections()) conn.close(undefined);
     state.stop();
   });
 
@@ -213,7 +213,7 @@ describe('internal bounds', () => {
     const state = new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock ?? systemClock }), options);
     const handle = (stream: Parameters<BrokerCore['handle']>[0]): void => {
       const conn = new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined });
-      state.streams.add(conn);
+      state.connecting.add(conn);
       state.wheel.schedule(conn, conn.lastSeen + state.options.connectTimeout * 1000);
     };
     return { state, core: { handle } as unknown as BrokerCore };
@@ -258,7 +258,7 @@ describe('internal bounds', () => {
       clock.advance(130);
     }
     assert.ok(state.wheel.size <= 2, `the wheel holds ${state.wheel.size} entries for one client`);
-    for (const conn of [...state.streams]) conn.close(undefined);
+    for (const conn of state.openConnections()) conn.close(undefined);
     state.stop();
   });
 });

@@ -11,6 +11,7 @@ import {
 import type { AuthExchange, AuthMechanism, AuthStartContext, AuthStep } from '../auth-mechanism.js';
 import type { AuthVerdict } from '../extensions.js';
 import type { Connection } from '../connection.js';
+import type { ClientInfo } from '../events.js';
 import { ownedProperties } from '../message.js';
 import { responseTopicInvalid } from './publish.js';
 import { Session } from '../session.js';
@@ -235,15 +236,20 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     c.clientAliasMax = opts.outboundTopicAliases ? (props?.topicAliasMaximum ?? 0) : 0;
     c.problemInfo = props?.requestProblemInformation ?? true;
   }
+  // What `c.info` (the ClientInfo) is built from when first asked for.
+  c.username = p.username;
+  c.cleanStart = p.clean;
   c.session = session;
-  c.info = {
-    clientId, protocolVersion: p.protocolVersion, username: grant?.username ?? p.username, remoteAddress: c.remoteAddress,
-    keepalive: c.keepalive, cleanStart: p.clean, connection: c.meta,
-  };
-  if (grant?.acl !== undefined) c.info.acl = grant.acl;
-  if (grant?.data !== undefined) c.info.data = grant.data;
+  if (grant !== undefined) {
+    // What an accepting hook attached lives on the ClientInfo, built now for such clients only.
+    if (grant.username !== undefined) c.username = grant.username;
+    const info = c.info as ClientInfo;
+    if (grant.acl !== undefined) info.acl = grant.acl;
+    if (grant.data !== undefined) info.data = grant.data;
+  }
   c.phase = 'connected';
   st.connections.set(clientId, c);
+  st.connecting.delete(c);
   st.limits.connected(c);
 
   const connack = { type: PacketType.Connack, sessionPresent: present, reasonCode: ReasonCode.Success } as const;
@@ -262,7 +268,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     session.retryScheduled = true;
     st.wheel.schedule(session, now + opts.retryInterval * 1000);
   }
-  st.events.fire('clientConnected', c.info);
+  if (st.events.listenerCount('clientConnected') > 0) st.events.fire('clientConnected', c.info as ClientInfo);
 }
 
 function connackProperties(

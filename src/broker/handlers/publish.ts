@@ -66,7 +66,7 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     return;
   }
   // A per-client ACL from the authenticate hook (e.g. a JWT's publish list).
-  const acl = c.info?.acl;
+  const acl = c.builtInfo?.acl;
   if (acl !== undefined && !aclAllowsPublish(acl, p.topic)) return ack(c, p, v5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
   const authorize = st.ext.authorizePublish;
   if (authorize !== undefined) {

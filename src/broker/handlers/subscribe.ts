@@ -19,7 +19,7 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promi
     throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers are not supported');
   }
   const authorize = st.ext.authorizeSubscribe;
-  const acl = c.info?.acl;
+  const acl = c.builtInfo?.acl;
   if (authorize === undefined && acl === undefined) return finish(c, p, p.subscriptions.map(() => 2), subId);
   const verdicts = p.subscriptions.map((s): number | Promise<number> => {
     // A per-client ACL from the authenticate hook (e.g. a JWT's subscribe list) comes first.

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
+import type { BrokerCore } from '../../../src/broker/broker.js';
 import { Connection } from '../../../src/broker/connection.js';
 import { createMessage } from '../../../src/broker/message.js';
 import { resolveOptions } from '../../../src/broker/options.js';
@@ -13,20 +14,21 @@ import { Session } from '../../../src/broker/session.js';
 import { BrokerState } from '../../../src/broker/state.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { ManualClock, ManualTicker } from '../../../src/session/clock.js';
+import { TestClient } from '../../helpers/duplex-client.js';
 
 function newState(): BrokerState {
   const options = { clock: new ManualClock(0), ticker: new ManualTicker() };
   return new BrokerState(resolveOptions(options, { logger: silentLogger, clock: options.clock }), {});
 }
 
-type Flag = 'congested' | 'graceful' | 'problemInfo' | 'flushScheduled';
-const FLAGS: Flag[] = ['congested', 'graceful', 'problemInfo', 'flushScheduled'];
+type Flag = 'congested' | 'graceful' | 'problemInfo' | 'flushScheduled' | 'cleanStart';
+const FLAGS: Flag[] = ['congested', 'graceful', 'problemInfo', 'flushScheduled', 'cleanStart'];
 
 describe('Connection bit field', () => {
   test('defaults: only problemInfo is set (Request Problem Information defaults to 1)', () => {
     const state = newState();
     const c = new Connection(state, new PassThrough(), { remoteAddress: 'test', remotePort: undefined, listener: undefined });
-    assert.deepEqual(FLAGS.map((f) => c[f]), [false, false, true, false]);
+    assert.deepEqual(FLAGS.map((f) => c[f]), [false, false, true, false, false]);
     assert.equal(c.busy, false);
     assert.equal(c.readPaused, false);
     state.stop();
@@ -104,6 +106,64 @@ describe('Session bit field and shared empty queue', () => {
     b.deliver(msg, 1, false, undefined, 0);
     assert.equal(b.queue.length, 1);
     assert.equal(a.queue.length, 0);
+    state.stop();
+  });
+});
+
+describe('what an idle connection keeps', () => {
+  test('a stream with an end listener of its own (a net.Socket has one) keeps a single listener; both still run, in order', () => {
+    const state = newState();
+    const stream = new PassThrough();
+    const calls: string[] = [];
+    stream.on('end', function own(this: PassThrough) {
+      calls.push(this === stream ? 'own' : 'own with another this');
+    });
+    const c = new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined });
+    assert.equal(stream.rawListeners('end').length, 1, 'two listeners would make Node keep an array per stream');
+    stream.emit('end');
+    assert.deepEqual(calls, ['own']);
+    assert.equal(c.phase, 'closed', 'the connection saw the end');
+    state.stop();
+  });
+
+  /** A broker state with a handle() like BrokerCore's, so that the test can look inside. */
+  function open(): { state: BrokerState; core: BrokerCore } {
+    const state = newState();
+    const handle = (stream: Parameters<BrokerCore['handle']>[0]): void => {
+      state.connecting.add(new Connection(state, stream, { remoteAddress: 'test', remotePort: undefined, listener: undefined }));
+    };
+    return { state, core: { handle } as unknown as BrokerCore };
+  }
+
+  test('an accepted connection leaves the table of connections in CONNECT; openConnections() still lists every open one', async () => {
+    const { state, core } = open();
+    await TestClient.connect(core, { clientId: 'a' });
+    core.handle(new PassThrough());
+    assert.equal(state.connecting.size, 1, 'only the stream that has not sent CONNECT');
+    assert.equal(state.connections.size, 1);
+    assert.deepEqual(state.openConnections().map((c) => c.phase).sort(), ['connected', 'new']);
+    for (const c of state.openConnections()) c.close(undefined);
+    assert.equal(state.connecting.size, 0);
+    assert.equal(state.connections.size, 0);
+    state.stop();
+  });
+
+  test('ClientInfo: built on first use from the accepted CONNECT, then always the same object', async () => {
+    const { state, core } = open();
+    await TestClient.connect(core, { clientId: 'info', username: 'u', keepalive: 42, clean: false, version: 5 });
+    const conn = state.connections.get('info') as Connection;
+    assert.equal(conn.username, 'u');
+    assert.equal(conn.cleanStart, false);
+    const info = conn.info;
+    assert.deepEqual(info, { clientId: 'info', protocolVersion: 5, username: 'u', remoteAddress: 'test', keepalive: 42, cleanStart: false, connection: conn.meta });
+    assert.deepEqual(Object.keys(info ?? {}), ['clientId', 'protocolVersion', 'username', 'remoteAddress', 'keepalive', 'cleanStart', 'connection']);
+    assert.equal(conn.info, info, 'the same object every time');
+    let lost: unknown;
+    state.events.on('connectionLost', (c) => {
+      lost = c;
+    });
+    conn.close(undefined);
+    assert.equal(lost, info, 'events hand out the same object');
     state.stop();
   });
 });
