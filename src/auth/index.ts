@@ -2,3 +2,9 @@
 export { SCRAM_SHA_256, ScramFormatError, createScramSha256, scramCredential } from './scram-sha-256.js';
 export type { ScramCredential, ScramOptions } from './scram-sha-256.js';
 export { ScramClient } from './scram-client.js';
+export { JwtAuthError, createJwtAuth, matchesAny } from './jwt.js';
+export type { JwtAuth, JwtAuthFailure, JwtAuthOptions, JwtIdentity } from './jwt.js';
+export { createHttpAuth } from './http-auth.js';
+export type { HttpAuth, HttpAuthOptions, HttpAuthenticateRequest, HttpAuthenticateResult, HttpAuthorizeRequest } from './http-auth.js';
+export { parseAcl } from './acl.js';
+export type { TopicAcl } from './acl.js';
