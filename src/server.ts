@@ -1,7 +1,15 @@
 /** The standalone server: configuration → logger → broker → listeners. */
 import type { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { type ListenerConfig, listenersOf, type ServerConfig } from './config/schema.js';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AclFile } from './auth/acl-file.js';
+import { createHttpAuth, type HttpAuth } from './auth/http-auth.js';
+import { createJwtAuth } from './auth/jwt.js';
+import { PasswordFile } from './auth/password-file.js';
+import { AuthProviders } from './auth/providers.js';
+import type { Plugin } from './broker/broker.js';
+import { type AuthConfig, ConfigError, type ListenerConfig, listenersOf, type PluginConfig, type ServerConfig } from './config/schema.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { type Broker, createBroker } from './petrel.js';
 import type { Listener, ListenOptions } from './transport/listener.js';
@@ -56,9 +64,86 @@ function listenOptionsOf(l: ListenerConfig, config: ServerConfig): ListenOptions
   };
 }
 
+/** Reads and parses a password or ACL file; a problem names the file (and line). */
+function readPasswords(file: string): PasswordFile {
+  try {
+    return PasswordFile.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`password file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function readAcl(file: string): AclFile {
+  try {
+    return AclFile.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`ACL file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The providers of the `auth:` section, with their files read; undefined when there is none. */
+function providersOf(auth: AuthConfig | undefined): { providers: AuthProviders; http: HttpAuth | undefined } | undefined {
+  if (auth === undefined) return undefined;
+  const j = auth.jwt;
+  const jwt = j === undefined ? undefined : createJwtAuth({
+    ...(j.secret !== undefined ? { secret: j.secret } : {}),
+    ...(j.publicKeyFile !== undefined ? { publicKey: readFileSync(j.publicKeyFile, 'utf8') } : {}),
+    ...(j.jwksUrl !== undefined ? { jwksUrl: j.jwksUrl } : {}),
+    ...(j.algorithms !== undefined ? { algorithms: j.algorithms } : {}),
+    ...(j.issuer !== undefined ? { issuer: j.issuer } : {}),
+    ...(j.audience !== undefined ? { audience: j.audience } : {}),
+    ...(j.usernameClaim !== undefined ? { usernameClaim: j.usernameClaim } : {}),
+    ...(j.aclClaim !== undefined ? { aclClaim: j.aclClaim } : {}),
+    ...(j.clockTolerance !== undefined ? { clockTolerance: j.clockTolerance } : {}),
+  });
+  const h = auth.http;
+  const http = h === undefined ? undefined : createHttpAuth({
+    url: h.url,
+    ...(h.authorizeUrl !== undefined ? { authorizeUrl: h.authorizeUrl } : {}),
+    ...(h.timeout !== undefined ? { timeout: h.timeout } : {}),
+    ...(h.cacheTtl !== undefined ? { cacheTtl: h.cacheTtl } : {}),
+    ...(h.onError !== undefined ? { onError: h.onError } : {}),
+    ...(h.headers !== undefined ? { headers: h.headers } : {}),
+  });
+  const checksCredentials = auth.passwordFile !== undefined || jwt !== undefined || http !== undefined;
+  const providers = new AuthProviders({
+    anonymous: auth.anonymous ?? !checksCredentials,
+    passwords: auth.passwordFile === undefined ? undefined : readPasswords(auth.passwordFile),
+    acl: auth.aclFile === undefined ? undefined : readAcl(auth.aclFile),
+    jwt,
+    http,
+  });
+  return { providers, http };
+}
+
+/** Imports a plugin module: a path (relative to the working directory) or a package name. */
+async function loadPlugin(p: PluginConfig, index: number): Promise<Plugin> {
+  const spec = p.module.startsWith('.') || isAbsolute(p.module) ? pathToFileURL(resolve(p.module)).href : p.module;
+  const mod = await import(spec) as Record<string, unknown>;
+  const candidate = (mod.default ?? mod) as Partial<Plugin>;
+  if (typeof candidate !== 'object' || candidate === null || typeof candidate.setup !== 'function' || typeof candidate.name !== 'string') {
+    throw new ConfigError(`plugins[${index}].module`, `${p.module} does not export a plugin ({ name, setup(broker, options) })`);
+  }
+  return candidate as Plugin;
+}
+
 export async function startServer(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const specs = listenersOf(config);
-  const broker = createBroker({ ...config.broker, logger });
+  const auth = providersOf(config.auth);
+  const broker = createBroker({ ...config.broker, logger, ...(auth !== undefined ? auth.providers.hooks() : {}) });
+  if (auth === undefined) logger.warn('no auth configured: anonymous access is on, any client may connect, publish and subscribe');
+  else if (auth.providers.anonymous) logger.warn('anonymous access is on: clients without username and password may connect');
+  try {
+    for (const [i, p] of (config.plugins ?? []).entries()) {
+      const plugin = await loadPlugin(p, i);
+      await broker.use(plugin, p.options);
+      logger.info({ plugin: plugin.name }, 'plugin loaded');
+    }
+  } catch (err) {
+    await broker.close();
+    auth?.http?.close();
+    throw err;
+  }
   const listeners: Listener[] = [];
   try {
     for (const spec of specs) {
@@ -78,6 +163,21 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
     logger,
     reload: async () => {
       const reloaded: string[] = [];
+      const a = config.auth;
+      if (auth !== undefined && a !== undefined) {
+        for (const [file, swap] of [
+          [a.passwordFile, (f: string) => auth.providers.replacePasswords(readPasswords(f))],
+          [a.aclFile, (f: string) => auth.providers.replaceAcl(readAcl(f))],
+        ] as const) {
+          if (file === undefined) continue;
+          try {
+            swap(file);
+            reloaded.push(file);
+          } catch (err) {
+            logger.error({ err, file }, 'reload failed; the previous contents stay in use');
+          }
+        }
+      }
       specs.forEach((spec, i) => {
         const listener = listeners[i] as Listener;
         if (spec.type !== 'tls' && spec.type !== 'wss') return;
@@ -90,6 +190,9 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
       });
       logger.info({ reloaded }, 'reload requested');
     },
-    stop: () => broker.close(),
+    stop: async () => {
+      await broker.close();
+      auth?.http?.close();
+    },
   };
 }

@@ -29,7 +29,50 @@ export interface ListenerConfig {
   maxConnectionRatePerSource?: number;
 }
 
+/** The `auth:` section: built-in providers (file names are read by the server). */
+export interface AuthConfig {
+  /** Accept clients without username and password. Default: true when no password file, jwt or http is set, else false. */
+  anonymous?: boolean;
+  passwordFile?: string;
+  aclFile?: string;
+  jwt?: JwtConfig;
+  http?: HttpAuthConfig;
+}
+
+export interface JwtConfig {
+  secret?: string;
+  publicKeyFile?: string;
+  jwksUrl?: string;
+  algorithms?: string[];
+  issuer?: string;
+  audience?: string;
+  usernameClaim?: string;
+  aclClaim?: string;
+  clockTolerance?: number;
+}
+
+export interface HttpAuthConfig {
+  url: string;
+  authorizeUrl?: string;
+  /** Milliseconds. */
+  timeout?: number;
+  /** Seconds. */
+  cacheTtl?: number;
+  onError?: 'allow' | 'deny';
+  headers?: Record<string, string>;
+}
+
+/** A plugin module (a path, relative to the working directory, or a package name) and its options. */
+export interface PluginConfig {
+  module: string;
+  options?: unknown;
+}
+
 export interface ServerConfig {
+  /** Authentication and authorization providers; not set: anyone may connect (with a warning). */
+  auth?: AuthConfig;
+  /** Plugins loaded at start, in order. */
+  plugins?: PluginConfig[];
   /** The TCP listener's port (used when `listeners` is not given). */
   port: number;
   /** The WebSocket listener's port, or false for none (used when `listeners` is not given). */
@@ -58,7 +101,7 @@ const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const portOrOff: Rule = { kind: 'int', min: 0, max: 65535 };
 const optionalString: Rule = { kind: 'string', optional: true };
 
-const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort'>, Rule> = {
+const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins'>, Rule> = {
   port: int(0, 65535),
   cert: optionalString,
   key: optionalString,
@@ -175,6 +218,14 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
       out.listeners = validateListeners(value);
       continue;
     }
+    if (key === 'auth') {
+      out.auth = validateAuth(value);
+      continue;
+    }
+    if (key === 'plugins') {
+      out.plugins = validatePlugins(value);
+      continue;
+    }
     if (key === 'wsPort' || key === 'tlsPort') {
       if (value !== false) check(key, portOrOff, value);
       out[key] = value as number | false;
@@ -237,4 +288,66 @@ export function listenersOf(config: ServerConfig): ListenerConfig[] {
     out.push({ type: 'tls', port: config.tlsPort, cert: config.cert, key: config.key, ...(config.ca !== undefined ? { ca: config.ca } : {}) });
   }
   return out;
+}
+
+const stringList = (path: string, v: unknown): string[] => {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError(path, 'must be a list of strings');
+  return v as string[];
+};
+
+/** Checks a mapping against per-key rules (a function rule checks and converts). */
+function mapping<T>(path: string, value: unknown, rules: Record<string, Rule | ((p: string, v: unknown) => unknown)>): T {
+  if (!isObject(value)) throw new ConfigError(path, 'must be a mapping');
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const rule = rules[k];
+    if (rule === undefined) throw new ConfigError(`${path}.${k}`, 'unknown key');
+    if (typeof rule === 'function') out[k] = rule(`${path}.${k}`, v);
+    else {
+      check(`${path}.${k}`, rule, v);
+      out[k] = v;
+    }
+  }
+  return out as T;
+}
+
+function validateAuth(value: unknown): AuthConfig {
+  const str: Rule = { kind: 'string' };
+  const auth = mapping<AuthConfig>('auth', value, {
+    anonymous: { kind: 'bool' },
+    passwordFile: str,
+    aclFile: str,
+    jwt: (p, v) => {
+      const jwt = mapping<JwtConfig>(p, v, {
+        secret: str, publicKeyFile: str, jwksUrl: str, algorithms: stringList, issuer: str, audience: str,
+        usernameClaim: str, aclClaim: str, clockTolerance: int(0, 86_400),
+      });
+      const sources = ['secret', 'publicKeyFile', 'jwksUrl'].filter((k) => (jwt as Record<string, unknown>)[k] !== undefined);
+      if (sources.length !== 1) throw new ConfigError(p, 'needs exactly one of secret, publicKeyFile or jwksUrl');
+      return jwt;
+    },
+    http: (p, v) => {
+      const http = mapping<HttpAuthConfig>(p, v, {
+        url: str, authorizeUrl: str, timeout: int(1, 60_000), cacheTtl: int(0, 86_400),
+        onError: { kind: 'enum', values: ['allow', 'deny'] },
+        headers: (hp, hv) => {
+          if (!isObject(hv) || !Object.values(hv).every((x) => typeof x === 'string')) throw new ConfigError(hp, 'must be a mapping of header names to strings');
+          return hv;
+        },
+      });
+      if (http.url === undefined) throw new ConfigError(`${p}.url`, 'is required');
+      return http;
+    },
+  });
+  return auth;
+}
+
+function validatePlugins(value: unknown): PluginConfig[] {
+  if (!Array.isArray(value)) throw new ConfigError('plugins', 'must be a list of { module, options }');
+  return value.map((entry: unknown, i) => {
+    const at = `plugins[${i}]`;
+    const p = mapping<PluginConfig>(at, entry, { module: { kind: 'string' }, options: (_p, v) => v });
+    if (p.module === undefined || p.module === '') throw new ConfigError(`${at}.module`, 'is required: a path or a package name');
+    return p;
+  });
 }

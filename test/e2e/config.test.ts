@@ -21,7 +21,7 @@ const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', impo
  */
 const TOP_KEYS: Record<keyof ServerConfig, true> = {
   port: true, wsPort: true, tlsPort: true, cert: true, key: true, ca: true, listeners: true, host: true, portFallback: true,
-  logLevel: true, broker: true,
+  logLevel: true, broker: true, auth: true, plugins: true,
 };
 const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   maxPacketSize: true, maxInflight: true, maxQueuedMessages: true, queueQos0Offline: true, retryInterval: true,
@@ -100,8 +100,8 @@ describe('config/petrel.example.yaml', () => {
     }
     // Nothing in the sample that the schema does not know (validateConfig would refuse it too).
     const data = parseYaml(text) as Record<string, unknown>;
-    // Keys without a default (cert, key, ca, listeners) are shown commented out.
-    const optional = new Set(['cert', 'key', 'ca', 'listeners']);
+    // Keys without a default (cert, key, ca, listeners, auth, plugins) are shown commented out.
+    const optional = new Set(['cert', 'key', 'ca', 'listeners', 'auth', 'plugins']);
     assert.deepEqual(Object.keys(data).sort(), Object.keys(TOP_KEYS).filter((k) => !optional.has(k)).sort());
   });
 
