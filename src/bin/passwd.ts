@@ -166,7 +166,6 @@ function promptTwice(io: PasswdIo): Promise<[string, string]> {
       if (err !== undefined) reject(err);
       else resolve([lines[0] as string, lines[1] as string]);
     };
-    io.stderr.write(prompts[0] as string);
     rl.on('line', (line) => {
       lines.push(line);
       io.stderr.write('\n');
@@ -178,6 +177,7 @@ function promptTwice(io: PasswdIo): Promise<[string, string]> {
       finish(new CommandError('interrupted'));
     });
     rl.on('close', () => finish(new CommandError('no password entered')));
+    io.stderr.write(prompts[0] as string);
   });
 }
 
