@@ -9,3 +9,5 @@ export { createHttpAuth } from './http-auth.js';
 export type { HttpAuth, HttpAuthOptions, HttpAuthenticateRequest, HttpAuthenticateResult, HttpAuthorizeRequest } from './http-auth.js';
 export { parseAcl } from './acl.js';
 export type { TopicAcl } from './acl.js';
+export { PasswordFile, PasswordFileError, hashPassword, withEntry, withoutEntry } from './password-file.js';
+export { AuthProviders, type AuthSetup } from './providers.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `petrel`: starts the broker. Parses arguments, loads the config, handles signals. */
+/** `petrel`: starts the broker (parses arguments, loads the config, handles signals) or runs a subcommand. */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,16 @@ function packageVersion(): string {
   throw new Error('package.json not found');
 }
 
+/** `petrel <name> ...`: each module's `main` gets the remaining arguments and resolves to the exit code. */
+const SUBCOMMANDS = new Map<string, () => Promise<{ main(argv: string[]): Promise<number> }>>([
+  ['passwd', () => import('./passwd.js')],
+]);
+
 async function main(): Promise<void> {
+  const subcommand = SUBCOMMANDS.get(process.argv[2] ?? '');
+  if (subcommand !== undefined) {
+    process.exit(await (await subcommand()).main(process.argv.slice(3)));
+  }
   let command;
   try {
     command = parseCommandLine(process.argv.slice(2));

@@ -47,6 +47,8 @@ export function usage(): string {
     'Options:',
     ...rows,
     '',
+    'Commands: petrel passwd [-c|-D] <file> <user>  sets (or with -D deletes) a user in a password file',
+    '',
     'Signals: SIGINT and SIGTERM stop the server; SIGHUP re-reads TLS certificates and keeps running.',
     '',
   ].join('\n');
