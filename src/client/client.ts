@@ -46,7 +46,7 @@ export interface ClientEvents {
   disconnect: [DisconnectPacket];
   /** The connection is gone; `error` is why, undefined after `end()` or a server DISCONNECT 0x00. */
   close: [Error | undefined];
-  /** A protocol error or a stream error; emitted only when someone listens ('close' always follows). */
+  /** The server broke the protocol, or the stream failed; emitted only when someone listens ('close' follows). */
   error: [Error];
 }
 
@@ -278,6 +278,7 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     if (this.#phase === 'connected' && this.#version === ProtocolVersion.V5 && error instanceof MqttError) {
       link.send({ type: PacketType.Disconnect, reasonCode: error.reasonCode });
     }
+    if (this.listenerCount('error') > 0) this.emit('error', error);
     link.destroy(error);
   }
 
@@ -295,7 +296,8 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     this.#subs.detach(closed);
     for (const s of this.#streams) s.end();
     this.#streams.clear();
-    if (error !== undefined && this.listenerCount('error') > 0) this.emit('error', error);
+    // A transport error is told as 'error' too; MqttErrors were told by #fail, 'disconnect' or connect().
+    if (error !== undefined && !(error instanceof MqttError) && this.listenerCount('error') > 0) this.emit('error', error);
     this.emit('close', error);
   }
 }
