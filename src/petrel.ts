@@ -2,12 +2,30 @@
  * The embeddable broker: the broker core plus listeners. Composition root: the only place,
  * with server.ts, that joins broker/ and transport/.
  */
+import { duplexPair } from 'node:stream';
 import { BrokerCore } from './broker/broker.js';
+import { connect, type MqttClient } from './client/client.js';
+import type { ClientOptions } from './client/options.js';
+import type { ListenerInfo } from './transport/types.js';
 import type { BrokerOptions } from './broker/options.js';
 import { type Listener, type ListenOptions, listen } from './transport/listener.js';
 
 export class Broker extends BrokerCore {
   readonly #listeners: Listener[] = [];
+  /** What in-process clients' metadata names as their listener. */
+  readonly #local: ListenerInfo = { name: 'local', type: 'local', host: '', port: 0 };
+
+  /**
+   * An in-process client: Petrel's MQTT client over a stream pair, no socket. It is a client like
+   * any other (sessions, QoS, retained messages, wills, hooks and ACLs apply; its metadata names
+   * the listener "local"). Keep alive defaults to 0 (off) here. Resolves once CONNACK accepted it.
+   */
+  async connectLocal(options: ClientOptions = {}): Promise<MqttClient> {
+    if (this.closed) throw new BrokerClosedError();
+    const [client, server] = duplexPair();
+    this.handle(server, { remoteAddress: undefined, remotePort: undefined, listener: this.#local });
+    return connect(client, { keepalive: 0, ...options });
+  }
 
   /**
    * Listens for MQTT over TCP (default), TLS, WebSocket or secure WebSocket (`type`); call it once
