@@ -159,7 +159,7 @@ export class BrokerCore {
   /** Every session, connected or not. */
   sessions(): SessionInfo[] {
     const st = this.#state;
-    return [...st.sessions.values()].map((s) => ({
+    return [...st.registry.values()].map((s) => ({
       clientId: s.clientId, connected: s.link !== undefined, expiryInterval: s.expiryInterval, expiresAt: s.expiresAt,
       subscriptions: s.subscriptions.size, queued: s.queue.length, inflight: s.inflight.size,
     }));
@@ -196,7 +196,7 @@ export class BrokerCore {
 
   #publishTo(clientId: string, message: PublishOptions): number {
     const st = this.#state;
-    const session = st.sessions.get(clientId);
+    const session = st.registry.get(clientId);
     if (session === undefined) return 0;
     const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : Buffer.isBuffer(message.payload)
       ? message.payload : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
@@ -213,7 +213,7 @@ export class BrokerCore {
 
   /** Subscriptions of a session (connected or not); undefined when there is no such session. */
   subscriptions(clientId: string): SubscriptionInfo[] | undefined {
-    const session = this.#state.sessions.get(clientId);
+    const session = this.#state.registry.get(clientId);
     if (session === undefined) return undefined;
     return [...session.subscriptions.entries()].map(([topicFilter, r]) => ({
       topicFilter, qos: r.qos, noLocal: r.noLocal, retainAsPublished: r.retainAsPublished,

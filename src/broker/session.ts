@@ -111,7 +111,7 @@ export class Session {
   /** Deliveries waiting for the link or the window; the shared empty NO_QUEUE until the first one. */
   queue: Deque<Outgoing> = NO_QUEUE;
   /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]; created on first use. */
-  inboundQos2: Set<number> | undefined;
+  #inboundQos2: Set<number> | undefined;
   link: SessionLink | undefined;
   /** Seconds the session outlives its connection; 0xFFFFFFFF: forever. */
   expiryInterval = 0;
@@ -194,9 +194,45 @@ export class Session {
     });
   }
 
-  /** Subscriptions by the filter the client sent ($share/ included); created on first use. */
-  get subscriptions(): Map<string, SubRecord> {
+  /** Subscriptions by the filter the client sent ($share/ included). Read-only: change them with the methods below. */
+  get subscriptions(): ReadonlyMap<string, SubRecord> {
     return (this.#subscriptions ??= new Map());
+  }
+
+  /** Adds or replaces the subscription of `rec.topicFilter` as the client sent it ($share/ included). */
+  setSubscription(topicFilter: string, rec: SubRecord): void {
+    (this.#subscriptions ??= new Map()).set(topicFilter, rec);
+  }
+
+  /** Removes a subscription; returns it, or undefined when there was none. */
+  deleteSubscription(topicFilter: string): SubRecord | undefined {
+    const rec = this.#subscriptions?.get(topicFilter);
+    if (rec !== undefined) this.#subscriptions?.delete(topicFilter);
+    return rec;
+  }
+
+  clearSubscriptions(): void {
+    this.#subscriptions = undefined;
+  }
+
+  /** Whether PUBREC was sent for this inbound QoS 2 packet id and PUBREL is awaited [MQTT-4.3.3-9]. */
+  awaitsPubrel(packetId: number): boolean {
+    return this.#inboundQos2?.has(packetId) === true;
+  }
+
+  /** Inbound QoS 2 flows awaiting PUBREL (bounded by the Receive Maximum for 5.0 [MQTT-3.3.4-7]). */
+  get inboundQos2Count(): number {
+    return this.#inboundQos2?.size ?? 0;
+  }
+
+  /** PUBREC sent for an inbound QoS 2 PUBLISH: a repeat of it is not routed again until PUBREL [MQTT-4.3.3-10]. */
+  receivedQos2(packetId: number): void {
+    (this.#inboundQos2 ??= new Set()).add(packetId);
+  }
+
+  /** PUBREL arrived: the flow ends; false when the packet id was not awaited. */
+  releasedQos2(packetId: number): boolean {
+    return this.#inboundQos2?.delete(packetId) === true;
   }
 
   /** QoS 1/2 deliveries awaiting acknowledgement, in send order; created on first use. */
@@ -447,7 +483,7 @@ export class Session {
     this.#deferred = 0;
     this.queue = NO_QUEUE;
     this.#queuedBytes = 0;
-    this.inboundQos2 = undefined;
+    this.#inboundQos2 = undefined;
     this.release();
   }
 }

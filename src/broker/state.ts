@@ -20,6 +20,7 @@ import { aclAllowsPublish, Extensions, type PublishChange, type PublishVerdict }
 import type { ClientInfo } from './events.js';
 import type { InterceptedMessage } from './hooks.js';
 import { type InboundBudget, Limits } from './limits.js';
+import { type PendingWill, SessionRegistry } from './registry.js';
 import type { ResolvedOptions } from './options.js';
 import {
   type DropSink, type Outgoing, type Session, type SessionLimits, sessionLimits, StallWatch, type SubRecord,
@@ -27,10 +28,6 @@ import {
 import { tick } from './timers.js';
 import { asError, type HookDeadline, UserCode } from './user-code.js';
 
-/** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
-export class PendingWill {
-  constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
-}
 
 export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget;
 
@@ -56,7 +53,8 @@ export class BrokerState implements DropSink, Router {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly events = new BrokerEmitter();
-  readonly sessions = new Map<string, Session>();
+  /** Sessions and pending wills, with their lifecycle (registry.ts). */
+  readonly registry: SessionRegistry;
   /** Connected clients by client id. */
   readonly connections = new Map<string, Connection>();
   /**
@@ -67,7 +65,6 @@ export class BrokerState implements DropSink, Router {
   readonly tree: TopicTree<RouteEntry>;
   readonly groups = new Map<string, SharedGroup<SubRecord>>();
   readonly retained = new RetainedIndex<Message>(messageBytes);
-  readonly pendingWills = new Map<string, PendingWill>();
   readonly wheel: TimerWheel<Timed>;
   readonly stats: BrokerStats = { messagesReceived: 0, messagesRouted: 0, messagesDropped: 0, connectionsAccepted: 0 };
   strategy: ShareStrategy;
@@ -106,6 +103,7 @@ export class BrokerState implements DropSink, Router {
       } else userCode.failed(err, `listener:${event}`, undefined);
     };
     this.ext = new Extensions(userCode, this.clock, hooks);
+    this.registry = new SessionRegistry(this);
     this.strategy = options.sharedSubscriptionStrategy;
     this.limits = new Limits(options, this.clock, this.wheel as TimerWheel<unknown>);
     this.limits.onBanned = (clientId, remoteAddress, until) => {
@@ -332,18 +330,15 @@ export class BrokerState implements DropSink, Router {
 
   // ---- sessions and wills -----------------------------------------------------------------
 
-  /** Ends a session: its subscriptions leave the router and a delayed will is published now [MQTT-3.1.3-9]. */
+  /** Ends a session now (see SessionRegistry.end). */
   endSession(session: Session): void {
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    for (const rec of session.subscriptions.values()) this.removeSubscription(rec);
-    this.redistribute(session, 'ended');
-    session.subscriptions.clear();
-    session.reset();
-    const pending = this.pendingWills.get(session.clientId);
-    if (pending !== undefined) {
-      this.pendingWills.delete(session.clientId);
-      this.publishWill(session.clientId, pending.will);
-    }
+    this.registry.end(session);
+  }
+
+  /** Takes a session's subscriptions out of the router (when it ends) and hands its shared-group messages on. */
+  unroute(session: Session, why: 'ended' | 'lost'): void {
+    if (why === 'ended') for (const rec of session.subscriptions.values()) this.removeSubscription(rec);
+    this.redistribute(session, why);
   }
 
   /**
@@ -429,32 +424,12 @@ export class BrokerState implements DropSink, Router {
     session.link = undefined;
     // An offline session keeps its bounded queue; publishers no longer wait for it.
     session.release();
-    const now = this.clock.now();
-    if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now);
-    // A shared-subscription member that goes away hands its unacknowledged messages to the
-    // others: all of them if its session ends now (endSession), else those an online member can take.
-    if (session.expiryInterval === 0) this.endSession(session);
-    else this.redistribute(session, 'lost');
-    if (session.expiryInterval !== 0 && session.expiryInterval !== 0xffffffff) {
-      session.expiresAt = now + session.expiryInterval * 1000;
-      this.wheel.schedule(session, session.expiresAt);
-    }
+    this.registry.detach(session, this.closing ? undefined : conn.will, this.clock.now());
     // The ClientInfo is built (see Connection.info) only when someone listens.
     const events = this.events;
     if (conn.graceful) {
       if (events.listenerCount('clientDisconnected') > 0) events.fire('clientDisconnected', conn.info as ClientInfo, conn.disconnectReason);
     } else if (events.listenerCount('connectionLost') > 0) events.fire('connectionLost', conn.info as ClientInfo, err);
-  }
-
-  #scheduleWill(session: Session, will: WillMessage, now: number): void {
-    const delay = will.properties?.willDelayInterval ?? 0;
-    if (delay === 0 || session.expiryInterval === 0) {
-      this.publishWill(session.clientId, will);
-      return;
-    }
-    const pending = new PendingWill(session.clientId, will, now + delay * 1000);
-    this.pendingWills.set(session.clientId, pending);
-    this.wheel.schedule(pending, pending.at);
   }
 
   // ---- time -------------------------------------------------------------------------------

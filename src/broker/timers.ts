@@ -7,7 +7,8 @@ import { MqttError, ProtocolVersion, ReasonCode } from '../protocol/index.js';
 import { Connection } from './connection.js';
 import { InboundBudget } from './limits.js';
 import { Session, StallWatch } from './session.js';
-import type { BrokerState, PendingWill } from './state.js';
+import type { PendingWill } from './registry.js';
+import type { BrokerState } from './state.js';
 import { HookDeadline } from './user-code.js';
 
 export function tick(st: BrokerState, now: number): void {
@@ -52,16 +53,13 @@ function checkKeepalive(st: BrokerState, conn: Connection, now: number): void {
 }
 
 function checkSession(st: BrokerState, session: Session, now: number): void {
-  if (st.sessions.get(session.clientId) !== session) {
+  if (!st.registry.isCurrent(session)) {
     session.retryScheduled = false;
     return;
   }
   if (session.link === undefined) {
     session.retryScheduled = false;
-    if (session.expiresAt !== undefined && now >= session.expiresAt) {
-      st.endSession(session);
-      st.events.fire('sessionExpired', session.clientId);
-    }
+    st.registry.expireIfDue(session, now);
     return;
   }
   // The 3.1 / 3.1.1 resend timer; 5.0 resends only on reconnect [MQTT-4.4.0-1]. Each
@@ -77,9 +75,7 @@ function checkSession(st: BrokerState, session: Session, now: number): void {
 }
 
 function checkWill(st: BrokerState, pending: PendingWill): void {
-  if (st.pendingWills.get(pending.clientId) !== pending) return;
-  st.pendingWills.delete(pending.clientId);
-  st.publishWill(pending.clientId, pending.will);
+  st.registry.willDue(pending);
 }
 
 /**

@@ -14,7 +14,6 @@ import type { Connection } from '../connection.js';
 import type { ClientInfo } from '../events.js';
 import { ownedProperties } from '../message.js';
 import { responseTopicInvalid } from './publish.js';
-import { Session } from '../session.js';
 
 export function handleConnect(c: Connection, packet: ConnectPacket): void | Promise<void> {
   // A verified client certificate names the user on a listener that says so (certUsername):
@@ -188,35 +187,8 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
     old.fail(new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
   }
 
-  // Deadlines that passed since the last timer tick count as passed: an expired session is not
-  // resumed, and a will whose delay is over is published before the client comes back.
-  let session = st.sessions.get(clientId);
-  const pendingWill = st.pendingWills.get(clientId);
-  if (pendingWill !== undefined && now >= pendingWill.at) {
-    st.pendingWills.delete(clientId);
-    st.publishWill(clientId, pendingWill.will);
-  }
-  if (session !== undefined && session.link === undefined && session.expiresAt !== undefined && now >= session.expiresAt) {
-    st.endSession(session);
-    st.events.fire('sessionExpired', clientId);
-    session = undefined;
-  }
-  // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: clean start discards the session; otherwise it resumes.
-  if (session !== undefined && p.clean) {
-    st.endSession(session);
-    session = undefined;
-  }
-  const present = session !== undefined;
-  if (session === undefined) {
-    session = new Session(clientId, st.sessionLimits, st);
-    st.sessions.set(clientId, session);
-    st.events.fire('sessionCreated', clientId);
-  } else {
-    st.events.fire('sessionResumed', clientId);
-    session.expiresAt = undefined;
-    // [MQTT-3.1.3-9]: the will is not sent when the session resumes within the will delay.
-    st.pendingWills.delete(clientId);
-  }
+  // [MQTT-3.1.2-4] [MQTT-3.1.2-5]: resumed, unless Clean Start or it expired meanwhile; or new.
+  const { session, present } = st.registry.open(clientId, p.clean, now);
   const requestedExpiry = v5 ? (props?.sessionExpiryInterval ?? 0) : p.clean ? 0 : 0xffffffff;
   session.expiryInterval = Math.min(requestedExpiry, opts.maxSessionExpiryInterval);
   c.connectExpiry = requestedExpiry;

@@ -30,13 +30,13 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   const qos = p.qos;
   if (qos === 2) {
     const id = p.packetId as number;
-    if (session.inboundQos2?.has(id) === true) {
+    if (session.awaitsPubrel(id)) {
       c.sendAck(PacketType.Pubrec, id);
       return;
     }
     // [MQTT-3.3.4-7]: more unacknowledged QoS 2 PUBLISH than the Receive Maximum the broker sent
     // (5.0 only: 3.1.1 has no such limit, and its identifiers bound the set at 65,535).
-    if (v5 && (session.inboundQos2?.size ?? 0) >= st.options.receiveMaximum) {
+    if (v5 && session.inboundQos2Count >= st.options.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded [MQTT-3.3.4-7]');
     }
   }
@@ -108,7 +108,7 @@ function intercept(c: Connection, p: PublishPacket, v5: boolean, change: Publish
 function dropped(c: Connection, p: PublishPacket): void {
   const session = c.session;
   if (session === undefined || c.phase === 'closed') return;
-  if (p.qos === 2) (session.inboundQos2 ??= new Set()).add(p.packetId as number);
+  if (p.qos === 2) session.receivedQos2(p.packetId as number);
   ack(c, p, ReasonCode.Success);
 }
 
@@ -132,7 +132,7 @@ function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChan
     st.pressure = undefined;
     c.holdFor(pressure);
   }
-  if (qos === 2) (session.inboundQos2 ??= new Set()).add(p.packetId as number);
+  if (qos === 2) session.receivedQos2(p.packetId as number);
   if (qos > 0) ack(c, p, receivers === 0 && v5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
   st.emitPublished(msg);
 }

@@ -93,7 +93,7 @@ function subscribeOne(c: Connection, session: Session, sub: Subscription, subId:
     subIds: subId === undefined ? undefined : [subId],
     group: shared === undefined ? undefined : st.groupFor(shared.group, shared.filter),
   };
-  session.subscriptions.set(sub.topicFilter, rec);
+  session.setSubscription(sub.topicFilter, rec);
   st.addSubscription(rec);
   // Retain Handling 0: send retained; 1: only for a new subscription; 2: never [MQTT-3.3.1-9] [MQTT-3.3.1-10].
   // §4.8.2: retained messages are not sent when a Shared Subscription is established.

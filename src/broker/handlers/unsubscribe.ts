@@ -8,12 +8,11 @@ export function handleUnsubscribe(c: Connection, p: UnsubscribePacket): void {
   const codes: number[] = [];
   const removed: string[] = [];
   for (const filter of p.topicFilters) {
-    const rec = session.subscriptions.get(filter);
+    const rec = session.deleteSubscription(filter);
     if (rec === undefined) {
       codes.push(ReasonCode.NoSubscriptionExisted);
       continue;
     }
-    session.subscriptions.delete(filter);
     c.state.removeSubscription(rec);
     if (rec.group !== undefined) c.state.redistribute(session, 'left', rec.group);
     codes.push(ReasonCode.Success);
