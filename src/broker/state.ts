@@ -29,7 +29,8 @@ import { asError, type HookDeadline, UserCode } from './user-code.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
 export class PendingWill {
-  constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
+  /** `client`: who set the will (its ACL still applies when the will is published). */
+  constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number, readonly client: ClientInfo | undefined) {}
 }
 
 export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget;
@@ -342,7 +343,7 @@ export class BrokerState implements DropSink, Router {
     const pending = this.pendingWills.get(session.clientId);
     if (pending !== undefined) {
       this.pendingWills.delete(session.clientId);
-      this.publishWill(session.clientId, pending.will);
+      this.publishWill(session.clientId, pending.will, pending.client);
     }
   }
 
@@ -430,7 +431,8 @@ export class BrokerState implements DropSink, Router {
     // An offline session keeps its bounded queue; publishers no longer wait for it.
     session.release();
     const now = this.clock.now();
-    if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now);
+    // The will is published as its client's: with the client's ACL and identity for authorizePublish.
+    if (conn.will !== undefined && !this.closing) this.#scheduleWill(session, conn.will, now, conn.info);
     // A shared-subscription member that goes away hands its unacknowledged messages to the
     // others: all of them if its session ends now (endSession), else those an online member can take.
     if (session.expiryInterval === 0) this.endSession(session);
@@ -446,13 +448,13 @@ export class BrokerState implements DropSink, Router {
     } else if (events.listenerCount('connectionLost') > 0) events.fire('connectionLost', conn.info as ClientInfo, err);
   }
 
-  #scheduleWill(session: Session, will: WillMessage, now: number): void {
+  #scheduleWill(session: Session, will: WillMessage, now: number, client: ClientInfo | undefined): void {
     const delay = will.properties?.willDelayInterval ?? 0;
     if (delay === 0 || session.expiryInterval === 0) {
-      this.publishWill(session.clientId, will);
+      this.publishWill(session.clientId, will, client);
       return;
     }
-    const pending = new PendingWill(session.clientId, will, now + delay * 1000);
+    const pending = new PendingWill(session.clientId, will, now + delay * 1000, client);
     this.pendingWills.set(session.clientId, pending);
     this.wheel.schedule(pending, pending.at);
   }

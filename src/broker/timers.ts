@@ -79,7 +79,7 @@ function checkSession(st: BrokerState, session: Session, now: number): void {
 function checkWill(st: BrokerState, pending: PendingWill): void {
   if (st.pendingWills.get(pending.clientId) !== pending) return;
   st.pendingWills.delete(pending.clientId);
-  st.publishWill(pending.clientId, pending.will);
+  st.publishWill(pending.clientId, pending.will, pending.client);
 }
 
 /**

@@ -194,7 +194,7 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   const pendingWill = st.pendingWills.get(clientId);
   if (pendingWill !== undefined && now >= pendingWill.at) {
     st.pendingWills.delete(clientId);
-    st.publishWill(clientId, pendingWill.will);
+    st.publishWill(clientId, pendingWill.will, pendingWill.client);
   }
   if (session !== undefined && session.link === undefined && session.expiresAt !== undefined && now >= session.expiresAt) {
     st.endSession(session);
