@@ -305,6 +305,16 @@ describe('authorizePublish rewrites and refusals', () => {
     await broker.closeConnections();
   });
 
+  test('a rewrite to retain is not stored when Retain Available is 0 [MQTT-3.2.2-14]', async () => {
+    const broker = new BrokerCore({ retainAvailable: false, authorizePublish: () => ({ retain: true }) });
+    broker.intercept('publish', (m) => ({ ...m, retain: true }));
+    const p = await client(broker, 'p', 4);
+    p.publish('r', 'R', 1, 1);
+    await p.expect(PacketType.Puback);
+    assert.deepEqual(broker.retained(), []);
+    await broker.closeConnections();
+  });
+
   test('an invalid rewritten topic (a wildcard) refuses with 0x80 and reports an error event', async () => {
     const broker = new BrokerCore({ authorizePublish: () => ({ topic: 'a/+' }) });
     const errors = failures(broker);
