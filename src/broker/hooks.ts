@@ -76,7 +76,7 @@ export interface PublishContext extends ClientContext {
   properties: Properties | undefined;
   /** True when this is the client's will being published. */
   will: boolean;
-  /** The client, when it is connected (a will may be published after it left). */
+  /** The client; for a will, the client whose connection ended (its ClientInfo as it was). */
   client: ClientInfo | undefined;
 }
 

@@ -6,12 +6,13 @@
  */
 import type { WillMessage } from '../protocol/index.js';
 import type { TimerWheel } from '../session/timer-wheel.js';
-import type { BrokerEmitter } from './events.js';
+import type { BrokerEmitter, ClientInfo } from './events.js';
 import { type DropSink, Session, type SessionLimits } from './session.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
 export class PendingWill {
-  constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number) {}
+  /** `client`: who set the will (its ACL still applies when the will is published). */
+  constructor(readonly clientId: string, readonly will: WillMessage, readonly at: number, readonly client: ClientInfo | undefined) {}
 }
 
 /** What the registry needs from the broker around it. */
@@ -21,7 +22,7 @@ export interface RegistryHost extends DropSink {
   readonly sessionLimits: SessionLimits;
   /** Takes a session's subscriptions out of the router and hands its shared-group messages on ('ended') or those an online member can take ('lost'). */
   unroute(session: Session, why: 'ended' | 'lost'): void;
-  publishWill(clientId: string, will: WillMessage): void;
+  publishWill(clientId: string, will: WillMessage, client: ClientInfo | undefined): void;
 }
 
 export class SessionRegistry {
@@ -90,9 +91,10 @@ export class SessionRegistry {
    * The session's connection ended (`will`: its will, unless it was cancelled): the will is
    * published or waits its delay, and the session ends now (expiry 0) or is scheduled to expire.
    */
-  detach(session: Session, will: WillMessage | undefined, now: number): void {
+  detach(session: Session, will: WillMessage | undefined, now: number, client: ClientInfo | undefined): void {
     const host = this.#host;
-    if (will !== undefined) this.#scheduleWill(session, will, now);
+    // The will is published as its client's: with the client's ACL and identity for authorizePublish.
+    if (will !== undefined) this.#scheduleWill(session, will, now, client);
     // A shared-subscription member that goes away hands its unacknowledged messages to the
     // others: all of them if its session ends now (end), else those an online member can take.
     if (session.expiryInterval === 0) this.end(session);
@@ -124,16 +126,16 @@ export class SessionRegistry {
   willDue(pending: PendingWill): void {
     if (this.#pendingWills.get(pending.clientId) !== pending) return;
     this.#pendingWills.delete(pending.clientId);
-    this.#host.publishWill(pending.clientId, pending.will);
+    this.#host.publishWill(pending.clientId, pending.will, pending.client);
   }
 
-  #scheduleWill(session: Session, will: WillMessage, now: number): void {
+  #scheduleWill(session: Session, will: WillMessage, now: number, client: ClientInfo | undefined): void {
     const delay = will.properties?.willDelayInterval ?? 0;
     if (delay === 0 || session.expiryInterval === 0) {
-      this.#host.publishWill(session.clientId, will);
+      this.#host.publishWill(session.clientId, will, client);
       return;
     }
-    const pending = new PendingWill(session.clientId, will, now + delay * 1000);
+    const pending = new PendingWill(session.clientId, will, now + delay * 1000, client);
     this.#pendingWills.set(session.clientId, pending);
     this.#host.wheel.schedule(pending, pending.at);
   }

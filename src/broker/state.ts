@@ -424,7 +424,7 @@ export class BrokerState implements DropSink, Router {
     session.link = undefined;
     // An offline session keeps its bounded queue; publishers no longer wait for it.
     session.release();
-    this.registry.detach(session, this.closing ? undefined : conn.will, this.clock.now());
+    this.registry.detach(session, this.closing ? undefined : conn.will, this.clock.now(), conn.info);
     // The ClientInfo is built (see Connection.info) only when someone listens.
     const events = this.events;
     if (conn.graceful) {

@@ -121,7 +121,9 @@ function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChan
     topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties,
     senderId: session.clientId, now: st.clock.now(),
   } : {
-    topic: change.topic ?? p.topic, payload: change.payload ?? p.payload, qos: change.qos ?? qos, retain: change.retain ?? p.retain,
+    // A hook or interceptor cannot retain what the broker does not store [MQTT-3.2.2-14].
+    topic: change.topic ?? p.topic, payload: change.payload ?? p.payload, qos: change.qos ?? qos,
+    retain: (change.retain ?? p.retain) && st.options.retainAvailable,
     properties: change.properties ?? p.properties, senderId: session.clientId, now: st.clock.now(),
   });
   st.pressure = undefined;
