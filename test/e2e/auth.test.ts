@@ -409,6 +409,26 @@ describe('petrel auth: section and plugins, end to end', () => {
     }
   });
 
+  test('jwt with an aclFile: the ACL sees the username from the token (pattern %u), not the CONNECT username', async (t) => {
+    const dir = tempDir(t);
+    const secret = 'a shared secret long enough for HS256';
+    const aclFile = join(dir, 'acl');
+    writeFileSync(aclFile, 'pattern readwrite users/%u/#\n');
+    const petrel = await startPetrel(t, dir, { auth: { jwt: { secret }, aclFile } });
+    const clients = clientsOf(t);
+    for (const v of V4_V5) {
+      const token = await new SignJWT({ sub: `frank-${v}` }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h')
+        .sign(new TextEncoder().encode(secret));
+      const c = await clients.connect(petrel.url, v, { clientId: `frank-${v}`, username: `claimed-${v}`, password: token });
+      const inbox = new Inbox(c);
+      assert.equal(await subackOf(c, `users/claimed-${v}/#`), subRefused(v), `${vname(v)}: the CONNECT username gives nothing`);
+      assert.equal(await subackOf(c, `users/frank-${v}/#`), 1);
+      await publishRefused(c, v, `users/claimed-${v}/x`);
+      await c.publishAsync(`users/frank-${v}/x`, 'mine', { qos: 1 });
+      await inbox.next(`users/frank-${v}/x`);
+    }
+  });
+
   test('jwt with a jwksUrl: tokens signed by a JWKS key connect; JWKS unreachable → 0x88 / 3', async (t) => {
     const dir = tempDir(t);
     const { privateKey, publicKey } = await generateKeyPair('ES256');
