@@ -317,6 +317,31 @@ describe('petrel auth: section and plugins, end to end', () => {
     }
   });
 
+  test('aclFile and an offline persistent session: messages queued while away are filtered by the same read rules', async (t) => {
+    const dir = tempDir(t);
+    const aclFile = join(dir, 'acl');
+    writeFileSync(aclFile, 'user alice\ntopic write a/#\n\nuser bob\ntopic read a/#\ntopic deny a/secret\n');
+    const petrel = await startPetrel(t, dir, { auth: { aclFile } });
+    const clients = clientsOf(t);
+    const alice = await clients.connect(petrel.url, 5, { clientId: 'alice', username: 'alice' });
+    for (const v of V4_V5) {
+      const persistent: IClientOptions = { clientId: `bob-${v}`, username: 'bob', clean: false,
+        ...(v === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}) };
+      const bob = await clients.connect(petrel.url, v, persistent);
+      assert.equal(await subackOf(bob, 'a/#'), 1);
+      assert.equal(await subackOf(bob, 'a/secret'), subRefused(v));
+      await bob.endAsync();
+      await petrel.waitFor((r) => r.msg === 'client disconnected' && r.clientId === `bob-${v}`, 'bob to leave');
+      await alice.publishAsync('a/secret', 'queued secret', { qos: 1 });
+      await alice.publishAsync(`a/${v}/ok`, 'queued', { qos: 1 });
+      const back = mqtt.connect(petrel.url, clientOptions(v, persistent));
+      const inbox = new Inbox(back);
+      t.after(() => endAll([back]));
+      await inbox.next(`a/${v}/ok`);
+      assert.deepEqual(inbox.messages.map((m) => m.topic), [`a/${v}/ok`]);
+    }
+  });
+
   test('SIGHUP re-reads the password and ACL files; a broken ACL file is logged and the previous rules stay', async (t) => {
     const dir = tempDir(t);
     const passwd = join(dir, 'passwd');
