@@ -34,6 +34,7 @@ export class Broker extends BrokerCore {
    */
   async listen(options: ListenOptions = {}): Promise<Listener> {
     if (this.closed) throw new BrokerClosedError();
+    await this.restore();
     const listener = await listen((stream, meta) => this.handle(stream, meta), {
       // A WebSocket message may hold several packets, but never needs to be much larger than one.
       maxPayload: Math.max(this.maxPacketSize, 64 * 1024) + 64 * 1024,

@@ -12,6 +12,7 @@ import type { BrokerEvents, ClientInfo } from './events.js';
 import { createMessage } from './message.js';
 import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
+import { restoreState } from './restore.js';
 import type { ConnectionMeta } from '../transport/types.js';
 import type { BrokerHooks, HookName, InterceptOptions, InterceptorKind, Interceptors } from './hooks.js';
 
@@ -73,6 +74,7 @@ export interface SubscriptionInfo {
 export class BrokerCore {
   readonly #state: BrokerState;
   readonly #plugins: { name: string; handle: PluginHandle | undefined }[] = [];
+  #restored: Promise<void> | undefined;
 
   /** Throws OptionsError, naming the option, for an unknown option or a bad value. */
   constructor(options: BrokerOptions = {}) {
@@ -108,6 +110,22 @@ export class BrokerCore {
     st.connecting.add(conn);
     // A connection that never completes CONNECT is closed when its deadline fires (timers.ts).
     if (st.options.connectTimeout > 0) st.wheel.schedule(conn, conn.lastSeen + st.options.connectTimeout * 1000);
+  }
+
+  /**
+   * With a `store`: reads it back (sessions, subscriptions, retained messages, pending wills and
+   * deadlines); call it once before serving clients (`listen()` does). Without a store, nothing.
+   */
+  restore(): Promise<void> {
+    this.#restored ??= (async () => {
+      const st = this.#state;
+      const d = st.durability;
+      if (d === undefined) return;
+      const counts = restoreState(st, await d.open());
+      st.logger.info(counts, 'store opened');
+      await d.commit();
+    })();
+    return this.#restored;
   }
 
   // ---- hooks, interceptors, plugins ------------------------------------------------------
@@ -271,6 +289,7 @@ export class BrokerCore {
     st.stop();
     await Promise.all(closed);
     await this.closePlugins();
+    await st.durability?.close();
   }
 }
 

@@ -4,6 +4,7 @@
  * the server's config file (config/schema.ts) checks its `broker.` keys with the same table and
  * the same messages.
  */
+import type { Store } from '../persistence/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { ShareStrategy } from '../router/index.js';
 import type { Clock, Ticker } from '../session/clock.js';
@@ -17,6 +18,13 @@ export interface BrokerOptions extends BrokerHooks {
   clock?: Clock;
   /** What advances the timer wheel (every 100 ms); tests inject a ManualTicker. Default: setInterval. */
   ticker?: Ticker;
+  /**
+   * Where persistent sessions, subscriptions and retained messages are kept (src/persistence/).
+   * Default: none (memory only). With a store, call `restore()` (listen() does) before serving.
+   */
+  store?: Store;
+  /** Wall-clock time source (ms since the epoch) for stored deadlines; tests inject one. Default: Date.now. */
+  wallClock?: () => number;
   /** Largest inbound packet in bytes; larger ones are refused with 0x95. Default 1 MiB. */
   maxPacketSize?: number;
   /** QoS 1/2 messages in flight to one client at a time (capped by its Receive Maximum). Default 100. */
@@ -108,7 +116,7 @@ export interface BrokerOptions extends BrokerHooks {
 }
 
 /** Options that are code (objects, functions) injected by embedders, not configuration values. */
-export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | keyof BrokerHooks;
+export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | 'store' | 'wallClock' | keyof BrokerHooks;
 /** The options a configuration file can set: plain values, each with a rule below. */
 export type ValueOptions = Omit<BrokerOptions, CodeOption>;
 
@@ -206,6 +214,8 @@ const codeChecks: Readonly<Record<CodeOption, (v: unknown) => string | undefined
   authorizeSubscribe: fn,
   authorizePublish: fn,
   authorizeDelivery: fn,
+  store: withMethods('open', 'write', 'close'),
+  wallClock: fn,
   authMechanisms: (v) => (Array.isArray(v) && v.every((m) => isObject(m) && typeof m.method === 'string' && typeof m.start === 'function')
     ? undefined : 'must be a list of mechanisms, each with a method name and a start function'),
 };
@@ -235,11 +245,12 @@ export const systemTicker: Ticker = {
   },
 };
 
-type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms';
+type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms' | 'store';
 export type ResolvedOptions = Required<Omit<BrokerOptions, Optional | keyof BrokerHooks>> & {
   responseInformation: string | undefined;
   serverReference: string | undefined;
   authMechanisms: ReadonlyMap<string, AuthMechanism>;
+  store: Store | undefined;
 };
 
 /** Checks `o` (throws OptionsError) and fills in the defaults. */
@@ -249,6 +260,8 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     logger: o.logger ?? defaults.logger,
     clock: o.clock ?? defaults.clock,
     ticker: o.ticker ?? systemTicker,
+    store: o.store,
+    wallClock: o.wallClock ?? Date.now,
     maxPacketSize: o.maxPacketSize ?? 1024 * 1024,
     maxInflight: o.maxInflight ?? 100,
     maxQueuedMessages: o.maxQueuedMessages ?? 1000,

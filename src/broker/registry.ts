@@ -7,6 +7,7 @@
 import type { WillMessage } from '../protocol/index.js';
 import type { TimerWheel } from '../session/timer-wheel.js';
 import type { BrokerEmitter, ClientInfo } from './events.js';
+import type { Durability } from './durability.js';
 import { type DropSink, Session, type SessionLimits } from './session.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
@@ -17,6 +18,7 @@ export class PendingWill {
 
 /** What the registry needs from the broker around it. */
 export interface RegistryHost extends DropSink {
+  readonly durability: Durability | undefined;
   readonly events: BrokerEmitter;
   readonly wheel: TimerWheel<unknown>;
   readonly sessionLimits: SessionLimits;
@@ -88,6 +90,25 @@ export class SessionRegistry {
   }
 
   /**
+   * A session read back from the store on start: offline, expiring at `expiresAt` (clock time;
+   * undefined: never), with a will waiting until `willAt` when one was pending.
+   */
+  restore(clientId: string, expiryInterval: number, expiresAt: number | undefined, will: WillMessage | undefined, willAt: number | undefined): Session {
+    const host = this.#host;
+    const session = new Session(clientId, host.sessionLimits, host);
+    session.expiryInterval = expiryInterval;
+    session.expiresAt = expiresAt;
+    this.#sessions.set(clientId, session);
+    if (expiresAt !== undefined) host.wheel.schedule(session, expiresAt);
+    if (will !== undefined && willAt !== undefined) {
+      const pending = new PendingWill(clientId, will, willAt, undefined);
+      this.#pendingWills.set(clientId, pending);
+      host.wheel.schedule(pending, willAt);
+    }
+    return session;
+  }
+
+  /**
    * The session's connection ended (`will`: its will, unless it was cancelled): the will is
    * published or waits its delay, and the session ends now (expiry 0) or is scheduled to expire.
    */
@@ -103,6 +124,10 @@ export class SessionRegistry {
       session.expiresAt = now + session.expiryInterval * 1000;
       host.wheel.schedule(session, session.expiresAt);
     }
+    if (session.expiryInterval !== 0 && host.durability !== undefined) {
+      const pending = this.#pendingWills.get(session.clientId);
+      host.durability.sessionDetached(session, pending?.will, pending?.at);
+    }
   }
 
   /** Ends a session: its subscriptions leave the router and a delayed will is published now [MQTT-3.1.3-9]. */
@@ -111,6 +136,7 @@ export class SessionRegistry {
     this.#host.unroute(session, 'ended');
     session.clearSubscriptions();
     session.reset();
+    this.#host.durability?.sessionEnded(session.clientId);
     const pending = this.#pendingWills.get(session.clientId);
     if (pending !== undefined) this.willDue(pending);
   }
@@ -127,6 +153,9 @@ export class SessionRegistry {
     if (this.#pendingWills.get(pending.clientId) !== pending) return;
     this.#pendingWills.delete(pending.clientId);
     this.#host.publishWill(pending.clientId, pending.will, pending.client);
+    // A stored offline session no longer has a will waiting.
+    const session = this.#sessions.get(pending.clientId);
+    if (session !== undefined && session.link === undefined) this.#host.durability?.sessionDetached(session, undefined, undefined);
   }
 
   #scheduleWill(session: Session, will: WillMessage, now: number, client: ClientInfo | undefined): void {

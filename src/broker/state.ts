@@ -21,6 +21,7 @@ import type { ClientInfo } from './events.js';
 import type { InterceptedMessage } from './hooks.js';
 import { type InboundBudget, Limits } from './limits.js';
 import { type PendingWill, SessionRegistry } from './registry.js';
+import { Durability } from './durability.js';
 import type { ResolvedOptions } from './options.js';
 import {
   type DropSink, type Outgoing, type Session, type SessionLimits, sessionLimits, StallWatch, type SubRecord,
@@ -55,6 +56,10 @@ export class BrokerState implements DropSink, Router {
   readonly events = new BrokerEmitter();
   /** Sessions and pending wills, with their lifecycle (registry.ts). */
   readonly registry: SessionRegistry;
+  /** Durable changes to the store, when there is one (durability.ts). */
+  readonly durability: Durability | undefined;
+  /** Per connection, the acknowledgements waiting for a commit (kept in order behind it). */
+  readonly ackChains = new WeakMap<Connection, Promise<void>>();
   /** Connected clients by client id. */
   readonly connections = new Map<string, Connection>();
   /**
@@ -103,6 +108,8 @@ export class BrokerState implements DropSink, Router {
       } else userCode.failed(err, `listener:${event}`, undefined);
     };
     this.ext = new Extensions(userCode, this.clock, hooks);
+    this.durability = options.store === undefined ? undefined : new Durability(options.store, this.clock, options.wallClock);
+    if (this.durability !== undefined) this.durability.onError = (err) => this.logger.error({ err }, 'store write failed');
     this.registry = new SessionRegistry(this);
     this.strategy = options.sharedSubscriptionStrategy;
     this.limits = new Limits(options, this.clock, this.wheel as TimerWheel<unknown>);
@@ -202,13 +209,15 @@ export class BrokerState implements DropSink, Router {
   /** [MQTT-3.3.1-5]: store (or with an empty payload clear [MQTT-3.3.1-10]) the retained message. */
   #retain(msg: Message): void {
     if (msg.payload.length === 0) {
-      this.retained.delete(msg.topic);
+      if (this.retained.delete(msg.topic)) this.durability?.unretained(msg.topic);
       return;
     }
     if (this.retainQuotaExceeded(msg)) return;
     // A copy: payload and correlation data may be views of a large network chunk.
     // Retained: delivered to every later subscriber, so worth caching encodings for.
-    this.retained.set(msg.topic, { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2 });
+    const kept: Message = { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2 };
+    this.retained.set(msg.topic, kept);
+    this.durability?.retained(kept);
   }
 
   /** Retained messages matching `filter`, expired ones removed [MQTT-3.3.2-5]. */

@@ -197,6 +197,13 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
 
   // The will outlives the CONNECT bytes it was decoded from: keep a copy, not a view of the chunk.
   c.will = p.will === undefined ? undefined : copyWill(p.will, opts.maximumQoS, opts.retainAvailable);
+  // A persistent session is stored with the will of its connection (published after a restart
+  // that the connection did not survive); one that ends with its connection is not kept.
+  const durability = st.durability;
+  if (durability !== undefined) {
+    if (session.expiryInterval !== 0) durability.sessionConnected(session, c.will);
+    else durability.sessionEnded(clientId);
+  }
   c.keepalive = p.keepalive;
   let serverKeepAlive: number | undefined;
   if (v5 && opts.maxKeepalive > 0 && (p.keepalive === 0 || p.keepalive > opts.maxKeepalive)) {

@@ -141,6 +141,28 @@ function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChan
 
 function ack(c: Connection, p: PublishPacket, code: number, reason?: string): void {
   if (p.qos === 0) return;
+  // With a store, an acknowledgement waits for what its PUBLISH made durable (a retained
+  // message), and later acknowledgements of the connection wait behind it, in order.
+  const durability = c.state.durability;
+  if (durability !== undefined) {
+    const chains = c.state.ackChains;
+    const before = chains.get(c);
+    if (durability.pending || before !== undefined) {
+      const commit = durability.pending ? durability.commit() : undefined;
+      const after = (before ?? Promise.resolve()).then(() => commit).then(() => {
+        if (c.phase !== 'closed') sendAck(c, p, code, reason);
+      }, () => c.fail(new MqttError(ReasonCode.UnspecifiedError, 'the message could not be stored')));
+      chains.set(c, after);
+      void after.then(() => {
+        if (chains.get(c) === after) chains.delete(c);
+      });
+      return;
+    }
+  }
+  sendAck(c, p, code, reason);
+}
+
+function sendAck(c: Connection, p: PublishPacket, code: number, reason: string | undefined): void {
   const type = p.qos === 1 ? PacketType.Puback : PacketType.Pubrec;
   if (code === ReasonCode.Success) return c.sendAck(type, p.packetId as number);
   // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.

@@ -35,7 +35,7 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promi
  * `verdicts[i]`: the most QoS filter i may be granted (0 to 2: a hook may downgrade), else its
  * refusal code (0x87, or 0x80 when the hook failed; 3.1.1 clients get 0x80 for any refusal).
  */
-function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: number | undefined): void {
+function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: number | undefined): void | Promise<void> {
   // An async authorization may settle after the connection (and maybe its session) ended.
   if (c.phase === 'closed') return;
   const session = c.session as Session;
@@ -47,6 +47,19 @@ function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: nu
     const code = verdict < 0x80 ? subscribeOne(c, session, granted, subId, retained) : verdict;
     codes.push(code);
   });
+  // A stored session's subscriptions are acknowledged once committed.
+  const durability = c.state.durability;
+  if (durability?.pending === true) {
+    return durability.commit().then(() => answer(c, p, session, codes, retained), () => {
+      c.fail(new MqttError(ReasonCode.UnspecifiedError, 'the subscription could not be stored'));
+    });
+  }
+  answer(c, p, session, codes, retained);
+}
+
+/** SUBACK, then the retained messages the new subscriptions asked for, then the event. */
+function answer(c: Connection, p: SubscribePacket, session: Session, codes: number[], retained: [SubRecord, Message[]][]): void {
+  if (c.phase === 'closed') return;
   // [MQTT-3.1.2-29]: a reason string only when the client did not ask for none.
   const failed = codes.some((code) => code >= 0x80);
   const properties = failed && c.problemInfo && c.version === 5 ? { reasonString: 'one or more subscriptions were refused' } : undefined;
@@ -94,6 +107,7 @@ function subscribeOne(c: Connection, session: Session, sub: Subscription, subId:
     group: shared === undefined ? undefined : st.groupFor(shared.group, shared.filter),
   };
   session.setSubscription(sub.topicFilter, rec);
+  if (session.expiryInterval !== 0) st.durability?.subscribed(session.clientId, sub.topicFilter, rec);
   st.addSubscription(rec);
   // Retain Handling 0: send retained; 1: only for a new subscription; 2: never [MQTT-3.3.1-9] [MQTT-3.3.1-10].
   // §4.8.2: retained messages are not sent when a Shared Subscription is established.

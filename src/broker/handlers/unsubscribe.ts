@@ -14,6 +14,7 @@ export function handleUnsubscribe(c: Connection, p: UnsubscribePacket): void {
       continue;
     }
     c.state.removeSubscription(rec);
+    if (session.expiryInterval !== 0) c.state.durability?.unsubscribed(session.clientId, filter);
     if (rec.group !== undefined) c.state.redistribute(session, 'left', rec.group);
     codes.push(ReasonCode.Success);
     removed.push(filter);

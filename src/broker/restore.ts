@@ -1,0 +1,97 @@
+/**
+ * Start-up from a store: sessions (offline, with their deadlines), subscriptions back in the
+ * router, retained messages, and the wills that a restart released. A session whose client was
+ * connected when the broker stopped lost its connection then: its will is published (after its
+ * Will Delay Interval, counted from now) and its expiry counts from now. A session whose expiry
+ * passed while the broker was down is ended, and a will it was waiting to publish goes out.
+ */
+import { parseShared, type QoS, type WillMessage } from '../protocol/index.js';
+import type { StoredMessage, StoredState, StoredWill } from '../persistence/types.js';
+import { createMessage, type Message } from './message.js';
+import type { SubRecord } from './session.js';
+import type { BrokerState } from './state.js';
+
+const willOf = (w: StoredWill): WillMessage => ({ topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, properties: w.properties });
+
+export function restoreState(st: BrokerState, stored: StoredState): { sessions: number; subscriptions: number; retained: number } {
+  const d = st.durability;
+  if (d === undefined) return { sessions: 0, subscriptions: 0, retained: 0 };
+  const now = st.clock.now();
+  const messages = new Map<string, Message>();
+  const messageOf = (m: StoredMessage): Message => {
+    let msg = messages.get(m.id);
+    if (msg !== undefined) return msg;
+    // Expiry counts down in wall-clock time across the restart.
+    const remaining = m.expiresAt === undefined ? undefined : Math.max(0, d.fromWall(m.expiresAt) - now);
+    const properties = m.properties === undefined || remaining === undefined ? m.properties
+      : { ...m.properties, messageExpiryInterval: Math.ceil(remaining / 1000) };
+    msg = createMessage({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties, senderId: m.senderId, now });
+    messages.set(m.id, msg);
+    d.known(msg, m.id);
+    return msg;
+  };
+
+  const released: { clientId: string; will: WillMessage }[] = [];
+  for (const s of stored.sessions) {
+    d.knownSession(s.clientId);
+    let expiresAt = s.expiresAt === undefined ? undefined : d.fromWall(s.expiresAt);
+    let will = s.willAt === undefined || s.will === undefined ? undefined : willOf(s.will);
+    let willAt = s.willAt === undefined ? undefined : d.fromWall(s.willAt);
+    if (s.expiresAt === undefined && s.will === undefined && s.expiryInterval !== 0xffffffff) {
+      // Connected when the broker stopped, without a will: it went offline now.
+      expiresAt = now + s.expiryInterval * 1000;
+    } else if (s.expiresAt === undefined && s.will !== undefined && s.willAt === undefined) {
+      // Connected, with a will: the connection is gone, so its will is due after its delay.
+      will = willOf(s.will);
+      const delay = will.properties?.willDelayInterval ?? 0;
+      if (delay === 0) released.push({ clientId: s.clientId, will });
+      else willAt = now + delay * 1000;
+      if (delay === 0) will = undefined;
+      if (s.expiryInterval !== 0xffffffff) expiresAt = now + s.expiryInterval * 1000;
+    }
+    st.registry.restore(s.clientId, s.expiryInterval, expiresAt, will, willAt);
+  }
+  let subscriptions = 0;
+  for (const { clientId, subscription: sub } of stored.subscriptions) {
+    const session = st.registry.get(clientId);
+    if (session === undefined) continue;
+    const shared = parseShared(sub.topicFilter);
+    const rec: SubRecord = {
+      topicFilter: shared?.filter ?? sub.topicFilter,
+      qos: sub.qos as QoS,
+      noLocal: sub.noLocal,
+      retainAsPublished: sub.retainAsPublished,
+      retainHandling: sub.retainHandling,
+      session,
+      subIds: sub.subscriptionIdentifier === undefined ? undefined : [sub.subscriptionIdentifier],
+      group: shared === undefined ? undefined : st.groupFor(shared.group, shared.filter),
+    };
+    session.setSubscription(sub.topicFilter, rec);
+    st.addSubscription(rec);
+    subscriptions++;
+  }
+  let retained = 0;
+  for (const { topic, messageId } of stored.retained) {
+    const m = stored.messages.get(messageId);
+    if (m === undefined) continue;
+    const msg = messageOf(m);
+    st.retained.set(topic, { ...msg, receivers: 2 });
+    d.known(st.retained.get(topic) as Message, messageId);
+    retained++;
+  }
+  // Deadlines that passed while the broker was down.
+  for (const { clientId, will } of released) st.publishWill(clientId, will);
+  for (const s of [...st.registry.values()]) st.registry.expireIfDue(s, now);
+  for (const s of stored.sessions) {
+    const pending = st.registry.pendingWill(s.clientId);
+    if (pending !== undefined && now >= pending.at) st.registry.willDue(pending);
+    // Sessions whose client was connected are offline now: stored as such, so that another
+    // restart does not publish their will again.
+    const session = st.registry.get(s.clientId);
+    if (s.expiresAt === undefined && session !== undefined) {
+      const left = st.registry.pendingWill(s.clientId);
+      d.sessionDetached(session, left?.will, left?.at);
+    }
+  }
+  return { sessions: stored.sessions.length, subscriptions, retained };
+}
