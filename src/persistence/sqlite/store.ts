@@ -93,7 +93,8 @@ class Statements {
 
   constructor(db: Db) {
     this.insertMessage = db.prepare(
-      'INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, expires_at, sender_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)',
+      // ON CONFLICT, not OR IGNORE: only a repeated id is skipped, a CHECK violation still fails.
+      'INSERT INTO messages (id, topic, payload, qos, retain, properties, expires_at, sender_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING',
     );
     this.ref = db.prepare('UPDATE messages SET refs = refs + 1 WHERE id = ?');
     this.unref = db.prepare('UPDATE messages SET refs = refs - 1 WHERE id = ?');
@@ -115,7 +116,7 @@ class Statements {
       'INSERT OR REPLACE INTO inflight (client_id, packet_id, seq, message_id, qos, retain, subscription_ids, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.complete = db.prepare('DELETE FROM inflight WHERE client_id = ? AND packet_id = ? RETURNING message_id').pluck();
-    this.pubrec = db.prepare('INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)');
+    this.pubrec = db.prepare('INSERT INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?) ON CONFLICT DO NOTHING');
     this.pubrel = db.prepare('DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?');
     this.retainedAt = db.prepare('SELECT message_id FROM retained WHERE topic = ?').pluck();
     this.putRetained = db.prepare('INSERT OR REPLACE INTO retained (topic, message_id) VALUES (?, ?)');
