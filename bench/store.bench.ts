@@ -1,0 +1,158 @@
+/**
+ * Store benchmark: the cost of durable state.
+ * 1. QoS 1-style flows (store the message and queue it; dequeue it and put it inflight; complete
+ *    it: three writes per message) for BENCH_MESSAGES (default 100,000) messages through each
+ *    store, BENCH_WINDOW (default 256) flows at a time, so writes of one turn share a transaction.
+ *    SQLite 'commit' is also run one flow at a time (BENCH_SERIAL messages, default 2,000): one
+ *    fsync per write.
+ * 2. SQLite file size per queued 128-byte message: 100,000 queued, then the size of the db + WAL
+ *    after the checkpoint of close.
+ * 3. The time to open() a store holding BENCH_SESSIONS (default 100,000) sessions and
+ *    BENCH_QUEUED (default 1,000,000) queued messages.
+ * Run: npm run bench:store. Files go to a temporary directory, removed at the end.
+ */
+import { Buffer } from 'node:buffer';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { MemoryStore, SqliteStore, type Store, type StoredMessage, type StoreOp } from '../src/persistence/index.js';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
+const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
+const SERIAL = Number(process.env.BENCH_SERIAL ?? 2_000);
+const SIZE_MESSAGES = Number(process.env.BENCH_SIZE_MESSAGES ?? 100_000);
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100_000);
+const QUEUED = Number(process.env.BENCH_QUEUED ?? 1_000_000);
+
+const root = mkdtempSync(join(os.tmpdir(), 'petrel-store-bench-'));
+const payload = Buffer.alloc(128, 0x61);
+const CLIENTS = 100;
+
+function message(id: string): StoredMessage {
+  return { id, topic: 'sensors/building-1/floor-2/temp', payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, senderId: 'publisher-1' };
+}
+
+async function qos1Flows(store: Store, count: number, window: number): Promise<number> {
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < count) {
+      const i = next++;
+      const id = `m${i}`;
+      const clientId = `client-${i % CLIENTS}`;
+      const entry = { clientId, seq: i, messageId: id, qos: 1 as const, retain: false, subscriptionIds: undefined };
+      await store.write([{ op: 'message', message: message(id) }, { op: 'enqueue', entry }]);
+      await store.write([{ op: 'dequeue', clientId, seq: i }, { op: 'inflight', entry: { ...entry, packetId: (i % 65535) + 1, state: 'publish' } }]);
+      await store.write([{ op: 'complete', clientId, packetId: (i % 65535) + 1 }]);
+    }
+  }
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: window }, worker));
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+async function flows(): Promise<void> {
+  console.log(`\n1. QoS 1 flows (3 writes per message, 128 B payload)`);
+  const runs: { name: string; make: () => Store; count: number; window: number }[] = [
+    { name: 'memory', make: () => new MemoryStore(), count: MESSAGES, window: WINDOW },
+    { name: 'sqlite commit', make: () => new SqliteStore({ dataDir: join(root, 'flow-commit') }), count: MESSAGES, window: WINDOW },
+    { name: 'sqlite interval', make: () => new SqliteStore({ dataDir: join(root, 'flow-interval'), durability: 'interval' }), count: MESSAGES, window: WINDOW },
+    { name: 'sqlite commit', make: () => new SqliteStore({ dataDir: join(root, 'flow-serial') }), count: SERIAL, window: 1 },
+  ];
+  console.log('store            window   messages   seconds     msgs/s   writes/s   transactions   writes/transaction');
+  for (const run of runs) {
+    const store = run.make();
+    await store.open();
+    const seconds = await qos1Flows(store, run.count, run.window);
+    const stats = store instanceof SqliteStore ? store.stats : undefined;
+    console.log(
+      `${run.name.padEnd(16)} ${String(run.window).padStart(6)} ${fmt(run.count).padStart(10)} ${seconds.toFixed(2).padStart(9)} ${fmt(run.count / seconds).padStart(10)} ${fmt((3 * run.count) / seconds).padStart(10)}`
+      + (stats === undefined ? '' : ` ${fmt(stats.transactions).padStart(14)} ${(stats.writes / stats.transactions).toFixed(1).padStart(20)}`),
+    );
+    await store.close();
+  }
+}
+
+function diskUse(files: string[]): { bytes: number; blocks: number } {
+  let bytes = 0;
+  let blocks = 0;
+  for (const f of files) {
+    if (!existsSync(f)) continue;
+    const st = statSync(f);
+    bytes += st.size;
+    blocks += st.blocks * 512;
+  }
+  return { bytes, blocks };
+}
+
+async function fileSize(): Promise<void> {
+  console.log(`\n2. SQLite file size, ${fmt(SIZE_MESSAGES)} queued 128-byte messages (100 clients)`);
+  const dataDir = join(root, 'size');
+  const store = new SqliteStore({ dataDir });
+  await store.open();
+  for (let base = 0; base < SIZE_MESSAGES; base += 1000) {
+    const ops: StoreOp[] = [];
+    for (let i = base; i < Math.min(SIZE_MESSAGES, base + 1000); i++) {
+      ops.push({ op: 'message', message: message(`m${i}`) }, { op: 'enqueue', entry: { clientId: `client-${i % CLIENTS}`, seq: i, messageId: `m${i}`, qos: 1, retain: false, subscriptionIds: undefined } });
+    }
+    await store.write(ops);
+  }
+  await store.close();
+  const files = [store.path, `${store.path}-wal`, `${store.path}-shm`];
+  const { bytes, blocks } = diskUse(files);
+  const du = execFileSync('du', ['-k', '-c', ...files.filter((f) => existsSync(f))]).toString().trim().split('\n').pop();
+  console.log(`db + wal: ${fmt(bytes)} bytes (${fmt(blocks)} on disk; du: ${du}); per message ${(bytes / SIZE_MESSAGES).toFixed(1)} bytes`);
+}
+
+async function openTime(): Promise<void> {
+  console.log(`\n3. open() of ${fmt(SESSIONS)} sessions and ${fmt(QUEUED)} queued messages`);
+  const dataDir = join(root, 'open');
+  const writer = new SqliteStore({ dataDir, durability: 'interval' });
+  await writer.open();
+  const genStart = process.hrtime.bigint();
+  const perSession = Math.ceil(QUEUED / SESSIONS);
+  let queued = 0;
+  for (let s = 0; s < SESSIONS; s += 1000) {
+    const ops: StoreOp[] = [];
+    for (let c = s; c < Math.min(SESSIONS, s + 1000); c++) {
+      const clientId = `client-${c}`;
+      ops.push({ op: 'session', session: { clientId, expiryInterval: 3600, expiresAt: Date.now() + 3_600_000, will: undefined, willAt: undefined } });
+      ops.push({ op: 'subscribe', clientId, subscription: { topicFilter: `devices/${c}/#`, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionIdentifier: undefined } });
+      for (let k = 0; k < perSession && queued < QUEUED; k++, queued++) {
+        const id = `m${queued}`;
+        ops.push({ op: 'message', message: message(id) }, { op: 'enqueue', entry: { clientId, seq: k, messageId: id, qos: 1, retain: false, subscriptionIds: undefined } });
+      }
+    }
+    await writer.write(ops);
+  }
+  await writer.close();
+  const genSeconds = Number(process.hrtime.bigint() - genStart) / 1e9;
+  const { bytes } = diskUse([writer.path]);
+  console.log(`generated in ${genSeconds.toFixed(1)} s, ${fmt(bytes / 1e6)} MB`);
+  for (let run = 1; run <= 2; run++) {
+    const heapBefore = process.memoryUsage().heapUsed;
+    const store = new SqliteStore({ dataDir });
+    const start = process.hrtime.bigint();
+    const state = await store.open();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 1e6;
+    console.log(
+      `open #${run}: ${seconds.toFixed(2)} s; ${fmt(state.sessions.length)} sessions, ${fmt(state.subscriptions.length)} subscriptions, `
+      + `${fmt(state.queue.length)} queued, ${fmt(state.messages.size)} messages; heap +${fmt(heapMb)} MB`,
+    );
+    await store.close();
+  }
+}
+
+console.log(`Petrel store benchmark; node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; files in ${root}`);
+try {
+  await flows();
+  await fileSize();
+  await openTime();
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,5 @@
+/** Durable state: the `Store` seam and its implementations. */
+export type * from './types.js';
+export { StoreError, type StoreErrorCode } from './errors.js';
+export { MemoryStore } from './memory.js';
+export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/index.js';

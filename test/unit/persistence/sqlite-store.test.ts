@@ -1,0 +1,198 @@
+/**
+ * What the SQLite store adds to the store contract: group commit, failing batches, schema
+ * versions, durability modes and crash safety (a writer killed with SIGKILL mid-stream).
+ */
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { SqliteStore, StoreError, type StoredState } from '../../../src/persistence/index.js';
+import { inflight, msg, queued } from '../../contract/store.contract.js';
+import { expectedAfter } from '../../helpers/store-crash-workload.js';
+
+let dataDir: string;
+const stores: SqliteStore[] = [];
+
+function open(options: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {}): SqliteStore {
+  const store = new SqliteStore({ dataDir, ...options });
+  stores.push(store);
+  return store;
+}
+
+async function reread(): Promise<StoredState> {
+  const store = open();
+  const state = await store.open();
+  await store.close();
+  return state;
+}
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'petrel-sqlite-'));
+});
+
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('SqliteStore', () => {
+  test('group commit: writes made in one turn share one transaction, applied in call order', async () => {
+    const store = open();
+    await store.open();
+    const before = store.stats;
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) writes.push(store.write([{ op: 'message', message: msg(`m${i}`) }, { op: 'enqueue', entry: queued('a', i, `m${i}`) }]));
+    // Depends on call order: the entry is queued by the first write and moved by the second.
+    writes.push(store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }, { op: 'inflight', entry: inflight('a', 0, 1, 'm0') }]));
+    await Promise.all(writes);
+    assert.equal(store.stats.transactions - before.transactions, 1);
+    assert.equal(store.stats.writes - before.writes, 51);
+    // Writes in later turns are later transactions.
+    await store.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
+    await store.write([{ op: 'dequeue', clientId: 'a', seq: 2 }]);
+    assert.equal(store.stats.transactions - before.transactions, 3);
+    await store.close();
+    const state = await reread();
+    assert.equal(state.queue.length, 47);
+    assert.deepEqual(state.inflight, [inflight('a', 0, 1, 'm0')]);
+  });
+
+  test('a failing transaction rejects every write of its turn and changes nothing', async () => {
+    const store = open();
+    await store.open();
+    await store.write([{ op: 'message', message: msg('m0') }, { op: 'enqueue', entry: queued('a', 0, 'm0') }]);
+    const committed = store.stats.transactions;
+    const good1 = store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
+    // A constraint of the schema (QoS 3) rather than a check of the store's own.
+    const bad = store.write([{ op: 'message', message: msg('m2', { qos: 3 as 1 }) }]);
+    const good2 = store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }, { op: 'session', session: { clientId: 'a', expiryInterval: 1, expiresAt: undefined, will: undefined, willAt: undefined } }]);
+    const results = await Promise.allSettled([good1, bad, good2]);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.ok(r.reason instanceof StoreError);
+      assert.equal(r.reason.code, 'failed');
+    }
+    assert.equal(store.stats.transactions, committed);
+    // A store's own check fails the same way.
+    await assert.rejects(store.write([{ op: 'retain', topic: 't', messageId: 'missing' }]), (err: unknown) => err instanceof StoreError && err.code === 'unknown-message');
+    // The next turn works, and only the first write is in the database.
+    await store.write([{ op: 'message', message: msg('m3') }, { op: 'enqueue', entry: queued('b', 0, 'm3') }]);
+    await store.close();
+    const state = await reread();
+    assert.deepEqual(state.queue, [queued('a', 0, 'm0'), queued('b', 0, 'm3')]);
+    assert.deepEqual(state.sessions, []);
+    assert.deepEqual([...state.messages.keys()].sort(), ['m0', 'm3']);
+  });
+
+  test('writes before open and after close reject; close writes what is pending', async () => {
+    const store = open();
+    await assert.rejects(store.write([]), (err: unknown) => err instanceof StoreError && err.code === 'not-open');
+    await store.open();
+    const pending = store.write([{ op: 'message', message: msg('m') }, { op: 'retain', topic: 't', messageId: 'm' }]);
+    await store.close();
+    await pending;
+    await assert.rejects(store.write([]), (err: unknown) => err instanceof StoreError && err.code === 'closed');
+    await assert.rejects(store.open(), (err: unknown) => err instanceof StoreError && err.code === 'closed');
+    assert.deepEqual((await reread()).retained, [{ topic: 't', messageId: 'm' }]);
+  });
+
+  test('schema: a new database is at version 1; a newer version is refused with a clear error', async () => {
+    const store = open({ fileName: 'x.db' });
+    await store.open();
+    await store.close();
+    const db = new Database(join(dataDir, 'x.db'));
+    assert.equal(db.prepare('SELECT version FROM schema_version').pluck().get(), 1);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    db.prepare('UPDATE schema_version SET version = 7').run();
+    db.close();
+    await assert.rejects(open({ fileName: 'x.db' }).open(), (err: unknown) => {
+      assert.ok(err instanceof StoreError);
+      assert.equal(err.code, 'schema-too-new');
+      assert.match(err.message, /x\.db has schema version 7, but this version of Petrel knows versions up to 1/);
+      return true;
+    });
+  });
+
+  test('a file that is not a database is refused', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dataDir, 'petrel.db'), Buffer.alloc(4096, 'not sqlite'));
+    await assert.rejects(open().open(), (err: unknown) => err instanceof StoreError && err.code === 'failed');
+  });
+
+  test('commit mode runs with synchronous = FULL, interval mode with NORMAL', async () => {
+    const commit = open({ fileName: 'c.db' });
+    await commit.open();
+    assert.equal(commit.stats.synchronous, 2);
+    assert.equal(commit.stats.journalMode, 'wal');
+    const interval = open({ fileName: 'i.db', durability: 'interval' });
+    await interval.open();
+    assert.equal(interval.stats.synchronous, 1);
+  });
+
+  test('interval mode checkpoints every intervalMs after writes, and not when idle', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const store = open({ durability: 'interval', intervalMs: 250 });
+    await store.open();
+    await store.write([{ op: 'message', message: msg('m') }, { op: 'retain', topic: 't', messageId: 'm' }]);
+    t.mock.timers.tick(249);
+    assert.equal(store.stats.checkpoints, 0);
+    t.mock.timers.tick(1);
+    assert.equal(store.stats.checkpoints, 1);
+    t.mock.timers.tick(1000);
+    assert.equal(store.stats.checkpoints, 1, 'nothing written since the last checkpoint');
+    await store.write([{ op: 'unretain', topic: 't' }]);
+    t.mock.timers.tick(250);
+    assert.equal(store.stats.checkpoints, 2);
+    await store.close();
+    assert.deepEqual((await reread()).retained, []);
+  });
+
+  describe('crash safety: a writer killed with SIGKILL loses no acknowledged batch and leaves a clean database', () => {
+    const child = fileURLToPath(new URL('../../helpers/store-crash-child.js', import.meta.url));
+    const points: { durability: 'commit' | 'interval'; killAfter: number }[] = [
+      { durability: 'commit', killAfter: 1 },
+      { durability: 'commit', killAfter: 150 },
+      { durability: 'commit', killAfter: 1200 },
+      { durability: 'interval', killAfter: 700 },
+    ];
+    for (const { durability, killAfter } of points) {
+      test(`${durability} mode, killed after ${killAfter} acknowledged batches`, async () => {
+        const proc = spawn(process.execPath, [child, dataDir, durability, '100000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let acked = -1;
+        let count = 0;
+        const lines = createInterface({ input: proc.stdout });
+        lines.on('line', (line) => {
+          const i = Number(line);
+          assert.equal(i, acked + 1, 'batches are acknowledged in order');
+          acked = i;
+          if (++count === killAfter) proc.kill('SIGKILL');
+        });
+        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.on('close', (c, s) => resolve([c, s])));
+        assert.equal(signal, 'SIGKILL', `the writer was killed mid-stream (exit code ${code})`);
+        assert.ok(count >= killAfter);
+
+        const db = new Database(join(dataDir, 'petrel.db'));
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+        db.close();
+
+        const state = await reread();
+        const last = Math.max(...state.queue.map((e) => e.seq));
+        assert.ok(last >= acked, `batch ${acked} was acknowledged; the store holds up to ${last}`);
+        const expected = expectedAfter(last);
+        assert.deepEqual(state.queue, expected.queue);
+        assert.deepEqual(state.inflight, expected.inflight);
+        assert.deepEqual(state.sessions.sort((a, b) => (a.clientId < b.clientId ? -1 : 1)), expected.sessions.sort((a, b) => (a.clientId < b.clientId ? -1 : 1)));
+        assert.deepEqual(state.retained.sort((a, b) => (a.topic < b.topic ? -1 : 1)), expected.retained.sort((a, b) => (a.topic < b.topic ? -1 : 1)));
+        assert.deepEqual([...state.messages.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))), expected.messages);
+      });
+    }
+  });
+});
+
+
