@@ -9,6 +9,8 @@ import { createJwtAuth } from './auth/jwt.js';
 import { PasswordFile } from './auth/password-file.js';
 import { AuthProviders } from './auth/providers.js';
 import type { Plugin } from './broker/broker.js';
+import { SqliteStore } from './persistence/sqlite/index.js';
+import type { Store } from './persistence/types.js';
 import { type AuthConfig, ConfigError, type ListenerConfig, listenersOf, type PluginConfig, type ServerConfig } from './config/schema.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { type Broker, createBroker } from './petrel.js';
@@ -130,10 +132,17 @@ async function loadPlugin(p: PluginConfig, index: number): Promise<Plugin> {
 export async function startServer(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const specs = listenersOf(config);
   const auth = providersOf(config.auth);
-  const broker = createBroker({ ...config.broker, logger, ...(auth !== undefined ? auth.providers.hooks() : {}) });
+  const s = config.store;
+  const store: Store | undefined = s.type === 'sqlite'
+    ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs }) : undefined;
+  const broker = createBroker({
+    ...config.broker, logger, ...(store !== undefined ? { store } : {}), ...(auth !== undefined ? auth.providers.hooks() : {}),
+  });
   if (auth === undefined) logger.warn('no auth configured: anonymous access is on, any client may connect, publish and subscribe');
   else if (auth.providers.anonymous) logger.warn('anonymous access is on: clients without username and password may connect');
   try {
+    await broker.restore();
+    if (store !== undefined) logger.info({ store: s.type, dataDir: s.dataDir, durability: s.durability }, 'store ready');
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const plugin = await loadPlugin(p, i);
       await broker.use(plugin, p.options);

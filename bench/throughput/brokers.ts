@@ -150,6 +150,8 @@ function command(name: BrokerName, transport: Transport, port: number, extra: nu
       return [
         process.execPath, ...(process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
         path.join(root, 'build/src/bin/petrel.js'), ...petrelListenerArgs(transport, tmp, port, certs), ...PETREL_ARGS,
+        // The default SQLite store, in the run's own directory.
+        '--data-dir', path.join(tmp, `petrel-data-${port}`),
         // BENCH_PETREL_CONFIG: a config file, for investigations only; reported runs use the defaults.
         ...(config !== undefined && transport !== 'wss' ? ['--config', config] : []),
       ];

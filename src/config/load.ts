@@ -25,6 +25,8 @@ export const FLAGS = {
   key: { type: 'string', value: '<file>', help: 'TLS private key (PEM) for --tls-port' },
   ca: { type: 'string', value: '<file>', help: 'CA certificates (PEM): clients may present a certificate it signed' },
   host: { type: 'string', value: '<address>', help: 'address to bind (default 0.0.0.0)' },
+  store: { type: 'string', value: '<sqlite|memory>', help: 'where persistent sessions and retained messages live (default sqlite)' },
+  'data-dir': { type: 'string', value: '<dir>', help: 'directory of the SQLite store (default ./data)' },
   'log-level': { type: 'string', value: '<level>', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   help: { type: 'boolean', short: 'h', help: 'print this help and exit' },
   version: { type: 'boolean', help: 'print the version and exit' },
@@ -80,6 +82,12 @@ export function parseCommandLine(argv: string[]): Command {
   portFlag('wsPort', values['ws-port'], true);
   portFlag('tlsPort', values['tls-port'], false);
   for (const k of ['cert', 'key', 'ca'] as const) if (values[k] !== undefined) flags[k] = values[k];
+  if (values.store !== undefined || values['data-dir'] !== undefined) {
+    flags.store = {
+      ...(values.store !== undefined ? { type: values.store } : {}),
+      ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
+    };
+  }
   if (values.host !== undefined) flags.host = values.host;
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   config = validateConfig(flags, config);

@@ -68,7 +68,18 @@ export interface PluginConfig {
   options?: unknown;
 }
 
+/** The `store:` section: where persistent sessions, subscriptions and retained messages live. */
+export interface StoreConfig {
+  type: 'sqlite' | 'memory';
+  dataDir: string;
+  /** sqlite: 'commit' (durable per acknowledged write, group commit) or 'interval'. */
+  durability: 'commit' | 'interval';
+  /** sqlite, interval mode: milliseconds between flushes (the most acknowledged work a crash can lose). */
+  intervalMs: number;
+}
+
 export interface ServerConfig {
+  store: StoreConfig;
   /** Authentication and authorization providers; not set: anyone may connect (with a warning). */
   auth?: AuthConfig;
   /** Plugins loaded at start, in order. */
@@ -101,7 +112,7 @@ const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const portOrOff: Rule = { kind: 'int', min: 0, max: 65535 };
 const optionalString: Rule = { kind: 'string', optional: true };
 
-const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins'>, Rule> = {
+const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store'>, Rule> = {
   port: int(0, 65535),
   cert: optionalString,
   key: optionalString,
@@ -134,6 +145,7 @@ const listenerRules: Record<keyof ListenerConfig, Rule> = {
 
 export function defaultConfig(): ServerConfig {
   return {
+    store: { type: 'sqlite', dataDir: './data', durability: 'commit', intervalMs: 1000 },
     port: 1883,
     wsPort: 8083,
     tlsPort: false,
@@ -220,6 +232,15 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
     }
     if (key === 'auth') {
       out.auth = validateAuth(value);
+      continue;
+    }
+    if (key === 'store') {
+      out.store = { ...out.store, ...mapping<Partial<StoreConfig>>('store', value, {
+        type: { kind: 'enum', values: ['sqlite', 'memory'] },
+        dataDir: { kind: 'string' },
+        durability: { kind: 'enum', values: ['commit', 'interval'] },
+        intervalMs: int(10, 60_000),
+      }) };
       continue;
     }
     if (key === 'plugins') {

@@ -21,7 +21,7 @@ const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', impo
  */
 const TOP_KEYS: Record<keyof ServerConfig, true> = {
   port: true, wsPort: true, tlsPort: true, cert: true, key: true, ca: true, listeners: true, host: true, portFallback: true,
-  logLevel: true, broker: true, auth: true, plugins: true,
+  logLevel: true, broker: true, auth: true, plugins: true, store: true,
 };
 const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   maxPacketSize: true, maxInflight: true, maxQueuedMessages: true, queueQos0Offline: true, retryInterval: true,

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { describe, type TestContext, test } from 'node:test';
@@ -29,7 +30,9 @@ interface Petrel {
 }
 
 async function startPetrel(t: TestContext, args: string[], listeners: number): Promise<Petrel> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const data = mkdtempSync(join(tmpdir(), 'petrel-listeners-data-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [BIN, ...args, '--data-dir', data], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
@@ -190,12 +193,12 @@ describe('petrel with TCP, TLS, WebSocket and secure WebSocket listeners', () =>
     t.after(() => certs.cleanup());
     const noKey = join(certs.dir, 'nokey.json');
     writeFileSync(noKey, JSON.stringify({ listeners: [{ type: 'tls', port: 0, cert: certs.serverCert }] }));
-    const a = await run(process.execPath, [BIN, '--config', noKey], { timeout: 15_000 }).catch((e: { code: number; stderr: string }) => e);
+    const a = await run(process.execPath, [BIN, '--config', noKey, '--store', 'memory'], { timeout: 15_000 }).catch((e: { code: number; stderr: string }) => e);
     assert.equal((a as { code: number }).code, 2);
     assert.match((a as { stderr: string }).stderr, /listeners\[0\]\.key/);
     const missing = join(certs.dir, 'missing.json');
     writeFileSync(missing, JSON.stringify({ host: '127.0.0.1', listeners: [{ type: 'tls', port: 0, cert: join(certs.dir, 'nope.crt'), key: certs.serverKey }] }));
-    const b = await run(process.execPath, [BIN, '--config', missing], { timeout: 15_000 }).catch((e: { code: number; stderr: string }) => e);
+    const b = await run(process.execPath, [BIN, '--config', missing, '--store', 'memory'], { timeout: 15_000 }).catch((e: { code: number; stderr: string }) => e);
     assert.notEqual((b as { code: number }).code, 0);
     assert.match((b as { stderr: string }).stderr, /nope\.crt/);
   });

@@ -44,7 +44,9 @@ interface RunningServer {
 
 function spawnPetrel(args: string[]): { child: ChildProcess; exited: Promise<Exit>; stdout: () => string; stderr: () => string } {
   // Tests never bind fixed ports: without a --ws-port of its own, a test's server opens no WebSocket listener.
-  const all = args.includes('--ws-port') ? args : [...args, '--ws-port', 'off'];
+  const ws = args.includes('--ws-port') ? args : [...args, '--ws-port', 'off'];
+  // ... and keeps its store (the default SQLite one) in a directory of its own.
+  const all = [...ws, '--data-dir', mkdtempSync(join(tmpdir(), 'petrel-e2e-data-'))];
   const child = spawn(process.execPath, [BIN, ...all], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
