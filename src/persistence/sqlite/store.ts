@@ -266,9 +266,13 @@ export class SqliteStore implements Store {
 
   #checkpoint(): void {
     if (!this.#dirty || this.#db === undefined) return;
-    this.#dirty = false;
-    this.#db.pragma('wal_checkpoint(PASSIVE)');
-    this.#checkpoints++;
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)');
+      this.#dirty = false;
+      this.#checkpoints++;
+    } catch {
+      // Left dirty: the next period tries again, and a broken database fails the next write.
+    }
   }
 
   #apply(op: StoreOp): void {
