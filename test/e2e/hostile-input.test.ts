@@ -25,6 +25,8 @@
  * Timings (round trip, this process's event-loop delay) are reported as diagnostics, never
  * asserted; the only time bounds are generous liveness timeouts on waits.
  */
+import { connect as tlsConnect } from 'node:tls';
+import { type CertFiles, makeCerts } from '../helpers/certs.js';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -35,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { describe, type TestContext, test } from 'node:test';
+import { after, before, describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { WebSocket } from 'ws';
@@ -518,21 +520,34 @@ function nextAccepted(broker: Broker): Promise<Duplex> {
 }
 
 describe('a connection that never sends CONNECT is closed at the connect timeout, on every listener type', () => {
-  for (const type of ['tcp', 'ws'] as const) {
-    test(`${type}${type === 'ws' ? ' (after the WebSocket upgrade)' : ''}: still open at 4.9 s, closed at 5 s`, async (t) => {
+  let certs: CertFiles;
+  before(() => {
+    certs = makeCerts();
+  });
+  after(() => certs.cleanup());
+  for (const type of ['tcp', 'ws', 'tls', 'wss'] as const) {
+    const stage = type === 'ws' ? ' (after the WebSocket upgrade)' : type === 'tls' ? ' (after the TLS handshake)' : type === 'wss' ? ' (after TLS and the upgrade)' : '';
+    test(`${type}${stage}: still open at 4.9 s, closed at 5 s`, async (t) => {
       const clock = new ManualClock(0);
       const ticker = new ManualTicker();
       const broker = createBroker({ clock, ticker, connectTimeout: 5 });
       t.after(() => broker.close());
-      const listener = await broker.listen({ type, port: 0, host: HOST });
+      const secure = type === 'tls' || type === 'wss';
+      const listener = await broker.listen({ type, port: 0, host: HOST, ...(secure ? { cert: certs.cert, key: certs.key } : {}) });
       const accepted = nextAccepted(broker);
       let closed: Promise<void>;
       if (type === 'tcp') {
         const raw = await Raw.open(listener.port);
         closed = raw.closed;
         t.after(() => raw.socket.destroy());
+      } else if (type === 'tls') {
+        const socket = tlsConnect({ host: HOST, port: listener.port, ca: certs.ca, servername: 'localhost' });
+        socket.on('error', () => undefined);
+        closed = new Promise((resolve) => socket.once('close', () => resolve()));
+        t.after(() => socket.destroy());
+        await withTimeout(new Promise((resolve) => socket.once('secureConnect', resolve)), START_MS, 'the TLS handshake');
       } else {
-        const ws = new WebSocket(`ws://${HOST}:${listener.port}/mqtt`, 'mqtt');
+        const ws = new WebSocket(`${type}://${HOST}:${listener.port}/mqtt`, 'mqtt', { ca: certs.ca });
         closed = new Promise((resolve) => ws.once('close', () => resolve()));
         ws.on('error', () => undefined);
         t.after(() => ws.terminate());
