@@ -342,15 +342,24 @@ export class Connection implements SessionLink, Waiter {
 
   onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
+    // Keep alive counts whole control packets [MQTT-3.1.2-24]: bytes of a packet that never
+    // completes (a client trickling one byte at a time) do not keep a connection alive.
+    // The packets of this chunk see the new time (CONNECT schedules keep alive from it); when no
+    // packet completes, the old time comes back.
+    const seen = this.lastSeen;
     this.lastSeen = Math.floor(this.state.clock.now());
     try {
       const decoder = this.#decoder;
       if (decoder === undefined) {
         // Whole packets are decoded in place; only an incomplete tail needs a Decoder to wait in.
         const end = decodeWhole(chunk, this.version, this.state.options.maxPacketSize, onPacket, this);
+        if (end === 0) this.lastSeen = seen;
         if (end < chunk.length && (this.phase as ConnState) !== 'closed') this.#buffer(end === 0 ? chunk : chunk.subarray(end));
       } else {
+        const before = decoder.bufferedBytes + chunk.length;
         decoder.feed(chunk, onPacket, this);
+        // As many bytes waiting as arrived: no packet was completed.
+        if (decoder.bufferedBytes >= before) this.lastSeen = seen;
         if (decoder.bufferedBytes === 0) this.#decoder = undefined;
       }
     } catch (err) {
