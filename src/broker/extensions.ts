@@ -14,8 +14,8 @@ import type { Connection } from './connection.js';
 import type { ClientInfo } from './events.js';
 import type {
   AuthenticateHook, AuthorizeDeliveryHook, AuthorizePublishHook, AuthorizeSubscribeHook, BrokerHooks, ClientAcl, ClientContext,
-  DeliveredMessage, DeliveryInterceptor, HookName, InterceptedMessage, InterceptOptions, InterceptorKind, Interceptors,
-  PublishInterceptor,
+  DeliveryInterceptor, HookName, InterceptedMessage, InterceptOptions, InterceptorKind, Interceptors,
+  PublishContext, PublishInterceptor,
 } from './hooks.js';
 import { createMessage, type Message } from './message.js';
 import type { UserCode } from './user-code.js';
@@ -197,7 +197,7 @@ export class Extensions {
 
   /** Wrapped hooks; undefined when not set, so a handler pays nothing for a missing hook. */
   authenticate: ((c: Connection, p: ConnectPacket, clientId: string) => AuthVerdict | Promise<AuthVerdict>) | undefined;
-  authorizePublish: ((ctx: PublishCall) => PublishVerdict | Promise<PublishVerdict>) | undefined;
+  authorizePublish: ((ctx: PublishContext) => PublishVerdict | Promise<PublishVerdict>) | undefined;
   /** The most QoS granted (0 to 2) or the SUBACK failure code. */
   authorizeSubscribe: ((c: Connection, s: Subscription) => number | Promise<number>) | undefined;
   /** Per receiver: the message to deliver (maybe another one for this receiver) or undefined to skip it. */
@@ -351,15 +351,3 @@ export class Extensions {
   }
 }
 
-/** What authorizePublish is asked: the context its hook gets. */
-export type PublishCall = ClientContext & {
-  topic: string;
-  payload: Buffer;
-  qos: QoS;
-  retain: boolean;
-  properties: Properties | undefined;
-  will: boolean;
-  client: ClientInfo | undefined;
-};
-
-export type { DeliveredMessage };
