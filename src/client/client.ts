@@ -388,6 +388,12 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     this.#closeCode = ReasonCode.NormalDisconnection;
     const limits = serverLimits(this.#version, props);
     this.#inbound.reset(this.#options.properties?.topicAliasMaximum ?? 0, this.#options.properties?.receiveMaximum ?? 0xffff);
+    const again = this.#everOnline;
+    this.#everOnline = true;
+    this.#backoff?.reset();
+    // A new session on the server: it forgot our subscriptions.
+    if (again && !resumed) this.#subs.resubscribe(link).catch(noop);
+    // Then the flows kept from the last connection, then what was published meanwhile.
     const aliases = this.#options.topicAliases === true && limits.topicAliasMaximum > 0 ? new OutboundAliases(limits.topicAliasMaximum) : undefined;
     this.#outbound.attach(link, limits, resumed, aliases);
     // [MQTT-3.2.2-21]: the Server Keep Alive replaces the one the client asked for.
@@ -397,11 +403,6 @@ export class MqttClient extends EventEmitter<ClientEvents> {
       this.#keepalive = new Keepalive(ms, this.#timers, () => link.send({ type: PacketType.Pingreq }),
         () => link.destroy(new KeepaliveTimeoutError(ms)));
     }
-    const again = this.#everOnline;
-    this.#everOnline = true;
-    this.#backoff?.reset();
-    // A new session on the server: it forgot our subscriptions.
-    if (again && !resumed) this.#subs.resubscribe(link).catch(noop);
     for (let q = this.#offline.shift(); q !== undefined && link.open; q = this.#offline.shift()) this.#outbound.publish(q.packet, q.resolve, q.reject);
     settle(undefined, p);
     const waiters = this.#onlineWaiters;

@@ -125,7 +125,8 @@ export class Outbound {
 
   /**
    * The link is gone. `keep`: flows and waiting publishes stay for the next connection;
-   * otherwise every one fails with `error`.
+   * otherwise every one fails with `error`, but the store keeps the flows: the session outlives
+   * the client, and a durable store hands them to the next client process (a clean start clears them).
    */
   detach(error: Error, keep = false): void {
     this.#link = undefined;
@@ -133,7 +134,6 @@ export class Outbound {
     if (keep) return;
     for (const [id, flow] of this.#flows) {
       this.#ids.release(id);
-      this.#store.deleteOutgoing(id);
       flow.reject(error);
     }
     this.#flows.clear();
