@@ -48,11 +48,21 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/broker/**/*.ts', 'src/client/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts', 'src/persistence/**/*.ts', 'src/cluster/**/*.ts'],
+    files: ['src/broker/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts', 'src/persistence/**/*.ts', 'src/cluster/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         paths: netBan,
         patterns: [{ regex: '^\\.\\./+(\\.\\./)*transport/(?!types\\.js$)', message: 'The broker never sees sockets: transports hand it a Duplex (and the types of transport/types.ts).' }],
+      }],
+    },
+  },
+  {
+    // The client dials through transport/dial.ts (a URL in, a Duplex out) and sees no socket itself.
+    files: ['src/client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: netBan,
+        patterns: [{ regex: '^\\.\\./+(\\.\\./)*transport/(?!(types|dial)\\.js$)', message: 'The client takes a Duplex; it may import only the dialers (transport/dial.ts) and transport/types.ts.' }],
       }],
     },
   },

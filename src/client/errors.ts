@@ -59,3 +59,10 @@ export class KeepaliveTimeoutError extends MqttError {
     super(ReasonCode.KeepAliveTimeout, `no PINGRESP within ${ms} ms`);
   }
 }
+
+/** A publish made while reconnecting found the offline queue full (`offlineQueue` bounds). */
+export class OfflineQueueFullError extends MqttError {
+  constructor() {
+    super(ReasonCode.QuotaExceeded, 'the offline queue is full');
+  }
+}

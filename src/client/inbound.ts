@@ -6,7 +6,10 @@
  * - the acknowledgement is written after delivery (QoS 1 PUBACK [MQTT-4.3.2-4]; QoS 2 PUBREC);
  * - 5.0 topic aliases live per connection and only within the Topic Alias Maximum the client
  *   advertised; 0, a value above it, or an unknown alias with an empty topic closes the
- *   connection with 0x94 [MQTT-3.3.2-8] [MQTT-3.3.2-11].
+ *   connection with 0x94 [MQTT-3.3.2-8] [MQTT-3.3.2-11];
+ * - the server may not have more unacknowledged QoS 2 messages (PUBREC sent, PUBREL not yet
+ *   received) than the Receive Maximum the client advertised: one more closes the connection
+ *   with 0x93 [MQTT-3.3.4-9]. (QoS 1 is acknowledged as it is delivered, so it never counts.)
  */
 import {
   MqttError, PacketType, type Properties, type PublishPacket, ReasonCode, type PubrelPacket,
@@ -21,10 +24,19 @@ export class TopicAliasInvalidError extends MqttError {
   }
 }
 
+export class ReceiveMaximumExceededError extends MqttError {
+  constructor(max: number) {
+    super(ReasonCode.ReceiveMaximumExceeded, `more than Receive Maximum ${max} QoS 2 messages unacknowledged [MQTT-3.3.4-9]`);
+  }
+}
+
 export class Inbound {
   readonly #store: InflightStore;
   readonly #deliver: (message: ReceivedMessage) => void;
   #aliasMaximum = 0;
+  #receiveMaximum = 0xffff;
+  /** QoS 2 identifiers held (PUBREC sent, waiting for PUBREL). */
+  #held = 0;
   #aliases: Map<number, string> | undefined;
 
   constructor(store: InflightStore, deliver: (message: ReceivedMessage) => void) {
@@ -33,9 +45,15 @@ export class Inbound {
   }
 
   /** A new connection: aliases start empty [MQTT-3.3.2-7]. */
-  reset(aliasMaximum: number): void {
+  reset(aliasMaximum: number, receiveMaximum = 0xffff): void {
     this.#aliasMaximum = aliasMaximum;
+    this.#receiveMaximum = receiveMaximum;
     this.#aliases = undefined;
+  }
+
+  /** The store was cleared (a new session): nothing is held. */
+  cleared(): void {
+    this.#held = 0;
   }
 
   publish(p: PublishPacket, link: Link): void {
@@ -44,6 +62,8 @@ export class Inbound {
     const id = p.packetId as number;
     if (p.qos === 2) {
       if (!this.#store.hasIncoming(id)) {
+        if (this.#held >= this.#receiveMaximum) throw new ReceiveMaximumExceededError(this.#receiveMaximum);
+        this.#held++;
         this.#store.addIncoming(id);
         this.#deliver(message(p, topic));
       }
@@ -57,7 +77,10 @@ export class Inbound {
   /** PUBREL: the identifier may be reused; PUBCOMP either way (5.0: 0x92 if it was not held). */
   pubrel(p: PubrelPacket, link: Link): void {
     const held = this.#store.hasIncoming(p.packetId);
-    if (held) this.#store.deleteIncoming(p.packetId);
+    if (held) {
+      this.#store.deleteIncoming(p.packetId);
+      if (this.#held > 0) this.#held--;
+    }
     link.send({ type: PacketType.Pubcomp, packetId: p.packetId, reasonCode: held ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound });
   }
 

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import {
   type ConnectPacket, PacketType, type Properties, type QoS, type UserProperties, type WillMessage,
 } from '../protocol/index.js';
+import type { ReconnectOptions } from './backoff.js';
+import type { OfflineQueueOptions } from './offline-queue.js';
 import type { InflightStore } from './store.js';
 import type { ClientTimers } from './timers.js';
 
@@ -51,6 +53,26 @@ export interface ClientOptions {
   store?: InflightStore;
   /** Messages one `messages()` iterator buffers before it drops the oldest. Default 1000. */
   messageBufferSize?: number;
+  /**
+   * Reconnect after a lost connection, with exponential backoff and jitter. Default on for a URL,
+   * off for a stream or a factory (pass `true` or options to turn it on). `end()` stops it.
+   */
+  reconnect?: ReconnectOptions | boolean;
+  /** Bounds of the publishes kept while reconnecting (see OfflineQueueOptions). */
+  offlineQueue?: OfflineQueueOptions;
+  /** 5.0: send repeated topics as Topic Aliases, up to the server's Topic Alias Maximum (LRU). Default false. */
+  topicAliases?: boolean;
+  /** 5.0 enhanced authentication with `username` and `password`; built in: 'SCRAM-SHA-256'. */
+  authenticationMethod?: string;
+  /** TLS of mqtts:// and wss:// URLs: trusted CAs, client certificate and key (PEM). */
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Default true. */
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  /** Extra HTTP headers of a ws:// or wss:// upgrade request. */
+  wsHeaders?: Record<string, string>;
 }
 
 export const DEFAULT_KEEPALIVE = 60;

@@ -4,8 +4,13 @@
  *   completes (PUBACK; PUBCOMP; a PUBREC of 0x80 or more) and is counted against the server's
  *   Receive Maximum for exactly that time [MQTT-3.3.4-7] [MQTT-4.9.0-2]; past the quota, publishes
  *   wait in the order they were made, and are written as acknowledgements free the quota;
- * - the packet is encoded once, when `publish` is called; its identifier is stamped in place;
- * - the store holds every flow in progress (for a resend on a resumed session).
+ * - the packet is encoded once, when `publish` is called; its identifier is stamped in place
+ *   (with outbound topic aliases, the alias is chosen when the packet is written, so that the
+ *   PUBLISH that tells the server an alias always goes out before those that use it);
+ * - the store holds every flow in progress; a flow outlives its connection when the client
+ *   reconnects: on a resumed session it is sent again with DUP set, or PUBREL if it was past
+ *   PUBREC [MQTT-4.4.0-1] [MQTT-3.3.1-1]; on a new session it starts over. Its promise settles
+ *   when the flow completes, on whichever connection.
  */
 import type { Buffer } from 'node:buffer';
 import {
@@ -14,6 +19,7 @@ import {
 } from '../protocol/index.js';
 import { PacketType as T } from '../protocol/index.js';
 import { Deque } from '../session/deque.js';
+import type { OutboundAliases } from './aliases.js';
 import { PublishError } from './errors.js';
 import type { Link } from './link.js';
 import type { PacketIds } from './packet-ids.js';
@@ -28,7 +34,9 @@ export interface PublishResult {
 }
 
 interface Flow {
+  /** As sent, with its packet identifier and without a topic alias. */
   packet: PublishPacket;
+  /** The encoding without an alias (the identifier stamped in place). */
   bytes: Buffer;
   resolve: (result: PublishResult) => void;
   reject: (error: Error) => void;
@@ -40,7 +48,13 @@ export interface ServerLimits {
   maximumPacketSize: number;
   maximumQoS: number;
   retainAvailable: boolean;
+  topicAliasMaximum: number;
 }
+
+/** Room an alias can add to a PUBLISH: the property (3 bytes) and longer length fields. */
+const ALIAS_ROOM = 8;
+
+function noop(): void {}
 
 export class Outbound {
   readonly #ids: PacketIds;
@@ -50,6 +64,7 @@ export class Outbound {
   #link: Link | undefined;
   #quota = 0xffff;
   #limits: ServerLimits | undefined;
+  #aliases: OutboundAliases | undefined;
 
   constructor(ids: PacketIds, store: InflightStore) {
     this.#ids = ids;
@@ -66,19 +81,59 @@ export class Outbound {
     return this.#waiting.length;
   }
 
-  /** A CONNACK accepted `link`; `limits` are the server's. */
-  attach(link: Link, limits: ServerLimits): void {
+  /**
+   * Takes over the flows a durable store kept from an earlier process: they are resent on the
+   * next connection like any other; nobody waits for their outcome.
+   */
+  restore(version: number): void {
+    for (const [id, entry] of this.#store.outgoing()) {
+      if (this.#flows.has(id)) continue;
+      this.#ids.reserve(id);
+      this.#flows.set(id, { packet: entry.packet, bytes: encode(entry.packet, version), resolve: noop, reject: noop });
+    }
+  }
+
+  /**
+   * A CONNACK accepted `link`; `limits` are the server's. Flows kept from an earlier connection
+   * go first, in the order they were first sent [MQTT-4.6.0-1]: on a resumed session (`resumed`)
+   * as they stood, otherwise as new messages.
+   */
+  attach(link: Link, limits: ServerLimits, resumed: boolean, aliases?: OutboundAliases): void {
     this.#link = link;
     this.#limits = limits;
     this.#quota = limits.receiveMaximum;
+    this.#aliases = aliases;
+    // A snapshot: completing a flow here may start a waiting one, which must not be sent twice.
+    for (const [id, flow] of [...this.#flows]) {
+      const phase = this.#store.getOutgoing(id)?.phase ?? 'publish';
+      if (phase === 'pubrel') {
+        if (resumed) link.send({ type: T.Pubrel, packetId: id });
+        // The server acknowledged the message with PUBREC and then lost the session: it is the server's.
+        else this.#finish(id, flow, { type: T.Pubcomp, packetId: id });
+        continue;
+      }
+      if (resumed) {
+        // [MQTT-4.4.0-1] [MQTT-3.3.1-1]: the same packet identifier, DUP set.
+        link.write(encode({ ...flow.packet, dup: true }, link.version));
+      } else {
+        this.#store.putOutgoing(id, { packet: flow.packet, phase: 'publish' });
+        link.write(flow.bytes);
+      }
+    }
+    this.#drain();
   }
 
-  /** The link is gone: every flow and waiting publish fails with `error`. */
-  detach(error: Error): void {
+  /**
+   * The link is gone. `keep`: flows and waiting publishes stay for the next connection;
+   * otherwise every one fails with `error`, but the store keeps the flows: the session outlives
+   * the client, and a durable store hands them to the next client process (a clean start clears them).
+   */
+  detach(error: Error, keep = false): void {
     this.#link = undefined;
+    this.#aliases = undefined;
+    if (keep) return;
     for (const [id, flow] of this.#flows) {
       this.#ids.release(id);
-      this.#store.deleteOutgoing(id);
       flow.reject(error);
     }
     this.#flows.clear();
@@ -108,7 +163,7 @@ export class Outbound {
       return;
     }
     if (packet.qos === 0) {
-      link.write(bytes, (err) => (err ? reject(err) : resolve({ reasonCode: ReasonCode.Success })));
+      link.write(this.#wire(packet, bytes, link), (err) => (err ? reject(err) : resolve({ reasonCode: ReasonCode.Success })));
       return;
     }
     const flow: Flow = { packet, bytes, resolve, reject };
@@ -148,13 +203,23 @@ export class Outbound {
     this.#finish(ack.packetId, flow, ack);
   }
 
+  /** The bytes to write for `packet`: with a topic alias when aliases are on and there is room. */
+  #wire(packet: PublishPacket, bytes: Buffer, link: Link): Buffer {
+    const aliases = this.#aliases;
+    if (aliases === undefined || packet.properties?.topicAlias !== undefined) return bytes;
+    if (bytes.length + ALIAS_ROOM > (this.#limits as ServerLimits).maximumPacketSize) return bytes;
+    const alias = aliases.use(packet.topic);
+    const properties: Properties = { ...packet.properties, topicAlias: Math.abs(alias) };
+    return encode({ ...packet, topic: alias > 0 ? '' : packet.topic, properties }, link.version);
+  }
+
   #start(flow: Flow, link: Link): void {
     const id = this.#ids.take();
     flow.packet.packetId = id;
     flow.bytes.writeUInt16BE(id, publishIdOffset(flow.bytes));
     this.#flows.set(id, flow);
     this.#store.putOutgoing(id, { packet: flow.packet, phase: 'publish' });
-    link.write(flow.bytes);
+    link.write(this.#wire(flow.packet, flow.bytes, link));
   }
 
   #finish(id: number, flow: Flow, ack: AckPacket<number>): void {
@@ -190,5 +255,6 @@ export function serverLimits(version: number, props: Properties | undefined): Se
     maximumPacketSize: (v5 ? props?.maximumPacketSize : undefined) ?? Number.MAX_SAFE_INTEGER,
     maximumQoS: (v5 ? props?.maximumQoS : undefined) ?? 2,
     retainAvailable: (v5 ? props?.retainAvailable : undefined) ?? true,
+    topicAliasMaximum: (v5 ? props?.topicAliasMaximum : undefined) ?? 0,
   };
 }

@@ -62,6 +62,11 @@ export class MemoryStore implements InflightStore {
     this.#incoming.delete(packetId);
   }
 
+  /** The inbound QoS 2 identifiers held, in the order they arrived. */
+  incomingIds(): number[] {
+    return [...this.#incoming];
+  }
+
   clear(): void {
     this.#outgoing.clear();
     this.#incoming.clear();

@@ -1,7 +1,9 @@
 /**
  * SUBSCRIBE / UNSUBSCRIBE and their acknowledgements (§3.8 to §3.11). Invariants: each request
  * holds its packet identifier until its SUBACK / UNSUBACK; the acknowledgement must carry one
- * code per filter, in order [MQTT-3.8.4-6] [MQTT-3.9.3-1], else it is a protocol error.
+ * code per filter, in order [MQTT-3.8.4-6] [MQTT-3.9.3-1], else it is a protocol error. The
+ * filters the server granted (and those still waiting for SUBACK) are remembered until they are
+ * unsubscribed, so that a client reconnecting to a server without its session subscribes again.
  */
 import {
   PacketType, type Properties, ProtocolError, ProtocolVersion, type QoS, ReasonCode, type SubackPacket,
@@ -34,14 +36,22 @@ export interface SubackResult {
 
 interface Request {
   count: number;
+  filters: string[];
   unsubscribe: boolean;
   resolve: (result: SubackResult) => void;
   reject: (error: Error) => void;
 }
 
+interface Active {
+  subscription: Subscription;
+  properties: Properties | undefined;
+}
+
 export class Subscriptions {
   readonly #ids: PacketIds;
   readonly #requests = new Map<number, Request>();
+  /** Filter → what was last asked for it. */
+  readonly #active = new Map<string, Active>();
 
   constructor(ids: PacketIds) {
     this.#ids = ids;
@@ -56,9 +66,14 @@ export class Subscriptions {
     }
     // [MQTT-3.8.3-3]: at least one topic filter.
     if (subscriptions.length === 0) return Promise.reject(new SubscribeError(ReasonCode.TopicFilterInvalid, 'no topic filter'));
+    for (const subscription of subscriptions) {
+      this.#active.delete(subscription.topicFilter);
+      this.#active.set(subscription.topicFilter, { subscription, properties: options.properties });
+    }
     return new Promise((resolve, reject) => {
       const packetId = this.#ids.take();
-      this.#requests.set(packetId, { count: subscriptions.length, unsubscribe: false, resolve, reject });
+      const filters = subscriptions.map((x) => x.topicFilter);
+      this.#requests.set(packetId, { count: subscriptions.length, filters, unsubscribe: false, resolve, reject });
       const packet = { type: PacketType.Subscribe, packetId, subscriptions } as const;
       link.send(options.properties !== undefined && link.version === ProtocolVersion.V5 ? { ...packet, properties: options.properties } : packet);
     });
@@ -73,7 +88,7 @@ export class Subscriptions {
     if (topicFilters.length === 0) return Promise.reject(new SubscribeError(ReasonCode.TopicFilterInvalid, 'no topic filter'));
     return new Promise((resolve, reject) => {
       const packetId = this.#ids.take();
-      this.#requests.set(packetId, { count: topicFilters.length, unsubscribe: true, resolve, reject });
+      this.#requests.set(packetId, { count: topicFilters.length, filters: topicFilters, unsubscribe: true, resolve, reject });
       const packet = { type: PacketType.Unsubscribe, packetId, topicFilters } as const;
       link.send(options.properties !== undefined && link.version === ProtocolVersion.V5 ? { ...packet, properties: options.properties } : packet);
     });
@@ -83,6 +98,9 @@ export class Subscriptions {
     const request = this.#take(p.packetId, false);
     if (request === undefined) return;
     if (p.reasonCodes.length !== request.count) throw new ProtocolError('SUBACK does not answer every topic filter [MQTT-3.8.4-6]');
+    p.reasonCodes.forEach((code, i) => {
+      if (code >= 0x80) this.#active.delete(request.filters[i] as string);
+    });
     request.resolve(result(p.reasonCodes, p.properties));
   }
 
@@ -92,7 +110,29 @@ export class Subscriptions {
     // 3.1.1 UNSUBACK has no codes: each filter counts as removed.
     const codes = p.reasonCodes ?? new Array<number>(request.count).fill(ReasonCode.Success);
     if (codes.length !== request.count) throw new ProtocolError('UNSUBACK does not answer every topic filter [MQTT-3.11.3-1]');
+    for (const f of request.filters) this.#active.delete(f);
     request.resolve(result(codes, p.properties));
+  }
+
+  /** The filters subscribed (or being subscribed) now. */
+  get filters(): string[] {
+    return [...this.#active.keys()];
+  }
+
+  /**
+   * Subscribes again to every remembered filter (the server started a new session), one
+   * SUBSCRIBE per set of properties; resolves with the SUBACKs.
+   */
+  resubscribe(link: Link): Promise<SubackResult[]> {
+    const groups = new Map<Properties | undefined, SubscriptionRequest[]>();
+    for (const { subscription, properties } of this.#active.values()) {
+      let group = groups.get(properties);
+      if (group === undefined) groups.set(properties, (group = []));
+      group.push(subscription as SubscriptionRequest);
+    }
+    const sent: Promise<SubackResult>[] = [];
+    for (const [properties, group] of groups) sent.push(this.subscribe(link, group, properties === undefined ? {} : { properties }));
+    return Promise.all(sent);
   }
 
   /** The link is gone: every request fails with `error`. */

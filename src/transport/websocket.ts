@@ -19,7 +19,7 @@ export interface WebSocketOptions {
 }
 
 /** A WebSocket as a byte stream: binary messages in, binary messages out, with backpressure both ways. */
-class WebSocketStream extends Duplex {
+export class WebSocketStream extends Duplex {
   readonly #ws: WebSocket;
 
   constructor(ws: WebSocket) {

@@ -23,6 +23,7 @@ const EXPECTED: Record<string, string[]> = {
     'viewer got clients/viewer/notes mine',
   ],
   'plugin.mjs': ['new-app got v2/temperature 20', 'topic-rewrite: 1 messages rewritten'],
+  'client.mjs': ['got sensors/temp 21.5', 'answer noon'],
   'local-client.mjs': ['retained: online', 'inbox: just for you', 'will: offline', 'sessions: monitor', 'listening on a free port'],
 };
 

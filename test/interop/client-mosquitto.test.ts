@@ -110,4 +110,25 @@ describe('Petrel client against Mosquitto over TCP', () => {
       await client.end();
     }
   });
+
+  test('mqtt:// URL, 5.0 topic aliases and request / response against Mosquitto [MQTT-3.3.2-12] [MQTT-4.10.0]', async () => {
+    const url = `mqtt://127.0.0.1:${port}`;
+    const responder = await connect(url, { clientId: 'petrel-responder', keepalive: 30 });
+    const client = await connect(url, { clientId: 'petrel-requester', keepalive: 30, topicAliases: true });
+    try {
+      await responder.subscribe('svc/mosq', { qos: 1 });
+      responder.on('message', (m) => {
+        const rt = m.properties?.responseTopic;
+        if (rt !== undefined) void responder.publish(rt, `re ${m.payload.toString()}`, { qos: 1, properties: { correlationData: m.properties?.correlationData as Buffer } });
+      });
+      // Mosquitto allows 10 aliases by default: the second and third request go by alias.
+      for (const word of ['a', 'b', 'c']) {
+        const answer = await client.request('svc/mosq', word, { timeout: 5000 });
+        assert.equal(answer.payload.toString(), `re ${word}`);
+      }
+      assert.ok((client.connack.properties?.topicAliasMaximum ?? 0) > 0);
+    } finally {
+      await Promise.all([client.end(), responder.end()]);
+    }
+  });
 });

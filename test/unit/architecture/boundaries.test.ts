@@ -42,4 +42,10 @@ describe('module boundaries', () => {
     // The connection metadata types are the one thing the broker takes from transport/.
     assert.equal((await violations('src/broker/probe.ts', "import type { ConnectionMeta } from '../transport/types.js';\nexport type M = ConnectionMeta;\n")).length, 0);
   });
+
+  test('src/client/ may import the dialers of transport/dial.ts, and no other transport', async () => {
+    assert.equal((await violations('src/client/probe.ts', "import { dial } from '../transport/dial.js';\nexport const d = dial;\n")).length, 0);
+    assert.equal((await violations('src/client/probe.ts', "import { listen } from '../transport/listener.js';\nexport const l = listen;\n")).length, 1);
+    assert.equal((await violations('src/client/probe.ts', "import * as net from 'node:net';\nexport const n = net;\n")).length, 1);
+  });
 });
