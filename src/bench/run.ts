@@ -64,6 +64,9 @@ const BURST = 256;
 const HIGH_WATER = 256 * 1024;
 /** Connections started per connect tick at most. */
 const CONNECT_TICK_MS = 10;
+/** QoS 0 at full speed: deliveries on their way per publisher before it waits, and when missing ones are written off. */
+const QOS0_WINDOW = 1024;
+const QOS0_STALL_MS = 500;
 
 function percentiles(h: Histogram, scale: number): Percentiles {
   const r = (v: number): number => Math.round((v / scale) * 1000) / 1000;
@@ -101,6 +104,11 @@ export class BenchRun {
   #loadEnd = 0;
   #stopAt = 0;
   #onPublishDone: (() => void) | undefined;
+  /** QoS 0 end-to-end bound (0: none); see #qos0Full. */
+  #qos0Bound = 0;
+  #qos0Seen = 0;
+  #qos0Since = 0;
+  #writtenOff = 0;
 
   constructor(readonly o: BenchOptions, readonly progress: ProgressOut | undefined) {}
 
@@ -231,6 +239,10 @@ export class BenchRun {
     let active = 0;
     let nextDue = Number.POSITIVE_INFINITY;
     const pubs = this.#publishers;
+    if (this.#qos0Bound > 0 && this.#qos0Full(now)) {
+      this.#tickTimer = setTimeout(() => this.#tick(), 1);
+      return;
+    }
     for (let i = 0; i < pubs.length; i++) {
       const c = pubs[i] as BenchClient;
       const pub = c.publish;
@@ -264,6 +276,28 @@ export class BenchRun {
     else if (busy) this.#tickTimer = setTimeout(() => this.#tick(), 1);
     else if (nextDue !== Number.POSITIVE_INFINITY) this.#tickTimer = setTimeout(() => this.#tick(), Math.max(0, Math.min(nextDue - nowMs(), this.#stopAt - now)));
     else this.#tickTimer = setTimeout(() => this.#tick(), Math.min(50, Math.max(1, this.#stopAt - now))); // QoS 1/2 windows full: an ack wakes us
+  }
+
+  /**
+   * QoS 0 at full speed with known receivers: true while more deliveries are on their way than
+   * QOS0_WINDOW per publisher, so the run measures the broker's rate, not the growth of its
+   * queues. Deliveries missing for QOS0_STALL_MS are written off (QoS 0 may be dropped).
+   */
+  #qos0Full(now: number): boolean {
+    const outstanding = this.loss.expected - this.loss.unique - this.#writtenOff;
+    if (outstanding <= this.#qos0Bound) {
+      this.#qos0Since = 0;
+      return false;
+    }
+    if (this.loss.unique !== this.#qos0Seen || this.#qos0Since === 0) {
+      this.#qos0Seen = this.loss.unique;
+      this.#qos0Since = now;
+      return true;
+    }
+    if (now - this.#qos0Since < QOS0_STALL_MS) return true;
+    this.#writtenOff += outstanding;
+    this.#qos0Since = 0;
+    return false;
   }
 
   #stopPublishing(): void {
@@ -311,6 +345,8 @@ export class BenchRun {
           let i = 0;
           for (const c of this.#publishers) c.startMs = this.#loadStart + (o.interval * i++) / this.#publishers.length;
           const done = new Promise<void>((resolve) => (this.#onPublishDone = resolve));
+          const known = o.scenario === 'p2p' || o.scenario === 'fanout' || o.scenario === 'fanin';
+          if (o.qos === 0 && o.interval === 0 && known) this.#qos0Bound = QOS0_WINDOW * pubsReady * Math.max(1, this.#subscribers.length / (o.scenario === 'p2p' ? this.#subscribers.length : 1));
           this.#publishing = true;
           this.#tick();
           await done;
