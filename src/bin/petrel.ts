@@ -24,6 +24,7 @@ function packageVersion(): string {
 /** `petrel <name> ...`: each module's `main` gets the remaining arguments and resolves to the exit code. */
 const SUBCOMMANDS = new Map<string, () => Promise<{ main(argv: string[]): Promise<number> }>>([
   ['passwd', () => import('./passwd.js')],
+  ['bench', () => import('./bench.js')],
 ]);
 
 async function main(): Promise<void> {

@@ -50,6 +50,7 @@ export function usage(): string {
     ...rows,
     '',
     'Commands: petrel passwd [-c|-D] <file> <user>  sets (or with -D deletes) a user in a password file',
+    '          petrel bench <conn|pub|sub|fanout|fanin|p2p> [options]  load-tests any MQTT broker (petrel bench --help)',
     '',
     'Signals: SIGINT and SIGTERM stop the server; SIGHUP re-reads TLS certificates and keeps running.',
     '',

@@ -24,7 +24,7 @@ describe('module boundaries', () => {
     assert.equal((await violations(inPackets, "import { TopicTree } from '../../router/index.js';\nexport const t = TopicTree;\n")).length, 1);
   });
 
-  for (const folder of ['broker', 'session', 'router', 'config', 'auth', 'observability']) {
+  for (const folder of ['broker', 'session', 'router', 'config', 'auth', 'observability', 'bench']) {
     test(`src/${folder}/ may not import node:net, node:tls or ws`, async () => {
       for (const mod of ['node:net', 'node:tls', 'ws']) {
         const found = await violations(`src/${folder}/probe.ts`, `import * as m from '${mod}';\nexport const x = m;\n`);
