@@ -4,19 +4,25 @@
  * a store holds is turned back into sessions, subscriptions, retained messages and deadlines on
  * start. Only persistent sessions (Session Expiry Interval above 0) are stored.
  *
- * What is durable today: sessions (expiry, pending will, the will of a connected client), their
- * subscriptions (SUBACK is sent once they are committed) and retained messages (a QoS 1/2 PUBLISH
- * that sets one is acknowledged once it is committed). Times are stored as wall-clock
- * milliseconds and converted to and from the broker's clock.
+ * What is durable: sessions (expiry, pending will, the will of a connected client), their
+ * subscriptions (SUBACK is sent once they are committed), retained messages, the QoS 1/2
+ * deliveries of persistent sessions (queue and inflight entries, written as the session reports
+ * them through `DurableSink`) and the inbound QoS 2 packet ids awaiting PUBREL. The acknowledgement
+ * of a PUBLISH waits for the commit of everything its routing wrote (handlers/publish.ts `ack`).
+ * Times are stored as wall-clock milliseconds and converted to and from the broker's clock.
+ *
+ * A message is written once and counted here by the entries that reference it (`#refs`, the
+ * store's own rule): when a message that the store dropped (no reference left) is referenced
+ * again, e.g. a shared-group delivery moved from a clean session, it is written again.
  */
 import { randomBytes } from 'node:crypto';
 import type { WillMessage } from '../protocol/index.js';
-import type { Store, StoredMessage, StoredState, StoredSubscription, StoreOp } from '../persistence/types.js';
+import type { QueueEntry, Store, StoredMessage, StoredState, StoredSubscription, StoreOp } from '../persistence/types.js';
 import type { Clock } from '../session/clock.js';
 import type { Message } from './message.js';
-import type { Session, SubRecord } from './session.js';
+import type { DurableSink, Outgoing, Session, SubRecord } from './session.js';
 
-export class Durability {
+export class Durability implements DurableSink {
   readonly store: Store;
   readonly #clock: Clock;
   readonly #wall: () => number;
@@ -26,6 +32,8 @@ export class Durability {
   readonly #prefix = randomBytes(6).toString('base64url');
   #next = 0;
   readonly #ids = new WeakMap<Message, string>();
+  /** Stored references (queue, inflight, retained) per message id; absent: none. */
+  readonly #refs = new Map<string, number>();
   /** Client ids whose session is in the store. */
   readonly #stored = new Set<string>();
   /** The write in progress, if any: commits wait for it so that writes keep their order. */
@@ -76,17 +84,74 @@ export class Durability {
     return write;
   }
 
+  /** The message's id, counting one more reference; the message is written with its first one. */
   #message(msg: Message): string {
     let id = this.#ids.get(msg);
-    if (id !== undefined) return id;
-    id = `${this.#prefix}.${(this.#next++).toString(36)}`;
-    this.#ids.set(msg, id);
+    if (id === undefined) {
+      id = `${this.#prefix}.${(this.#next++).toString(36)}`;
+      this.#ids.set(msg, id);
+    }
+    const n = this.#refs.get(id);
+    if (n !== undefined) {
+      this.#refs.set(id, n + 1);
+      return id;
+    }
+    this.#refs.set(id, 1);
     const stored: StoredMessage = {
       id, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, properties: msg.properties,
       expiresAt: msg.expiresAt === undefined ? undefined : this.toWall(msg.expiresAt), senderId: msg.senderId,
     };
     this.#add({ op: 'message', message: stored });
     return id;
+  }
+
+  #unref(msg: Message): void {
+    const id = this.#ids.get(msg);
+    if (id === undefined) return;
+    const n = this.#refs.get(id);
+    if (n === undefined) return;
+    if (n <= 1) this.#refs.delete(id);
+    else this.#refs.set(id, n - 1);
+  }
+
+  #entry(session: Session, o: Outgoing, messageId: string): QueueEntry {
+    return { clientId: session.clientId, seq: o.seq, messageId, qos: o.qos, retain: o.retain, subscriptionIds: o.subIds };
+  }
+
+  // ---- DurableSink: the deliveries of persistent sessions -----------------------------------
+
+  queued(session: Session, o: Outgoing): void {
+    this.#add({ op: 'enqueue', entry: this.#entry(session, o, this.#message(o.msg)) });
+  }
+
+  unqueued(session: Session, o: Outgoing): void {
+    this.#add({ op: 'dequeue', clientId: session.clientId, seq: o.seq });
+    this.#unref(o.msg);
+  }
+
+  sent(session: Session, o: Outgoing, fromQueue: boolean): void {
+    // The new reference first, so the message's count never passes 0 in between.
+    const messageId = this.#message(o.msg);
+    if (fromQueue) this.unqueued(session, o);
+    this.#add({ op: 'inflight', entry: { ...this.#entry(session, o, messageId), packetId: o.packetId, state: 'publish' } });
+  }
+
+  released(session: Session, o: Outgoing): void {
+    const messageId = this.#ids.get(o.msg) as string;
+    this.#add({ op: 'inflight', entry: { ...this.#entry(session, o, messageId), packetId: o.packetId, state: 'pubrel' } });
+  }
+
+  completed(session: Session, o: Outgoing): void {
+    this.#add({ op: 'complete', clientId: session.clientId, packetId: o.packetId });
+    this.#unref(o.msg);
+  }
+
+  pubrec(session: Session, packetId: number): void {
+    this.#add({ op: 'pubrec', clientId: session.clientId, packetId });
+  }
+
+  pubrel(session: Session, packetId: number): void {
+    this.#add({ op: 'pubrel', clientId: session.clientId, packetId });
   }
 
   /** A persistent session was opened or resumed by a connection with `will`. */
@@ -115,10 +180,15 @@ export class Durability {
     });
   }
 
-  /** A session ended (or is no longer persistent): its stored record, if any, goes. */
-  sessionEnded(clientId: string): void {
-    if (!this.#stored.delete(clientId)) return;
-    this.#add({ op: 'dropSession', clientId });
+  /** A session ended (or is no longer persistent): its stored record, if any, goes, with its deliveries. */
+  sessionEnded(session: Session): void {
+    for (const o of session.stored()) {
+      this.#unref(o.msg);
+      o.seq = 0;
+    }
+    session.durable = undefined;
+    if (!this.#stored.delete(session.clientId)) return;
+    this.#add({ op: 'dropSession', clientId: session.clientId });
   }
 
   subscribed(clientId: string, topicFilter: string, rec: SubRecord): void {
@@ -138,13 +208,21 @@ export class Durability {
     this.#add({ op: 'retain', topic: msg.topic, messageId });
   }
 
-  unretained(topic: string): void {
-    this.#add({ op: 'unretain', topic });
+  /** The retained message `old` of its topic was cleared (or replaced: then `retained` follows). */
+  unretained(old: Message, replaced: boolean): void {
+    if (!replaced) this.#add({ op: 'unretain', topic: old.topic });
+    this.#unref(old);
   }
 
   /** Remembers the id of a message read back from the store (so it is not written again). */
   known(msg: Message, id: string): void {
     this.#ids.set(msg, id);
+  }
+
+  /** One stored reference (queue, inflight or retained entry) to the known message `msg` was read back. */
+  referenced(msg: Message): void {
+    const id = this.#ids.get(msg) as string;
+    this.#refs.set(id, (this.#refs.get(id) ?? 0) + 1);
   }
 
   /** A session read back from the store. */

@@ -98,6 +98,7 @@ export class SessionRegistry {
     const session = new Session(clientId, host.sessionLimits, host);
     session.expiryInterval = expiryInterval;
     session.expiresAt = expiresAt;
+    session.durable = host.durability;
     this.#sessions.set(clientId, session);
     if (expiresAt !== undefined) host.wheel.schedule(session, expiresAt);
     if (will !== undefined && willAt !== undefined) {
@@ -135,8 +136,8 @@ export class SessionRegistry {
     if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId);
     this.#host.unroute(session, 'ended');
     session.clearSubscriptions();
+    this.#host.durability?.sessionEnded(session);
     session.reset();
-    this.#host.durability?.sessionEnded(session.clientId);
     const pending = this.#pendingWills.get(session.clientId);
     if (pending !== undefined) this.willDue(pending);
   }

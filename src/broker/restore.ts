@@ -1,21 +1,24 @@
 /**
  * Start-up from a store: sessions (offline, with their deadlines), subscriptions back in the
- * router, retained messages, and the wills that a restart released. A session whose client was
+ * router, their queued and inflight QoS 1/2 deliveries (in seq order, packet ids kept, one
+ * Message per stored message however many entries reference it; a queued message that expired
+ * while the broker was down is dropped), the inbound QoS 2 ids awaiting PUBREL, retained
+ * messages, and the wills that a restart released. A session whose client was
  * connected when the broker stopped lost its connection then: its will is published (after its
  * Will Delay Interval, counted from now) and its expiry counts from now. A session whose expiry
  * passed while the broker was down is ended, and a will it was waiting to publish goes out.
  */
 import { parseShared, type QoS, type WillMessage } from '../protocol/index.js';
-import type { StoredMessage, StoredState, StoredWill } from '../persistence/types.js';
+import type { QueueEntry, StoredMessage, StoredState, StoredWill } from '../persistence/types.js';
 import { createMessage, type Message } from './message.js';
-import type { SubRecord } from './session.js';
+import type { Outgoing, SubRecord } from './session.js';
 import type { BrokerState } from './state.js';
 
 const willOf = (w: StoredWill): WillMessage => ({ topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, properties: w.properties });
 
-export function restoreState(st: BrokerState, stored: StoredState): { sessions: number; subscriptions: number; retained: number } {
+export function restoreState(st: BrokerState, stored: StoredState): { sessions: number; subscriptions: number; retained: number; deliveries: number } {
   const d = st.durability;
-  if (d === undefined) return { sessions: 0, subscriptions: 0, retained: 0 };
+  if (d === undefined) return { sessions: 0, subscriptions: 0, retained: 0, deliveries: 0 };
   const now = st.clock.now();
   const messages = new Map<string, Message>();
   const messageOf = (m: StoredMessage): Message => {
@@ -70,6 +73,38 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
     st.addSubscription(rec);
     subscriptions++;
   }
+  const outgoing = (e: QueueEntry, msg: Message): Outgoing => ({
+    msg, qos: e.qos, retain: e.retain, subIds: e.subscriptionIds === undefined ? undefined : [...e.subscriptionIds], group: undefined,
+    packetId: 0, released: false, deferred: false, sentAt: now, seq: e.seq,
+  });
+  let deliveries = 0;
+  for (const e of stored.inflight) {
+    const session = st.registry.get(e.clientId);
+    const m = stored.messages.get(e.messageId);
+    if (session === undefined || m === undefined) continue;
+    const o = outgoing(e, messageOf(m));
+    d.referenced(o.msg);
+    // Sent before the restart: resent on reconnect, PUBLISH with DUP or PUBREL [MQTT-4.4.0-1].
+    o.packetId = e.packetId;
+    o.released = e.state === 'pubrel';
+    session.restoreInflight(o);
+    deliveries++;
+  }
+  const wallNow = d.toWall(now);
+  for (const e of stored.queue) {
+    const session = st.registry.get(e.clientId);
+    const m = stored.messages.get(e.messageId);
+    if (session === undefined || m === undefined) continue;
+    const o = outgoing(e, messageOf(m));
+    d.referenced(o.msg);
+    // [MQTT-3.3.2-5]: not delivered after its Message Expiry Interval.
+    if (m.expiresAt !== undefined && m.expiresAt <= wallNow) d.unqueued(session, o);
+    else {
+      session.restoreQueued(o);
+      deliveries++;
+    }
+  }
+  for (const { clientId, packetId } of stored.inboundQos2) st.registry.get(clientId)?.restoreQos2(packetId);
   let retained = 0;
   for (const { topic, messageId } of stored.retained) {
     const m = stored.messages.get(messageId);
@@ -77,6 +112,7 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
     const msg = messageOf(m);
     st.retained.set(topic, { ...msg, receivers: 2 });
     d.known(st.retained.get(topic) as Message, messageId);
+    d.referenced(msg);
     retained++;
   }
   // Deadlines that passed while the broker was down.
@@ -93,5 +129,5 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
       d.sessionDetached(session, left?.will, left?.at);
     }
   }
-  return { sessions: stored.sessions.length, subscriptions, retained };
+  return { sessions: stored.sessions.length, subscriptions, retained, deliveries };
 }

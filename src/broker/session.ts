@@ -32,6 +32,8 @@ export interface Outgoing {
   /** Unacknowledged from an earlier connection, waiting for a free slot of the new Receive Maximum. */
   deferred: boolean;
   sentAt: number;
+  /** Position in the session's stored queue / inflight order; 0: not in the store. */
+  seq: number;
 }
 
 /** A subscription as stored in the router: one per (client, filter). */
@@ -59,6 +61,27 @@ export interface DropSink {
   backlogged(session: Session): void;
   /** The session no longer holds publishers back (drained, stalled, offline or reset). */
   relieved(session: Session): void;
+}
+
+/**
+ * Where a persistent session's QoS 1/2 delivery state goes when the broker has a store
+ * (durability.ts). Set on the session only then (`Session.durable`): without a store a delivery
+ * pays one field read. Entries with `seq` 0 are not in the store and are never reported.
+ */
+export interface DurableSink {
+  /** `o` (seq assigned) waits in the queue. */
+  queued(session: Session, o: Outgoing): void;
+  /** The stored queue entry `o` left the queue without being sent (dropped, moved). */
+  unqueued(session: Session, o: Outgoing): void;
+  /** `o` was sent and awaits PUBACK / PUBREC; `fromQueue`: it was a stored queue entry until now. */
+  sent(session: Session, o: Outgoing, fromQueue: boolean): void;
+  /** PUBREC came for `o`: PUBREL sent, PUBCOMP awaited. */
+  released(session: Session, o: Outgoing): void;
+  /** The inflight entry `o` ended (acknowledged, dropped, moved). */
+  completed(session: Session, o: Outgoing): void;
+  /** Inbound QoS 2: PUBREC is to be sent for `packetId` / PUBREL came for it. */
+  pubrec(session: Session, packetId: number): void;
+  pubrel(session: Session, packetId: number): void;
 }
 
 /** A publisher held back by a backlogged session (flow control); woken once it drains or stalls. */
@@ -134,6 +157,10 @@ export class Session {
   /** `messageBytes` of every queued delivery. */
   #queuedBytes = 0;
   readonly #drops: DropSink;
+  /** Set while the session is persistent and the broker has a store: its QoS 1/2 deliveries are stored. */
+  durable: DurableSink | undefined;
+  /** The last `seq` given to a stored delivery. */
+  #seq = 0;
 
   constructor(clientId: string, limits: SessionLimits, drops: DropSink) {
     this.clientId = clientId;
@@ -228,11 +255,14 @@ export class Session {
   /** PUBREC sent for an inbound QoS 2 PUBLISH: a repeat of it is not routed again until PUBREL [MQTT-4.3.3-10]. */
   receivedQos2(packetId: number): void {
     (this.#inboundQos2 ??= new Set()).add(packetId);
+    this.durable?.pubrec(this, packetId);
   }
 
   /** PUBREL arrived: the flow ends; false when the packet id was not awaited. */
   releasedQos2(packetId: number): boolean {
-    return this.#inboundQos2?.delete(packetId) === true;
+    if (this.#inboundQos2?.delete(packetId) !== true) return false;
+    this.durable?.pubrel(this, packetId);
+    return true;
   }
 
   /** QoS 1/2 deliveries awaiting acknowledgement, in send order; created on first use. */
@@ -250,9 +280,9 @@ export class Session {
       }
       if (link === undefined && !this.limits.queueQos0Offline) return;
     }
-    const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now };
+    const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now, seq: 0 };
     if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window) {
-      this.#send(link, o, now);
+      this.#send(link, o, now, false);
       return;
     }
     this.#enqueue(o);
@@ -277,6 +307,11 @@ export class Session {
     if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
     this.queue.push(o);
     this.#queuedBytes += size;
+    const durable = this.durable;
+    if (durable !== undefined && o.qos !== 0) {
+      o.seq = ++this.#seq;
+      durable.queued(this, o);
+    }
     if (this.link !== undefined && !this.stalled && this.#overHighWater()) this.#drops.backlogged(this);
   }
 
@@ -298,7 +333,8 @@ export class Session {
     return o;
   }
 
-  #send(link: SessionLink, o: Outgoing, now: number): void {
+  /** `fromQueue`: `o` was just taken from the queue (a stored entry there when its seq is set). */
+  #send(link: SessionLink, o: Outgoing, now: number, fromQueue: boolean): void {
     if (o.qos === 0) {
       this.lastProgress = now;
       if (!link.sendPublish(now, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
@@ -308,10 +344,26 @@ export class Session {
     o.sentAt = now;
     this.lastProgress = now;
     if (!link.sendPublish(now, o.msg, o.qos, o.retain, o.subIds, o.packetId, false)) {
+      this.#unstore(o, false);
       this.#drops.dropped(this, o.msg, 'too-large');
       return;
     }
     this.inflight.set(o.packetId, o);
+    const durable = this.durable;
+    if (durable !== undefined) {
+      const queued = fromQueue && o.seq !== 0;
+      if (!queued) o.seq = ++this.#seq;
+      durable.sent(this, o, queued);
+    }
+  }
+
+  /** `o` left the queue (`inflight` false) or the inflight window without completing: out of the store too. */
+  #unstore(o: Outgoing, inflight: boolean): void {
+    const durable = this.durable;
+    if (durable === undefined || o.seq === 0) return;
+    if (inflight) durable.completed(this, o);
+    else durable.unqueued(this, o);
+    o.seq = 0;
   }
 
   #allocateId(): number {
@@ -330,12 +382,13 @@ export class Session {
       const o = this.queue.peek() as Outgoing;
       if (isExpired(o.msg, now)) {
         this.#dequeue();
+        this.#unstore(o, false);
         this.#drops.dropped(this, o.msg, 'expired');
         continue;
       }
       if (o.qos > 0 && this.inflight.size >= this.window) break;
       this.#dequeue();
-      this.#send(link, o, now);
+      this.#send(link, o, now, true);
     }
     if (this.queue.length < before) {
       // It moves again: a stalled session that makes progress is a slow one, which publishers wait for.
@@ -356,6 +409,7 @@ export class Session {
     this.lastProgress = now;
     this.#undefer(o);
     this.inflight.delete(packetId);
+    this.#unstore(o, true);
     this.#freed(now);
     return 'done';
   }
@@ -385,9 +439,12 @@ export class Session {
     this.#undefer(o);
     if (failed) {
       this.inflight.delete(packetId);
+      this.#unstore(o, true);
       this.#freed(now);
       return 'done';
     }
+    // A repeated PUBREC (after a resent PUBREL) changes nothing.
+    if (!o.released && o.seq !== 0) this.durable?.released(this, o);
     o.released = true;
     o.sentAt = now;
     return 'done';
@@ -451,6 +508,7 @@ export class Session {
     }
     if (link.sendPublish(now, o.msg, o.qos, o.retain, o.subIds, o.packetId, true)) return true;
     this.inflight.delete(o.packetId);
+    this.#unstore(o, true);
     this.#drops.dropped(this, o.msg, 'too-large');
     return false;
   }
@@ -468,13 +526,42 @@ export class Session {
       if (!match(o)) continue;
       this.inflight.delete(id);
       if (o.deferred) this.#deferred--;
+      this.#unstore(o, true);
       out.push(o);
     }
     for (const o of this.queue.removeAll(match)) {
       this.#queuedBytes -= sizeOf(o.msg);
+      this.#unstore(o, false);
       out.push(o);
     }
     return out;
+  }
+
+  /**
+   * Delivery state read back from the store (restore.ts), in seq order: queue entries and
+   * inflight entries (packet ids kept; `released`: PUBREL was sent). Nothing is written back.
+   */
+  restoreQueued(o: Outgoing): void {
+    if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
+    this.queue.push(o);
+    this.#queuedBytes += sizeOf(o.msg);
+    if (o.seq > this.#seq) this.#seq = o.seq;
+  }
+
+  restoreInflight(o: Outgoing): void {
+    this.inflight.set(o.packetId, o);
+    if (o.seq > this.#seq) this.#seq = o.seq;
+    if (o.packetId >= this.#nextId) this.#nextId = o.packetId === 65535 ? 1 : o.packetId + 1;
+  }
+
+  restoreQos2(packetId: number): void {
+    (this.#inboundQos2 ??= new Set()).add(packetId);
+  }
+
+  /** Every delivery that the store holds for this session (seq set), queue and inflight. */
+  *stored(): IterableIterator<Outgoing> {
+    if (this.#inflight !== undefined) for (const o of this.#inflight.values()) if (o.seq !== 0) yield o;
+    for (const o of this.queue) if (o.seq !== 0) yield o;
   }
 
   /** Drops all delivery state (clean start, session end). Subscriptions are removed by the caller. */

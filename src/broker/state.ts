@@ -208,8 +208,10 @@ export class BrokerState implements DropSink, Router {
 
   /** [MQTT-3.3.1-5]: store (or with an empty payload clear [MQTT-3.3.1-10]) the retained message. */
   #retain(msg: Message): void {
+    const durability = this.durability;
+    const old = durability === undefined ? undefined : this.retained.get(msg.topic);
     if (msg.payload.length === 0) {
-      if (this.retained.delete(msg.topic)) this.durability?.unretained(msg.topic);
+      if (this.retained.delete(msg.topic) && old !== undefined) durability?.unretained(old, false);
       return;
     }
     if (this.retainQuotaExceeded(msg)) return;
@@ -217,7 +219,9 @@ export class BrokerState implements DropSink, Router {
     // Retained: delivered to every later subscriber, so worth caching encodings for.
     const kept: Message = { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2 };
     this.retained.set(msg.topic, kept);
-    this.durability?.retained(kept);
+    if (durability === undefined) return;
+    durability.retained(kept);
+    if (old !== undefined) durability.unretained(old, true);
   }
 
   /** Retained messages matching `filter`, expired ones removed [MQTT-3.3.2-5]. */

@@ -7,8 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { BrokerCore } from '../../src/broker/broker.js';
+import { SqliteStore } from '../../src/persistence/index.js';
 import { MemoryStore } from '../../src/persistence/memory.js';
 import type { Store, StoredState, StoreOp } from '../../src/persistence/types.js';
 import { PacketType } from '../../src/protocol/index.js';
@@ -95,6 +99,10 @@ describe('durable state through a store', () => {
     assert.deepEqual(b.retained('keep/#').map((m) => [m.topic, m.payload.toString()]), [['keep/flag', 'on']]);
     const back = await TestClient.connect(b, { clientId: 'keeper', version: 5, clean: false, properties: { sessionExpiryInterval: 3600 } });
     assert.equal(back.connack.sessionPresent, true, '[MQTT-3.2.2-2] the stored session is resumed');
+    // keep/flag reached the client before the restart, unacknowledged: resent [MQTT-4.4.0-1].
+    const resent = await back.client.expect(PacketType.Publish);
+    assert.deepEqual([resent.topic, resent.dup], ['keep/flag', true]);
+    back.client.send({ type: PacketType.Puback, packetId: resent.packetId as number });
     const live = (await TestClient.connect(b, { clientId: 'pub2', version: 5 })).client;
     live.publish('keep/now', 'delivered through the restored subscription', 1, 1);
     const got = await back.client.expect(PacketType.Publish);
@@ -217,6 +225,234 @@ describe('durable state through a store', () => {
     const first = await client.expect(PacketType.Puback);
     const second = await client.expect(PacketType.Puback);
     assert.deepEqual([first.packetId, second.packetId], [1, 2]);
+    await b.closeConnections();
+  });
+});
+
+const persistent = (clientId: string) => ({ clientId, version: 5 as const, clean: false, properties: { sessionExpiryInterval: 3600 } });
+
+/** Every op the store was given, flattened. */
+const opsOf = (store: GatedStore): StoreOp[] => store.writes.flat();
+
+/** Waits (bounded) until the store has been given an op matching `pred`. */
+async function written(store: GatedStore, pred: (op: StoreOp) => boolean, what: string): Promise<void> {
+  await within(new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (opsOf(store).some(pred)) resolve();
+      else setImmediate(check);
+    };
+    check();
+  }), 3000, what);
+}
+
+/** A persistent subscriber of `filter` that goes offline, and a publisher. */
+async function offlineSubscriber(b: BrokerCore, clientId: string, filter: string, qos: 1 | 2): Promise<void> {
+  const { client } = await TestClient.connect(b, persistent(clientId));
+  await client.subscribe(filter, qos, 1);
+  client.disconnect();
+  await client.closed;
+}
+
+describe('durable QoS 1/2 deliveries of persistent sessions', () => {
+  /** The restart scenario of the first test, on any store and reopening function. */
+  async function offlineSurvives(first: Store, reopen: () => Promise<Store>): Promise<void> {
+    const wall = { now: 1_000_000 };
+    const a = brokerOn(first, wall);
+    await a.restore();
+    await offlineSubscriber(a, 'off', 'q/#', 2);
+    const pub = (await TestClient.connect(a, { clientId: 'pub', version: 5 })).client;
+    pub.publish('q/1', 'one', 1, 1);
+    await pub.expect(PacketType.Puback);
+    pub.publish('q/2', 'two', 2, 2);
+    await pub.expect(PacketType.Pubrec);
+    pub.send({ type: PacketType.Pubrel, packetId: 2 });
+    await pub.expect(PacketType.Pubcomp);
+    await a.closeConnections();
+
+    const b = brokerOn(await reopen(), wall);
+    await b.restore();
+    const back = (await TestClient.connect(b, persistent('off'))).client;
+    const one = await back.expect(PacketType.Publish);
+    const two = await back.expect(PacketType.Publish);
+    assert.deepEqual([one.topic, one.qos, one.payload.toString(), two.topic, two.qos, two.payload.toString()], ['q/1', 1, 'one', 'q/2', 2, 'two']);
+    back.send({ type: PacketType.Puback, packetId: one.packetId as number });
+    back.send({ type: PacketType.Pubrec, packetId: two.packetId as number });
+    const rel = await back.expect(PacketType.Pubrel);
+    assert.equal(rel.packetId, two.packetId);
+    back.send({ type: PacketType.Pubcomp, packetId: two.packetId as number });
+    await back.expectNothing();
+    back.disconnect();
+    await b.closeConnections();
+
+    // Completed deliveries are gone from the store: QoS 2 arrives exactly once.
+    const c = brokerOn(await reopen(), wall);
+    await c.restore();
+    const again = (await TestClient.connect(c, persistent('off'))).client;
+    await again.expectNothing();
+    await c.closeConnections();
+  }
+
+  test('[MQTT-3.1.2-4] QoS 1 and QoS 2 messages for an offline persistent session survive a restart and arrive once', async () => {
+    const store = new GatedStore();
+    await offlineSurvives(store, () => Promise.resolve(store));
+  });
+
+  test('the same with the SQLite store, closed and reopened', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'petrel-durable-'));
+    try {
+      await offlineSurvives(new SqliteStore({ dataDir }), () => Promise.resolve(new SqliteStore({ dataDir })));
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('[MQTT-4.4.0-1] an unacknowledged QoS 1 delivery to an online persistent session is resent with DUP after a crash', async () => {
+    const store = new GatedStore();
+    const wall = { now: 1 };
+    const a = brokerOn(store, wall);
+    await a.restore();
+    const sub = (await TestClient.connect(a, persistent('on'))).client;
+    await sub.subscribe('o/#', 1, 1);
+    const pub = (await TestClient.connect(a, { clientId: 'pub', version: 5 })).client;
+    pub.publish('o/x', 'unacked', 1, 1);
+    await pub.expect(PacketType.Puback);
+    const first = await sub.expect(PacketType.Publish);
+    assert.equal(first.dup, false);
+    // The broker dies with both clients connected.
+    const b = brokerOn(store, wall);
+    await b.restore();
+    const back = (await TestClient.connect(b, persistent('on'))).client;
+    const resent = await back.expect(PacketType.Publish);
+    assert.deepEqual([resent.topic, resent.dup, resent.packetId], ['o/x', true, first.packetId]);
+    back.send({ type: PacketType.Puback, packetId: resent.packetId as number });
+    await back.expectNothing();
+    await b.closeConnections();
+    const c = brokerOn(store, wall);
+    await c.restore();
+    await (await TestClient.connect(c, persistent('on'))).client.expectNothing();
+    await c.closeConnections();
+    await a.closeConnections();
+  });
+
+  test('[MQTT-4.4.0-1] a QoS 2 delivery waiting for PUBCOMP resends PUBREL after a restart; PUBCOMP completes it', async () => {
+    const store = new GatedStore();
+    const wall = { now: 1 };
+    const a = brokerOn(store, wall);
+    await a.restore();
+    const sub = (await TestClient.connect(a, persistent('r'))).client;
+    await sub.subscribe('r/#', 2, 1);
+    const pub = (await TestClient.connect(a, { clientId: 'pub', version: 5 })).client;
+    pub.publish('r/x', 'twice?', 2, 1);
+    const got = await sub.expect(PacketType.Publish);
+    sub.send({ type: PacketType.Pubrec, packetId: got.packetId as number });
+    await sub.expect(PacketType.Pubrel);
+    await written(store, (op) => op.op === 'inflight' && op.entry.state === 'pubrel', 'the pubrel state');
+    await settled(a);
+    const b = brokerOn(store, wall);
+    await b.restore();
+    const back = (await TestClient.connect(b, persistent('r'))).client;
+    const rel = await back.expect(PacketType.Pubrel);
+    assert.equal(rel.packetId, got.packetId);
+    back.send({ type: PacketType.Pubcomp, packetId: rel.packetId });
+    await back.expectNothing();
+    await b.closeConnections();
+    const c = brokerOn(store, wall);
+    await c.restore();
+    await (await TestClient.connect(c, persistent('r'))).client.expectNothing();
+    await c.closeConnections();
+    await a.closeConnections();
+  });
+
+  test('[MQTT-4.3.3-10] an inbound QoS 2 PUBLISH repeated after a restart is acknowledged but not routed again', async () => {
+    const store = new GatedStore();
+    const wall = { now: 1 };
+    const a = brokerOn(store, wall);
+    await a.restore();
+    await offlineSubscriber(a, 'sink', 'in/#', 1);
+    const pub = (await TestClient.connect(a, persistent('q2'))).client;
+    pub.publish('in/x', 'once', 2, 5);
+    assert.equal((await pub.expect(PacketType.Pubrec)).packetId, 5);
+    // The broker dies before PUBREL arrives.
+    const b = brokerOn(store, wall);
+    let published = 0;
+    b.on('published', () => published++);
+    await b.restore();
+    const again = (await TestClient.connect(b, persistent('q2'))).client;
+    again.send({ type: PacketType.Publish, topic: 'in/x', payload: Buffer.from('once'), qos: 2, retain: false, dup: true, packetId: 5 });
+    assert.equal((await again.expect(PacketType.Pubrec)).packetId, 5);
+    again.send({ type: PacketType.Pubrel, packetId: 5 });
+    const comp = await again.expect(PacketType.Pubcomp);
+    assert.deepEqual([comp.packetId, comp.reasonCode ?? 0], [5, 0]);
+    assert.equal(published, 0, 'not routed a second time');
+    const sink = (await TestClient.connect(b, persistent('sink'))).client;
+    const one = await sink.expect(PacketType.Publish);
+    assert.equal(one.payload.toString(), 'once');
+    sink.send({ type: PacketType.Puback, packetId: one.packetId as number });
+    await sink.expectNothing();
+    await b.closeConnections();
+    await a.closeConnections();
+  });
+
+  test('[MQTT-4.5.0-1] PUBACK waits for the commit of the queue entries while PINGREQ is answered', async () => {
+    const store = new GatedStore();
+    const b = brokerOn(store, { now: 1 });
+    await b.restore();
+    await offlineSubscriber(b, 'slow', 'w/#', 1);
+    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+    await settled(b);
+    store.hold();
+    pub.publish('w/x', 'stored first', 1, 3);
+    pub.send({ type: PacketType.Pingreq });
+    assert.equal((await pub.next()).type, PacketType.Pingresp, 'no PUBACK before the commit');
+    await written(store, (op) => op.op === 'enqueue' && op.entry.clientId === 'slow', 'the queue entry');
+    store.release();
+    assert.equal((await pub.expect(PacketType.Puback)).packetId, 3);
+    await b.closeConnections();
+  });
+
+  test('only persistent sessions store deliveries, and QoS 0 is never stored', async () => {
+    const store = new GatedStore();
+    const b = brokerOn(store, { now: 1 });
+    await b.restore();
+    const clean = (await TestClient.connect(b, { clientId: 'clean', version: 5 })).client;
+    await clean.subscribe('c/#', 1, 1);
+    const kept = (await TestClient.connect(b, persistent('kept'))).client;
+    await kept.subscribe('c/#', 1, 1);
+    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+    await settled(b);
+    const before = store.writes.length;
+    pub.publish('c/zero', 'q0', 0);
+    pub.publish('c/one', 'q1', 1, 1);
+    await pub.expect(PacketType.Puback);
+    for (const c of [clean, kept]) {
+      assert.equal((await c.expect(PacketType.Publish)).qos, 0);
+      const p = await c.expect(PacketType.Publish);
+      c.send({ type: PacketType.Puback, packetId: p.packetId as number });
+      await c.expectNothing();
+    }
+    await settled(b);
+    const ops = store.writes.slice(before).flat();
+    assert.deepEqual(ops.map((op) => op.op).sort(), ['complete', 'inflight', 'message']);
+    for (const op of ops) {
+      if (op.op === 'inflight') assert.equal(op.entry.clientId, 'kept');
+      if (op.op === 'message') assert.equal(op.message.topic, 'c/one');
+    }
+    await b.closeConnections();
+  });
+
+  test('a message for three persistent receivers is stored once', async () => {
+    const store = new GatedStore();
+    const b = brokerOn(store, { now: 1 });
+    await b.restore();
+    for (const id of ['s1', 's2', 's3']) await offlineSubscriber(b, id, 'm/#', 1);
+    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+    await settled(b);
+    const before = store.writes.length;
+    pub.publish('m/x', 'shared', 1, 1);
+    await pub.expect(PacketType.Puback);
+    const ops = store.writes.slice(before).flat();
+    assert.equal(ops.filter((op) => op.op === 'message').length, 1);
+    assert.deepEqual(ops.filter((op) => op.op === 'enqueue').map((op) => op.op === 'enqueue' && op.entry.clientId).sort(), ['s1', 's2', 's3']);
     await b.closeConnections();
   });
 });

@@ -201,8 +201,11 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
   // that the connection did not survive); one that ends with its connection is not kept.
   const durability = st.durability;
   if (durability !== undefined) {
-    if (session.expiryInterval !== 0) durability.sessionConnected(session, c.will);
-    else durability.sessionEnded(clientId);
+    if (session.expiryInterval !== 0) {
+      durability.sessionConnected(session, c.will);
+      // Its QoS 1/2 deliveries are stored from now on.
+      session.durable = durability;
+    } else durability.sessionEnded(session);
   }
   c.keepalive = p.keepalive;
   let serverKeepAlive: number | undefined;

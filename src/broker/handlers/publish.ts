@@ -31,7 +31,8 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   if (qos === 2) {
     const id = p.packetId as number;
     if (session.awaitsPubrel(id)) {
-      c.sendAck(PacketType.Pubrec, id);
+      // [MQTT-4.3.3-10]: not routed again; the PUBREC goes behind the first one's commit.
+      ack(c, p, ReasonCode.Success);
       return;
     }
     // [MQTT-3.3.4-7]: more unacknowledged QoS 2 PUBLISH than the Receive Maximum the broker sent
@@ -141,8 +142,10 @@ function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChan
 
 function ack(c: Connection, p: PublishPacket, code: number, reason?: string): void {
   if (p.qos === 0) return;
-  // With a store, an acknowledgement waits for what its PUBLISH made durable (a retained
-  // message), and later acknowledgements of the connection wait behind it, in order.
+  // With a store, an acknowledgement waits for what its PUBLISH made durable (the message, its
+  // queue and inflight entries at persistent receivers, a retained message, the QoS 2 receiver
+  // state), and later acknowledgements of the connection wait behind it, in order; the
+  // connection keeps reading meanwhile.
   const durability = c.state.durability;
   if (durability !== undefined) {
     const chains = c.state.ackChains;
