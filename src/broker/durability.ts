@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { WillMessage } from '../protocol/index.js';
 import type { QueueEntry, Store, StoredMessage, StoredState, StoredSubscription, StoreOp } from '../persistence/types.js';
 import type { Clock } from '../session/clock.js';
-import type { Message } from './message.js';
+import { createMessage, type Message } from './message.js';
 import type { DurableSink, Outgoing, Session, SubRecord } from './session.js';
 
 export class Durability implements DurableSink {
@@ -154,6 +154,40 @@ export class Durability implements DurableSink {
     this.#add({ op: 'pubrel', clientId: session.clientId, packetId });
   }
 
+  /** Reads spilled queue entries back once what is pending is committed; a failure is logged and refills nothing. */
+  load(session: Session, afterSeq: number, limit: number): void {
+    const clientId = session.clientId;
+    void this.commit().catch(() => undefined)
+      .then(() => this.store.readQueue(clientId, afterSeq, limit))
+      .then((rows) => {
+        const now = this.#clock.now();
+        const byId = new Map<string, Message>();
+        const out: Outgoing[] = [];
+        for (const { entry: e, message: m } of rows) {
+          let msg = byId.get(m.id);
+          if (msg === undefined) byId.set(m.id, msg = this.toMessage(m, now));
+          out.push({
+            msg, qos: e.qos, retain: e.retain, subIds: e.subscriptionIds === undefined ? undefined : [...e.subscriptionIds], group: undefined,
+            packetId: 0, released: false, deferred: false, sentAt: now, seq: e.seq,
+          });
+        }
+        session.refilled(out, now);
+      }, (err: unknown) => {
+        this.onError?.(err);
+        session.refilled(undefined, this.#clock.now());
+      });
+  }
+
+  /** A message read back from the store; its expiry counts down in wall-clock time across a restart. */
+  toMessage(m: StoredMessage, now: number): Message {
+    const remaining = m.expiresAt === undefined ? undefined : Math.max(0, this.fromWall(m.expiresAt) - now);
+    const properties = m.properties === undefined || remaining === undefined ? m.properties
+      : { ...m.properties, messageExpiryInterval: Math.ceil(remaining / 1000) };
+    const msg = createMessage({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties, senderId: m.senderId, now });
+    this.#ids.set(msg, m.id);
+    return msg;
+  }
+
   /** A persistent session was opened or resumed by a connection with `will`. */
   sessionConnected(session: Session, will: WillMessage | undefined): void {
     this.#stored.add(session.clientId);
@@ -187,6 +221,7 @@ export class Durability implements DurableSink {
       o.seq = 0;
     }
     session.durable = undefined;
+    session.forgetSpilled();
     if (!this.#stored.delete(session.clientId)) return;
     this.#add({ op: 'dropSession', clientId: session.clientId });
   }

@@ -33,6 +33,12 @@ export interface BrokerOptions extends BrokerHooks {
   maxQueuedMessages?: number;
   /** Bytes (payload, topic, properties) queued per session, like maxQueuedMessages; 0: no limit. Default 16 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * With a store: bytes of QoS 1/2 deliveries an offline persistent session may keep in the store
+   * beyond its full memory queue (loaded back as it drains after reconnecting); 0: none, the
+   * newcomer is dropped. Default 64 MiB.
+   */
+  maxStoredBytesPerSession?: number;
   /** Queue QoS 0 messages for offline persistent sessions. Default false. */
   queueQos0Offline?: boolean;
   /** Seconds after which unacknowledged QoS 1/2 messages to 3.1/3.1.1 clients are resent with DUP; 0 disables. Default 0. */
@@ -135,6 +141,7 @@ export const brokerOptionRules: Readonly<Record<keyof ValueOptions, Rule>> = {
   maxInflight: int(1, 65535),
   maxQueuedMessages: int(0, 10_000_000),
   maxQueuedBytes: int(0, 0xffffffff),
+  maxStoredBytesPerSession: int(0, Number.MAX_SAFE_INTEGER),
   queueQos0Offline: bool,
   retryInterval: int(0, 86_400),
   receiveMaximum: int(1, 65535),
@@ -266,6 +273,7 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     maxInflight: o.maxInflight ?? 100,
     maxQueuedMessages: o.maxQueuedMessages ?? 1000,
     maxQueuedBytes: o.maxQueuedBytes ?? 16 * 1024 * 1024,
+    maxStoredBytesPerSession: o.maxStoredBytesPerSession ?? 64 * 1024 * 1024,
     queueQos0Offline: o.queueQos0Offline ?? false,
     retryInterval: o.retryInterval ?? 0,
     receiveMaximum: o.receiveMaximum ?? 65535,

@@ -10,7 +10,7 @@
  */
 import { parseShared, type QoS, type WillMessage } from '../protocol/index.js';
 import type { QueueEntry, StoredMessage, StoredState, StoredWill } from '../persistence/types.js';
-import { createMessage, type Message } from './message.js';
+import { type Message, sizeOf } from './message.js';
 import type { Outgoing, SubRecord } from './session.js';
 import type { BrokerState } from './state.js';
 
@@ -24,13 +24,8 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
   const messageOf = (m: StoredMessage): Message => {
     let msg = messages.get(m.id);
     if (msg !== undefined) return msg;
-    // Expiry counts down in wall-clock time across the restart.
-    const remaining = m.expiresAt === undefined ? undefined : Math.max(0, d.fromWall(m.expiresAt) - now);
-    const properties = m.properties === undefined || remaining === undefined ? m.properties
-      : { ...m.properties, messageExpiryInterval: Math.ceil(remaining / 1000) };
-    msg = createMessage({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties, senderId: m.senderId, now });
+    msg = d.toMessage(m, now);
     messages.set(m.id, msg);
-    d.known(msg, m.id);
     return msg;
   };
 
@@ -100,7 +95,9 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
     // [MQTT-3.3.2-5]: not delivered after its Message Expiry Interval.
     if (m.expiresAt !== undefined && m.expiresAt <= wallNow) d.unqueued(session, o);
     else {
-      session.restoreQueued(o);
+      // Beyond the queue's bounds (spilled before the restart): read back as the queue drains.
+      if (session.fitsQueue(sizeOf(o.msg))) session.restoreQueued(o);
+      else session.restoreSpilled(o);
       deliveries++;
     }
   }

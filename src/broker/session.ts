@@ -6,7 +6,10 @@
  * - the queue never holds more than `maxQueued` messages nor more than `maxQueuedBytes` bytes
  *   (`messageBytes` of each queued delivery, counted per session even when the message is shared);
  *   when full, QoS 0 is dropped first;
- * - inflight entries keep send order, which is the resend order on reconnect [MQTT-4.6.0-1].
+ * - inflight entries keep send order, which is the resend order on reconnect [MQTT-4.6.0-1];
+ * - with a store, an offline persistent session whose queue is full spills QoS 1/2 deliveries to
+ *   the store (up to `maxStoredBytes`); while anything is spilled, every QoS 1/2 delivery goes
+ *   behind it (spilled too), and spilled entries are read back in seq order as the queue drains.
  */
 import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
@@ -82,6 +85,8 @@ export interface DurableSink {
   /** Inbound QoS 2: PUBREC is to be sent for `packetId` / PUBREL came for it. */
   pubrec(session: Session, packetId: number): void;
   pubrel(session: Session, packetId: number): void;
+  /** Reads back up to `limit` spilled queue entries after `afterSeq`, then calls `session.refilled`. */
+  load(session: Session, afterSeq: number, limit: number): void;
 }
 
 /** A publisher held back by a backlogged session (flow control); woken once it drains or stalls. */
@@ -97,16 +102,21 @@ export interface SessionLimits {
   /** 0: no byte bound. */
   readonly maxQueuedBytes: number;
   readonly queueQos0Offline: boolean;
+  /** With a store: bytes an offline persistent session may spill to it beyond its full queue; 0: none. */
+  readonly maxStoredBytes: number;
   /** Flow control: publishers wait at `highWater` queued messages until the queue drains to `lowWater`. */
   readonly highWater: number;
   readonly lowWater: number;
 }
 
-export function sessionLimits(o: { maxInflight: number; maxQueuedMessages: number; maxQueuedBytes: number; queueQos0Offline: boolean }): SessionLimits {
+export function sessionLimits(o: {
+  maxInflight: number; maxQueuedMessages: number; maxQueuedBytes: number; queueQos0Offline: boolean; maxStoredBytesPerSession?: number;
+}): SessionLimits {
   // Half the queue: the other half absorbs what publishers already sent before they wait.
   const highWater = o.maxQueuedMessages > 1 ? Math.ceil(o.maxQueuedMessages / 2) : Number.POSITIVE_INFINITY;
   return {
     window: o.maxInflight, maxQueued: o.maxQueuedMessages, maxQueuedBytes: o.maxQueuedBytes, queueQos0Offline: o.queueQos0Offline,
+    maxStoredBytes: o.maxStoredBytesPerSession ?? 0,
     highWater, lowWater: Math.floor(highWater / 2),
   };
 }
@@ -161,6 +171,11 @@ export class Session {
   durable: DurableSink | undefined;
   /** The last `seq` given to a stored delivery. */
   #seq = 0;
+  /** Queue entries in the store only (spilled), their bytes, and the seq after which they start. */
+  #spilled = 0;
+  #spilledBytes = 0;
+  #spillAfter = 0;
+  #loading = false;
 
   constructor(clientId: string, limits: SessionLimits, drops: DropSink) {
     this.clientId = clientId;
@@ -281,7 +296,7 @@ export class Session {
       if (link === undefined && !this.limits.queueQos0Offline) return;
     }
     const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now, seq: 0 };
-    if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window) {
+    if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window && this.#spilled === 0) {
       this.#send(link, o, now, false);
       return;
     }
@@ -296,6 +311,10 @@ export class Session {
   #enqueue(o: Outgoing): void {
     const size = sizeOf(o.msg);
     const maxBytes = this.limits.maxQueuedBytes;
+    // Behind what is spilled, or offline with a full queue: into the store, if the quota allows.
+    if (this.durable !== undefined && o.qos !== 0 && (this.#spilled > 0
+      || (this.link === undefined && (this.queue.length >= this.limits.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes))))
+      && this.#spill(o, size)) return;
     while (this.queue.length >= this.limits.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes)) {
       // Full: QoS 0 goes first, then the newcomer.
       const victim = o.qos === 0 || (maxBytes > 0 && size > maxBytes) ? o : this.queue.removeFirst(isQos0);
@@ -313,6 +332,54 @@ export class Session {
       durable.queued(this, o);
     }
     if (this.link !== undefined && !this.stalled && this.#overHighWater()) this.#drops.backlogged(this);
+  }
+
+  #spill(o: Outgoing, size: number): boolean {
+    const durable = this.durable;
+    const quota = this.limits.maxStoredBytes;
+    if (durable === undefined || quota === 0 || this.#spilledBytes + size > quota) return false;
+    if (this.#spilled === 0) this.#spillAfter = this.#seq;
+    o.seq = ++this.#seq;
+    durable.queued(this, o);
+    this.#spilled++;
+    this.#spilledBytes += size;
+    return true;
+  }
+
+  /** Queue entries kept in the store only, waiting to be read back. */
+  get spilled(): number {
+    return this.#spilled;
+  }
+
+  /** Online with room in the queue: the next spilled entries are read back (one read at a time). */
+  #refill(): void {
+    const durable = this.durable;
+    if (this.#spilled === 0 || this.#loading || durable === undefined || this.link === undefined) return;
+    const room = this.limits.maxQueued - this.queue.length;
+    if (room <= 0 || this.queue.length > this.limits.lowWater) return;
+    this.#loading = true;
+    durable.load(this, this.#spillAfter, room);
+  }
+
+  /** Spilled entries read back (`load`), in seq order; undefined when the read failed (tried again on the next pump). */
+  refilled(entries: readonly Outgoing[] | undefined, now: number): void {
+    this.#loading = false;
+    if (entries === undefined || this.durable === undefined || this.#spilled === 0) return;
+    for (const o of entries) {
+      if (o.seq <= this.#spillAfter) continue;
+      this.#spillAfter = o.seq;
+      this.#spilled--;
+      this.#spilledBytes -= sizeOf(o.msg);
+      if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
+      this.queue.push(o);
+      this.#queuedBytes += sizeOf(o.msg);
+    }
+    // Nothing more in the store than what was read: the counts are settled.
+    if (entries.length === 0 || this.#spilled <= 0) {
+      this.#spilled = 0;
+      this.#spilledBytes = 0;
+    }
+    if (this.link !== undefined) this.pump(now);
   }
 
   /** At the high-water mark: half the queue's message bound, or half its byte bound. */
@@ -395,6 +462,7 @@ export class Session {
       this.stalled = false;
       if (this.#underLowWater()) this.release();
     }
+    if (this.#spilled > 0) this.#refill();
   }
 
   /**
@@ -423,7 +491,7 @@ export class Session {
   /** A slot of the window is free: a deferred resend goes first, then the queue. */
   #freed(now: number): void {
     if (this.#deferred > 0 && this.link !== undefined) this.#resendDeferred(this.link, now);
-    if (this.queue.length > 0) this.pump(now);
+    if (this.queue.length > 0 || this.#spilled > 0) this.pump(now);
   }
 
   /**
@@ -468,7 +536,7 @@ export class Session {
         }
       }
     }
-    if (this.queue.length > 0) this.pump(now);
+    if (this.queue.length > 0 || this.#spilled > 0) this.pump(now);
   }
 
   #resendDeferred(link: SessionLink, now: number): void {
@@ -548,6 +616,26 @@ export class Session {
     if (o.seq > this.#seq) this.#seq = o.seq;
   }
 
+  /** A queue entry read back on start that does not fit the queue's bounds: it stays in the store only. */
+  restoreSpilled(o: Outgoing): void {
+    if (this.#spilled === 0) this.#spillAfter = o.seq - 1;
+    this.#spilled++;
+    this.#spilledBytes += sizeOf(o.msg);
+    if (o.seq > this.#seq) this.#seq = o.seq;
+  }
+
+  /** The store no longer holds this session's deliveries (it is not persistent any more): nothing is spilled. */
+  forgetSpilled(): void {
+    this.#spilled = 0;
+    this.#spilledBytes = 0;
+  }
+
+  /** Whether a queue entry of `bytes` read back on start still fits the queue's bounds. */
+  fitsQueue(bytes: number): boolean {
+    const l = this.limits;
+    return this.#spilled === 0 && this.queue.length < l.maxQueued && (l.maxQueuedBytes === 0 || this.#queuedBytes + bytes <= l.maxQueuedBytes);
+  }
+
   restoreInflight(o: Outgoing): void {
     this.inflight.set(o.packetId, o);
     if (o.seq > this.#seq) this.#seq = o.seq;
@@ -570,6 +658,8 @@ export class Session {
     this.#deferred = 0;
     this.queue = NO_QUEUE;
     this.#queuedBytes = 0;
+    this.#spilled = 0;
+    this.#spilledBytes = 0;
     this.#inboundQos2 = undefined;
     this.release();
   }

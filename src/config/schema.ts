@@ -157,6 +157,7 @@ export function defaultConfig(): ServerConfig {
       maxInflight: 100,
       maxQueuedMessages: 1000,
       maxQueuedBytes: 16 * 1024 * 1024,
+      maxStoredBytesPerSession: 64 * 1024 * 1024,
       queueQos0Offline: false,
       retryInterval: 0,
       receiveMaximum: 65535,

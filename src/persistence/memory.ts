@@ -72,6 +72,12 @@ export class MemoryStore implements Store {
     return resolved;
   }
 
+  readQueue(clientId: string, afterSeq: number, limit: number): Promise<{ entry: QueueEntry; message: StoredMessage }[]> {
+    if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
+    const entries = [...(this.#queue.get(clientId)?.values() ?? [])].filter((e) => e.seq > afterSeq).sort(bySeq).slice(0, Math.max(0, limit));
+    return Promise.resolve(entries.map((entry) => ({ entry, message: this.#messages.get(entry.messageId)!.message })));
+  }
+
   close(): Promise<void> {
     this.#closed = true;
     return resolved;

@@ -126,6 +126,12 @@ export interface Store {
    * not acknowledge what the batch covered.
    */
   write(ops: readonly StoreOp[]): Promise<void>;
+  /**
+   * Up to `limit` queue entries of `clientId` with a seq above `afterSeq`, in seq order, each with
+   * its message; sees every write whose promise resolved. How the broker reads back the deliveries
+   * it kept in the store only (an offline session's queue beyond its memory bound).
+   */
+  readQueue(clientId: string, afterSeq: number, limit: number): Promise<{ entry: QueueEntry; message: StoredMessage }[]>;
   /** Writes what is pending and closes. */
   close(): Promise<void>;
 }

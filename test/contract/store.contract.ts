@@ -90,6 +90,30 @@ export function storeContract(name: string, make: () => Promise<MadeStore>): voi
   }
 
   describe(`Store contract: ${name}`, () => {
+    test('readQueue: one session\'s entries after a seq, in seq order, up to a limit, with their messages', () => withStore(async (f) => {
+      const m1 = msg('m1', { properties: { contentType: 'a/b', correlationData: Buffer.from([1, 2]) }, expiresAt: 1_700_000_000_000, senderId: 'p' });
+      const m2 = msg('m2', { qos: 2 });
+      await f.write(
+        { op: 'session', session: session('a') }, { op: 'session', session: session('b') },
+        { op: 'message', message: m1 }, { op: 'message', message: m2 },
+        { op: 'enqueue', entry: queued('a', 7, 'm2', { qos: 2 }) },
+        { op: 'enqueue', entry: queued('a', 3, 'm1', { subscriptionIds: [4] }) },
+        { op: 'enqueue', entry: queued('a', 5, 'm1') },
+        { op: 'enqueue', entry: queued('b', 4, 'm2') },
+      );
+      await f.write({ op: 'enqueue', entry: queued('a', 9, 'm2') }, { op: 'dequeue', clientId: 'a', seq: 5 });
+      const all = await f.store.readQueue('a', 0, 100);
+      assert.deepEqual(all.map((r) => [r.entry.seq, r.entry.messageId]), [[3, 'm1'], [7, 'm2'], [9, 'm2']]);
+      assert.deepEqual(all[0], { entry: queued('a', 3, 'm1', { subscriptionIds: [4] }), message: m1 });
+      assert.ok(Buffer.isBuffer(all[0]!.message.payload) && Buffer.isBuffer(all[0]!.message.properties?.correlationData));
+      assert.deepEqual((await f.store.readQueue('a', 3, 1)).map((r) => r.entry.seq), [7]);
+      assert.deepEqual((await f.store.readQueue('a', 9, 10)), []);
+      assert.deepEqual((await f.store.readQueue('nobody', 0, 10)), []);
+      // Without waiting for the write: a read sees what was written before it.
+      void f.write({ op: 'enqueue', entry: queued('b', 6, 'm1') });
+      assert.deepEqual((await f.store.readQueue('b', 0, 10)).map((r) => r.entry.seq), [4, 6]);
+    }));
+
     test('a new store opens empty', () => withStore(async (f) => {
       const state = await f.state();
       assert.deepEqual(state, {

@@ -29,7 +29,7 @@ const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   maxSessionExpiryInterval: true, maximumQoS: true, retainAvailable: true, wildcardSubscriptionAvailable: true,
   subscriptionIdentifiersAvailable: true, sharedSubscriptionsAvailable: true, sharedSubscriptionStrategy: true,
   responseInformation: true, matchCacheSize: true, maxRetainedMessages: true, serverReference: true, serverMoved: true,
-  maxTopicLevels: true, connectTimeout: true, hookTimeout: true, matchCacheBytes: true, maxQueuedBytes: true,
+  maxTopicLevels: true, connectTimeout: true, hookTimeout: true, matchCacheBytes: true, maxQueuedBytes: true, maxStoredBytesPerSession: true,
   maxTopicAliasBytes: true, maxRetainedBytes: true, slowSubscriberTimeout: true, slowSubscriberPolicy: true,
   maxConnections: true, maxTopicLength: true, maxSubscriptionsPerClient: true, maxInboundMessageRate: true,
   maxInboundByteRate: true, flapThreshold: true, flapWindow: true, flapBanTime: true,

@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { BrokerCore } from '../../src/broker/broker.js';
+import { messageBytes } from '../../src/broker/message.js';
+import type { BrokerOptions } from '../../src/broker/options.js';
 import { SqliteStore } from '../../src/persistence/index.js';
 import { MemoryStore } from '../../src/persistence/memory.js';
 import type { Store, StoredState, StoreOp } from '../../src/persistence/types.js';
@@ -60,13 +62,17 @@ class GatedStore implements Store {
     await this.inner.write(ops);
   }
 
+  readQueue(clientId: string, afterSeq: number, limit: number): ReturnType<Store['readQueue']> {
+    return this.inner.readQueue(clientId, afterSeq, limit);
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
 }
 
-function brokerOn(store: Store, wall: { now: number }, clock = new ManualClock()): BrokerCore {
-  return new BrokerCore({ store, clock, ticker: new ManualTicker(), wallClock: () => wall.now, connectTimeout: 0 });
+function brokerOn(store: Store, wall: { now: number }, clock = new ManualClock(), options: BrokerOptions = {}): BrokerCore {
+  return new BrokerCore({ store, clock, ticker: new ManualTicker(), wallClock: () => wall.now, connectTimeout: 0, ...options });
 }
 
 /** Waits until the store has seen `n` writes (a commit happens at the end of a turn). */
@@ -454,5 +460,74 @@ describe('durable QoS 1/2 deliveries of persistent sessions', () => {
     assert.equal(ops.filter((op) => op.op === 'message').length, 1);
     assert.deepEqual(ops.filter((op) => op.op === 'enqueue').map((op) => op.op === 'enqueue' && op.entry.clientId).sort(), ['s1', 's2', 's3']);
     await b.closeConnections();
+  });
+
+  /** Publishes `n` QoS 1 messages s/0 … s/{n-1}, each acknowledged. */
+  async function publishMany(b: BrokerCore, n: number): Promise<void> {
+    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+    for (let i = 0; i < n; i++) {
+      pub.publish(`s/${i}`, `m${i}`, 1, i + 1);
+      await pub.expect(PacketType.Puback);
+    }
+    pub.disconnect();
+  }
+
+  /** Reconnects `clientId` and takes every PUBLISH (acknowledging each) until nothing more comes. */
+  async function drain(b: BrokerCore, clientId: string): Promise<string[]> {
+    const client = (await TestClient.connect(b, persistent(clientId))).client;
+    const topics: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      // Spilled entries are read back from the store a turn or two after the queue drained.
+      await settled(b);
+      client.send({ type: PacketType.Pingreq });
+      let p = await client.next();
+      let got = 0;
+      while (p.type === PacketType.Publish) {
+        got++;
+        topics.push(p.topic);
+        client.send({ type: PacketType.Puback, packetId: p.packetId as number });
+        p = await client.next();
+      }
+      assert.equal(p.type, PacketType.Pingresp);
+      if (got === 0 && b.sessions().find((s) => s.clientId === clientId)?.queued === 0) break;
+    }
+    client.disconnect();
+    return topics;
+  }
+
+  test('an offline persistent session with a full queue keeps the overflow in the store and gets it all after reconnecting', async () => {
+    const store = new GatedStore();
+    const wall = { now: 1 };
+    const a = brokerOn(store, wall, new ManualClock(), { maxQueuedMessages: 2 });
+    await a.restore();
+    await offlineSubscriber(a, 'sp', 's/#', 1);
+    await publishMany(a, 6);
+    assert.equal(opsOf(store).filter((op) => op.op === 'enqueue').length, 6, 'all six stored, four of them only there');
+    assert.deepEqual(await drain(a, 'sp'), ['s/0', 's/1', 's/2', 's/3', 's/4', 's/5']);
+    // The same across a restart: two entries come back into memory, four stay in the store.
+    await publishMany(a, 5);
+    await a.closeConnections();
+    const b = brokerOn(store, wall, new ManualClock(), { maxQueuedMessages: 2 });
+    await b.restore();
+    assert.deepEqual(await drain(b, 'sp'), ['s/0', 's/1', 's/2', 's/3', 's/4']);
+    await b.closeConnections();
+  });
+
+  test('maxStoredBytesPerSession bounds what an offline session keeps in the store; 0 stores no overflow', async () => {
+    // Room for two more of the six messages (all of one size) in the store.
+    const two = 2 * messageBytes({ topic: 's/0', payload: Buffer.from('m0') });
+    for (const [quota, expected] of [[0, 2], [two, 4]] as const) {
+      const store = new GatedStore();
+      const b = brokerOn(store, { now: 1 }, new ManualClock(), { maxQueuedMessages: 2, maxStoredBytesPerSession: quota });
+      let dropped = 0;
+      b.on('messageDropped', () => dropped++);
+      await b.restore();
+      await offlineSubscriber(b, 'q', 's/#', 1);
+      await publishMany(b, 6);
+      const got = await drain(b, 'q');
+      assert.equal(got.length, expected, `quota ${quota}: ${got.join(' ')}`);
+      assert.equal(dropped, 6 - expected);
+      await b.closeConnections();
+    }
   });
 });

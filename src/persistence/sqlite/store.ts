@@ -196,6 +196,27 @@ export class SqliteStore implements Store {
     });
   }
 
+  readQueue(clientId: string, afterSeq: number, limit: number): Promise<{ entry: QueueEntry; message: StoredMessage }[]> {
+    if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
+    const db = this.#db;
+    if (db === undefined) return Promise.reject(new StoreError('not-open', 'read before open()'));
+    try {
+      // Writes queued for this turn first: a read sees what was written before it.
+      this.#flush();
+      const out: { entry: QueueEntry; message: StoredMessage }[] = [];
+      for (const r of db.prepare(
+        'SELECT q.client_id, q.seq, q.message_id, q.qos, q.retain, q.subscription_ids, m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.sender_id'
+        + ' FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.client_id = ? AND q.seq > ? ORDER BY q.seq LIMIT ?',
+      ).raw().iterate(clientId, afterSeq, Math.max(0, limit)) as IterableIterator<Row>) {
+        const entry = queueEntry(r);
+        out.push({ entry, message: storedMessage(entry.messageId, r.slice(6)) });
+      }
+      return Promise.resolve(out);
+    } catch (err) {
+      return Promise.reject(asStoreError(err, `cannot read ${this.#path}`));
+    }
+  }
+
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#flush();
@@ -421,16 +442,7 @@ export class SqliteStore implements Store {
     for (const r of db.prepare(
       'SELECT id, topic, payload, qos, retain, properties, expires_at, sender_id FROM messages WHERE refs > 0',
     ).raw().iterate() as IterableIterator<Row>) {
-      const message: StoredMessage = {
-        id: r[0] as string,
-        topic: r[1] as string,
-        payload: r[2] as Buffer,
-        qos: r[3] as QoS,
-        retain: r[4] === 1,
-        properties: decodeProperties(r[5] as string | null),
-        expiresAt: opt(r[6] as number | null),
-        senderId: opt(r[7] as string | null),
-      };
+      const message = storedMessage(r[0] as string, r.slice(1));
       state.messages.set(message.id, message);
     }
     return state;
@@ -444,6 +456,20 @@ function putSession(s: Statements, session: StoredSession): void {
     w?.topic ?? null, w?.payload ?? null, w?.qos ?? null, w === undefined ? null : w.retain ? 1 : 0, encodeProperties(w?.properties),
     session.willAt ?? null,
   );
+}
+
+/** A message from its columns topic, payload, qos, retain, properties, expires_at, sender_id. */
+function storedMessage(id: string, r: Row): StoredMessage {
+  return {
+    id,
+    topic: r[0] as string,
+    payload: r[1] as Buffer,
+    qos: r[2] as QoS,
+    retain: r[3] === 1,
+    properties: decodeProperties(r[4] as string | null),
+    expiresAt: opt(r[5] as number | null),
+    senderId: opt(r[6] as string | null),
+  };
 }
 
 function queueEntry(r: Row): QueueEntry {
