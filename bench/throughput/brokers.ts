@@ -6,8 +6,12 @@ import path from 'node:path';
 import type { BenchCerts } from './certs.js';
 import { sleep, type Transport } from './common.js';
 
-export type BrokerName = 'petrel' | 'mosquitto' | 'aedes';
+/** `petrel-memory`: Petrel with `--store memory`, for the durable scenarios only. */
+export type BrokerName = 'petrel' | 'petrel-memory' | 'mosquitto' | 'aedes';
+/** The brokers run by default. */
 export const BROKERS: readonly BrokerName[] = ['petrel', 'mosquitto', 'aedes'];
+/** Every name BENCH_BROKERS accepts. */
+export const ALL_BROKERS: readonly BrokerName[] = ['petrel', 'petrel-memory', 'mosquitto', 'aedes'];
 
 export const BROKER_CORE = '0';
 export const GENERATOR_CORE = '1';
@@ -30,6 +34,14 @@ export const MOSQUITTO_SETTINGS = [
   'persistence false',
   'max_queued_messages 1000000',
 ];
+
+/**
+ * The durable scenarios: Mosquitto with `persistence true` in the run's own directory (it saves
+ * its in-memory state every autosave_interval, default 1800 s, and at shutdown: not per message).
+ */
+function mosquittoDurableSettings(dir: string): string[] {
+  return MOSQUITTO_SETTINGS.map((l) => (l === 'persistence false' ? 'persistence true' : l)).concat(`persistence_location ${dir}/`);
+}
 
 /**
  * Petrel runs with its defaults: no config file, only the listener address and ports. The
@@ -88,7 +100,7 @@ function onPath(cmd: string): boolean {
 
 /** Returns why the broker cannot run, or undefined when it can (installing Mosquitto if needed). */
 export function unavailable(name: BrokerName, root: string): string | undefined {
-  if (name === 'petrel') {
+  if (name === 'petrel' || name === 'petrel-memory') {
     const bin = path.join(root, 'build/src/bin/petrel.js');
     return fs.existsSync(bin) ? undefined : `${bin} does not exist yet`;
   }
@@ -142,9 +154,10 @@ function mosquittoListeners(transport: Transport, port: number, extra: number, c
 }
 
 function command(name: BrokerName, transport: Transport, port: number, extra: number, root: string, tmp: string,
-  certs: BenchCerts | undefined): string[] {
+  certs: BenchCerts | undefined, durable: boolean): string[] {
   switch (name) {
-    case 'petrel': {
+    case 'petrel':
+    case 'petrel-memory': {
       const config = process.env.BENCH_PETREL_CONFIG;
       // BENCH_PETREL_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the broker.
       return [
@@ -152,6 +165,7 @@ function command(name: BrokerName, transport: Transport, port: number, extra: nu
         path.join(root, 'build/src/bin/petrel.js'), ...petrelListenerArgs(transport, tmp, port, certs), ...PETREL_ARGS,
         // The default SQLite store, in the run's own directory.
         '--data-dir', path.join(tmp, `petrel-data-${port}`),
+        ...(name === 'petrel-memory' ? ['--store', 'memory'] : []),
         // BENCH_PETREL_CONFIG: a config file, for investigations only; reported runs use the defaults.
         ...(config !== undefined && transport !== 'wss' ? ['--config', config] : []),
       ];
@@ -161,7 +175,10 @@ function command(name: BrokerName, transport: Transport, port: number, extra: nu
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
     case 'mosquitto': {
       const conf = path.join(tmp, `mosquitto-${port}.conf`);
-      fs.writeFileSync(conf, [...mosquittoListeners(transport, port, extra, certs), ...MOSQUITTO_SETTINGS, ''].join('\n'));
+      const dataDir = path.join(tmp, `mosquitto-data-${port}`);
+      if (durable) fs.mkdirSync(dataDir, { recursive: true });
+      const settings = durable ? mosquittoDurableSettings(dataDir) : MOSQUITTO_SETTINGS;
+      fs.writeFileSync(conf, [...mosquittoListeners(transport, port, extra, certs), ...settings, ''].join('\n'));
       return ['mosquitto', '-c', conf];
     }
   }
@@ -208,10 +225,10 @@ async function waitListening(port: number, child: ChildProcess, timeoutMs: numbe
 
 /** Starts the broker under `prlimit` (fd limit) and `taskset` (core 0); both exec, so the PID is the broker's. */
 export async function startBroker(name: BrokerName, root: string, tmp: string, transport: Transport = 'tcp',
-  certs?: BenchCerts): Promise<RunningBroker> {
+  certs?: BenchCerts, durable = false): Promise<RunningBroker> {
   const port = await freePort();
   const extra = name === 'mosquitto' && transport !== 'tcp' ? await freePort() : 0;
-  const cmd = command(name, transport, port, extra, root, tmp, certs);
+  const cmd = command(name, transport, port, extra, root, tmp, certs, durable);
   const logFile = path.join(tmp, `${name}.log`);
   const log = fs.openSync(logFile, 'a');
   const offset = fs.fstatSync(log).size;
@@ -224,7 +241,7 @@ export async function startBroker(name: BrokerName, root: string, tmp: string, t
   try {
     await waitListening(port, child, 15_000);
     if (transport !== 'tcp') {
-      broker.port = name === 'petrel' ? await loggedPort(logFile, offset, transport, child, 15_000) : extra;
+      broker.port = name !== 'mosquitto' ? await loggedPort(logFile, offset, transport, child, 15_000) : extra;
       await waitListening(broker.port, child, 15_000);
     }
   } catch (err) {

@@ -37,6 +37,8 @@ export interface BenchClientOptions extends ClientOptions {
   version: 4 | 5;
   /** 5.0: Topic Alias Maximum sent in CONNECT (0: left out). */
   topicAliasMaximum: number;
+  /** Connect with a persistent session (Clean Session 0). */
+  persistent?: boolean;
   /** The only topic this client will receive (checked on every delivery); undefined: not checked. */
   expectedTopic?: string;
 }
@@ -63,11 +65,13 @@ export class BenchClient implements FrameSink {
   readonly #seen = new Map<number, Uint8Array>();
   readonly #connected: Promise<void>;
   readonly #aliasMaximum: number;
+  readonly #persistent: boolean;
   readonly #scanner: FrameScanner;
 
   constructor(opts: BenchClientOptions, private readonly stats: DeliveryStats | undefined) {
     this.version = opts.version;
     this.#aliasMaximum = opts.topicAliasMaximum;
+    this.#persistent = opts.persistent ?? false;
     const expected = opts.expectedTopic === undefined ? undefined : Buffer.from(opts.expectedTopic);
     const scanner = new FrameScanner(this, opts.version, expected, opts.version === 5 ? opts.topicAliasMaximum : 0);
     this.#scanner = scanner;
@@ -119,7 +123,7 @@ export class BenchClient implements FrameSink {
   /** Connects and sends CONNECT; resolves on a successful CONNACK. */
   async handshake(clientId: string): Promise<void> {
     await this.#connected;
-    const frame = await this.#request(connectBytes(clientId, this.version, this.#aliasMaximum), 2);
+    const frame = await this.#request(connectBytes(clientId, this.version, this.#aliasMaximum, this.#persistent), 2);
     const p = decodeFrame(frame, this.version);
     if (!isConnack(p)) throw new Error(`bad CONNACK for ${clientId}`);
     if (p.reasonCode !== 0) throw new Error(`CONNACK refused (0x${p.reasonCode.toString(16)}) for ${clientId}`);

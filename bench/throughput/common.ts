@@ -4,11 +4,12 @@ import { performance } from 'node:perf_hooks';
 export type FlowScenarioName =
   | 'p2p' | 'fanout' | 'fanin' | 'rate' | 'headline'
   | 'p2p5' | 'p2p5-expiry' | 'fanout5' | 'fanout5-expiry'
-  | 'p2p-tls' | 'p2p-ws' | 'p2p-wss' | 'fanout-tls' | 'fanout-ws' | 'fanout-wss';
+  | 'p2p-tls' | 'p2p-ws' | 'p2p-wss' | 'fanout-tls' | 'fanout-ws' | 'fanout-wss'
+  | 'p2p-durable' | 'fanout-durable';
 export type ScenarioName = FlowScenarioName | 'storm';
 export const SCENARIOS: readonly ScenarioName[] = [
   'p2p', 'p2p-tls', 'p2p-ws', 'p2p-wss', 'fanout', 'fanout-tls', 'fanout-ws', 'fanout-wss',
-  'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry', 'storm',
+  'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry', 'p2p-durable', 'fanout-durable', 'storm',
 ];
 /** How the clients reach the broker: plain TCP, TLS, WebSocket (ws://…/mqtt) or WebSocket over TLS. */
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
@@ -20,7 +21,14 @@ export const SCENARIO_GROUPS: Readonly<Record<string, readonly ScenarioName[]>> 
   /** Point-to-point and fan-out over every transport, TCP first. */
   transports: ['p2p', 'p2p-tls', 'p2p-ws', 'p2p-wss', 'fanout', 'fanout-tls', 'fanout-ws', 'fanout-wss'],
   flows: ['p2p', 'fanout', 'fanin', 'rate', 'headline', 'p2p5', 'p2p5-expiry', 'fanout5', 'fanout5-expiry'],
+  /** QoS 1 point-to-point and fan-out to subscribers with persistent sessions (Clean Session 0). */
+  durable: ['p2p-durable', 'fanout-durable'],
 };
+
+/** Scenarios whose subscribers keep persistent sessions: the brokers run with their durable stores. */
+export function isDurable(scenario: ScenarioName): boolean {
+  return scenario.endsWith('-durable');
+}
 export type BenchQoS = 0 | 1 | 2;
 
 /** Result of one throughput run, as reported by the generator. */

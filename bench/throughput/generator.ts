@@ -19,7 +19,7 @@ async function connectAll(spec: FlowSpec, conn: ClientOptions, stats: DeliverySt
   const base = { ...conn, version: spec.protocol, topicAliasMaximum: spec.topicAliasMaximum };
   const subs: BenchClient[] = [];
   await pool(spec.subscriberFilters, CONNECT_CONCURRENCY, async (filter, i) => {
-    const c = new BenchClient({ ...base, ...(filter.includes('#') || filter.includes('+') ? {} : { expectedTopic: filter }) }, stats);
+    const c = new BenchClient({ ...base, persistent: spec.persistentSubscribers, ...(filter.includes('#') || filter.includes('+') ? {} : { expectedTopic: filter }) }, stats);
     subs.push(c);
     await c.handshake(`sub-${i}`);
     await c.subscribe(filter, spec.qos);

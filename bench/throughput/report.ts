@@ -55,6 +55,8 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   'p2p5-expiry': 'point-to-point 4→4, alias max 10, expiry 60 s',
   fanout5: 'fan-out 10→128→512, alias max 10',
   'fanout5-expiry': 'fan-out 10→128→512, alias max 10, expiry 60 s',
+  'p2p-durable': 'point-to-point 4→4, persistent sessions',
+  'fanout-durable': 'fan-out 10→128 topics→512, persistent sessions',
   storm: 'connection storm',
 };
 

@@ -4,17 +4,21 @@
  *
  * Env: BENCH_SECONDS (default 10), BENCH_BROKERS (petrel,mosquitto,aedes),
  * BENCH_SCENARIOS (p2p,p2p-tls,p2p-ws,p2p-wss,fanout,fanout-tls,fanout-ws,fanout-wss,fanin,rate,headline,
- * p2p5,p2p5-expiry,fanout5,fanout5-expiry,storm; groups: transports, v5, v5cmp, flows), BENCH_QOS (0,1,2),
+ * p2p5,p2p5-expiry,fanout5,fanout5-expiry,p2p-durable,fanout-durable,storm; groups: transports, v5, v5cmp,
+ * flows, durable), BENCH_QOS (0,1,2),
  * BENCH_STORM_CLIENTS (19000). The -tls, -ws and -wss scenarios are p2p and fanout over TLS,
- * WebSocket and secure WebSocket, with a certificate made for the run (certs.ts).
+ * WebSocket and secure WebSocket, with a certificate made for the run (certs.ts). The -durable
+ * scenarios (QoS 1, subscribers with persistent sessions) run Petrel on its default SQLite store,
+ * Petrel with `--store memory` (broker name petrel-memory, added by default when a durable
+ * scenario is chosen; never run for the others) and Mosquitto with `persistence true`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BROKERS, type BrokerName, type RunningBroker, sample, startBroker, stopBroker, unavailable } from './brokers.js';
+import { ALL_BROKERS, BROKERS, type BrokerName, type RunningBroker, sample, startBroker, stopBroker, unavailable } from './brokers.js';
 import { type BenchCerts, makeBenchCerts } from './certs.js';
 import { Child } from './children.js';
-import { type BenchQoS, type FlowScenarioName, SCENARIO_GROUPS, SCENARIOS, type ScenarioName, sleep } from './common.js';
+import { type BenchQoS, type FlowScenarioName, isDurable, SCENARIO_GROUPS, SCENARIOS, type ScenarioName, sleep } from './common.js';
 import { flowText, report, type RunRecord, type StormRecord, title } from './report.js';
 import { protocolOf, qosLevelsOf, STORM_CLIENTS, STORM_WORKERS, transportOf } from './scenarios.js';
 
@@ -121,9 +125,13 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | 
     console.log(`    skipped: the Aedes bench server listens on TCP only`);
     return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, skipped: `TCP only` };
   }
+  if (name === 'aedes' && isDurable(scenario)) {
+    console.log('    skipped: the Aedes bench server keeps no durable state');
+    return { broker: name, scenario, qos, protocol, load1: os.loadavg()[0] ?? 0, skipped: 'no durable store' };
+  }
   let broker: RunningBroker | undefined;
   try {
-    broker = await startBroker(name, ROOT, tmp, transport, certs);
+    broker = await startBroker(name, ROOT, tmp, transport, certs, isDurable(scenario));
     return scenario === 'storm' ? await runStorm(broker) : await runFlow(broker, scenario, qos ?? 0, certs);
   } catch (err) {
     // One line: the message lands in a table cell.
@@ -136,8 +144,10 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | 
 }
 
 async function main(): Promise<void> {
-  const brokers = list(process.env.BENCH_BROKERS, BROKERS);
   const scenarios = list(process.env.BENCH_SCENARIOS, SCENARIOS, SCENARIO_GROUPS);
+  const defaults = scenarios.some(isDurable) ? ALL_BROKERS : BROKERS;
+  const brokers = process.env.BENCH_BROKERS === undefined || process.env.BENCH_BROKERS.trim() === ''
+    ? [...defaults] : list(process.env.BENCH_BROKERS, ALL_BROKERS);
   const qosList = list(process.env.BENCH_QOS, ['0', '1', '2'] as const).map((q): BenchQoS => (q === '2' ? 2 : q === '1' ? 1 : 0));
   if (!(SECONDS > 0 && SECONDS <= 600)) throw new Error('BENCH_SECONDS must be in (0, 600]');
   fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -155,7 +165,11 @@ async function main(): Promise<void> {
   const records: RunRecord[] = [];
   for (const scenario of scenarios) {
     for (const qos of scenario === 'storm' ? [undefined] : qosList.filter((q) => qosLevelsOf(scenario).includes(q))) {
-      for (const b of ready) records.push(await runOne(b, scenario, qos, tmp, certs));
+      for (const b of ready) {
+        // Petrel without a store is the same broker as petrel outside the durable scenarios.
+        if (b === 'petrel-memory' && !isDurable(scenario)) continue;
+        records.push(await runOne(b, scenario, qos, tmp, certs));
+      }
     }
   }
   if (certs !== undefined) fs.rmSync(certs.key, { force: true });

@@ -1,5 +1,5 @@
 /** The workloads: who publishes where, who subscribes to what, the protocol and the flow-control bounds. */
-import type { BenchQoS, FlowScenarioName, Transport } from './common.js';
+import { type BenchQoS, type FlowScenarioName, isDurable, type Transport } from './common.js';
 
 export interface FlowSpec {
   scenario: FlowScenarioName;
@@ -22,6 +22,8 @@ export interface FlowSpec {
   maxOutstanding: number;
   /** Messages per second per publisher; 0 = as fast as the window, the sockets and `maxOutstanding` allow. */
   ratePerPublisher: number;
+  /** Subscribers connect with Clean Session 0 (5.0: Clean Start 0 and a Session Expiry Interval): persistent sessions. */
+  persistentSubscribers: boolean;
 }
 
 export const FANOUT_TOPICS = 128;
@@ -59,6 +61,7 @@ export function transportOf(scenario: FlowScenarioName): Transport {
 /** QoS levels a scenario is defined for (the transport variants: QoS 0 only). */
 export function qosLevelsOf(scenario: FlowScenarioName): readonly BenchQoS[] {
   if (transportOf(scenario) !== 'tcp') return [0];
+  if (isDurable(scenario)) return [1];
   return scenario === 'rate' ? [0, 1] : [0, 1, 2];
 }
 
@@ -87,7 +90,7 @@ export function flowSpec(scenario: FlowScenarioName, qos: BenchQoS): FlowSpec {
     scenario, qos, protocol,
     topicAliasMaximum: protocol === 5 ? V5_TOPIC_ALIAS_MAXIMUM : 0,
     messageExpiry: scenario.endsWith('-expiry') ? V5_MESSAGE_EXPIRY : 0,
-    maxOutstanding: MAX_OUTSTANDING, ratePerPublisher: 0,
+    maxOutstanding: MAX_OUTSTANDING, ratePerPublisher: 0, persistentSubscribers: isDurable(scenario),
   };
   switch (scenario) {
     case 'fanout':
@@ -96,6 +99,7 @@ export function flowSpec(scenario: FlowScenarioName, qos: BenchQoS): FlowSpec {
     case 'fanout-wss':
     case 'fanout5':
     case 'fanout5-expiry':
+    case 'fanout-durable':
       // Subscriber j listens on bench/(j mod 128): every topic has 512/128 = 4 subscribers.
       return { ...base, ...wide('bench', FANOUT_PUBLISHERS, FANOUT_TOPICS, FANOUT_SUBSCRIBERS), window: 100, batch: 32 };
     case 'fanin':
@@ -113,6 +117,7 @@ export function flowSpec(scenario: FlowScenarioName, qos: BenchQoS): FlowSpec {
     case 'p2p-wss':
     case 'p2p5':
     case 'p2p5-expiry':
+    case 'p2p-durable':
       // Publisher i -> p2p/i -> subscriber i.
       return {
         ...base,

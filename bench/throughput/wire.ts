@@ -16,10 +16,15 @@ export const PAYLOAD_BYTES = 128;
 const STREAM_AT = 8;
 const SEQ_AT = 12;
 
-export function connectBytes(clientId: string, version: 4 | 5, topicAliasMaximum: number): Buffer {
+/** `persistent`: Clean Session 0 (5.0: Clean Start 0 with a one-hour Session Expiry Interval). */
+export function connectBytes(clientId: string, version: 4 | 5, topicAliasMaximum: number, persistent = false): Buffer {
+  const properties = {
+    ...(topicAliasMaximum > 0 ? { topicAliasMaximum } : {}),
+    ...(persistent ? { sessionExpiryInterval: 3600 } : {}),
+  };
   return encode({
-    type: 1, protocolVersion: version, protocolName: 'MQTT', clientId, clean: true, keepalive: 60,
-    ...(version === 5 && topicAliasMaximum > 0 ? { properties: { topicAliasMaximum } } : {}),
+    type: 1, protocolVersion: version, protocolName: 'MQTT', clientId, clean: !persistent, keepalive: 60,
+    ...(version === 5 && Object.keys(properties).length > 0 ? { properties } : {}),
   }, version);
 }
 
