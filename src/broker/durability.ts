@@ -22,6 +22,32 @@ import type { Clock } from '../session/clock.js';
 import { createMessage, type Message } from './message.js';
 import type { DurableSink, Outgoing, Session, SubRecord } from './session.js';
 
+/** What `replyAfterCommit` needs of a connection. */
+export interface ReplyTarget {
+  readonly phase: string;
+  fail(err: unknown): void;
+}
+
+/**
+ * Runs `send` (a reply to the client) once what is pending in the store is committed, after the
+ * connection's earlier replies that waited too, so that replies keep their order [MQTT-4.6.0-2];
+ * at once when nothing waits. A failed write ends the connection instead (0x80).
+ */
+export function replyAfterCommit<C extends ReplyTarget>(
+  durability: Durability, chains: WeakMap<C, Promise<void>>, c: C, send: () => void, failure: () => Error,
+): void {
+  const before = chains.get(c);
+  if (!durability.pending && before === undefined) return send();
+  const commit = durability.pending ? durability.commit() : undefined;
+  const after = (before ?? Promise.resolve()).then(() => commit).then(() => {
+    if (c.phase !== 'closed') send();
+  }, () => c.fail(failure()));
+  chains.set(c, after);
+  void after.then(() => {
+    if (chains.get(c) === after) chains.delete(c);
+  });
+}
+
 export class Durability implements DurableSink {
   readonly store: Store;
   readonly #clock: Clock;

@@ -369,6 +369,28 @@ describe('durable QoS 1/2 deliveries of persistent sessions', () => {
     await a.closeConnections();
   });
 
+  test('[MQTT-4.3.3-5] PUBREL is sent only once the PUBREC it answers is committed', async () => {
+    const store = new GatedStore();
+    const wall = { now: 1 };
+    const a = brokerOn(store, wall);
+    await a.restore();
+    const sub = (await TestClient.connect(a, persistent('rel'))).client;
+    await sub.subscribe('rel/#', 2, 1);
+    const pub = (await TestClient.connect(a, { clientId: 'pub', version: 5 })).client;
+    pub.publish('rel/x', 'once', 2, 1);
+    const got = await sub.expect(PacketType.Publish);
+    await settled(a);
+    store.hold();
+    sub.send({ type: PacketType.Pubrec, packetId: got.packetId as number });
+    // Until "PUBREC received" is durable, a crash would resend the PUBLISH: no PUBREL yet.
+    sub.send({ type: PacketType.Pingreq });
+    assert.equal((await sub.next()).type, PacketType.Pingresp);
+    store.release();
+    const rel = await sub.expect(PacketType.Pubrel);
+    assert.equal(rel.packetId, got.packetId);
+    await a.closeConnections();
+  });
+
   test('[MQTT-4.3.3-10] an inbound QoS 2 PUBLISH repeated after a restart is acknowledged but not routed again', async () => {
     const store = new GatedStore();
     const wall = { now: 1 };

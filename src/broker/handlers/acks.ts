@@ -4,8 +4,9 @@
  * PUBREC, PUBREC or PUBCOMP for QoS 1, PUBACK after PUBREL) is a protocol error: 3.1.1 closes
  * the connection, 5.0 sends DISCONNECT 0x82 (§4.3, §4.13).
  */
-import { PacketType, type PubackPacket, type PubcompPacket, type PubrecPacket, ProtocolError, ReasonCode } from '../../protocol/index.js';
+import { type PubackPacket, type PubcompPacket, type PubrecPacket, ProtocolError } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
+import { sendPubrel } from './publish.js';
 
 export function handlePuback(c: Connection, p: PubackPacket): void {
   // An unknown identifier is ignored: it may answer a message resent before a reconnect.
@@ -20,9 +21,7 @@ export function handlePubrec(c: Connection, p: PubrecPacket): void {
   const result = session.received(p.packetId, failed, c.state.clock.now());
   if (result === 'mismatch') throw new ProtocolError('PUBREC for a QoS 1 delivery');
   if (failed) return;
-  // [MQTT-4.3.3-4]: answer PUBREC with PUBREL; 5.0 reports an unknown identifier with 0x92.
-  if (result === 'done') c.sendAck(PacketType.Pubrel, p.packetId);
-  else c.send({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+  sendPubrel(c, p.packetId, result === 'done');
 }
 
 export function handlePubcomp(c: Connection, p: PubcompPacket): void {

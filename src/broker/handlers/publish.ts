@@ -11,6 +11,7 @@ import type { Connection } from '../connection.js';
 import { createMessage } from '../message.js';
 import type { ClientInfo } from '../events.js';
 import { aclAllowsPublish, type PublishChange, type PublishVerdict } from '../extensions.js';
+import { replyAfterCommit } from '../durability.js';
 import { isReservedTopic } from '../state.js';
 
 export function handlePublish(c: Connection, p: PublishPacket): void | Promise<void> {
@@ -148,21 +149,26 @@ function ack(c: Connection, p: PublishPacket, code: number, reason?: string): vo
   // connection keeps reading meanwhile.
   const durability = c.state.durability;
   if (durability !== undefined) {
-    const chains = c.state.ackChains;
-    const before = chains.get(c);
-    if (durability.pending || before !== undefined) {
-      const commit = durability.pending ? durability.commit() : undefined;
-      const after = (before ?? Promise.resolve()).then(() => commit).then(() => {
-        if (c.phase !== 'closed') sendAck(c, p, code, reason);
-      }, () => c.fail(new MqttError(ReasonCode.UnspecifiedError, 'the message could not be stored')));
-      chains.set(c, after);
-      void after.then(() => {
-        if (chains.get(c) === after) chains.delete(c);
-      });
-      return;
-    }
+    replyAfterCommit(durability, c.state.ackChains, c, () => sendAck(c, p, code, reason), storeFailed);
+    return;
   }
   sendAck(c, p, code, reason);
+}
+
+const storeFailed = (): Error => new MqttError(ReasonCode.UnspecifiedError, 'the message could not be stored');
+
+/** Sends PUBREL for a delivery the client acknowledged with PUBREC (after its new state is committed, with a store). */
+export function sendPubrel(c: Connection, packetId: number, known: boolean): void {
+  const send = (): void => {
+    // [MQTT-4.3.3-4]: answer PUBREC with PUBREL; 5.0 reports an unknown identifier with 0x92.
+    if (known) c.sendAck(PacketType.Pubrel, packetId);
+    else c.send({ type: PacketType.Pubrel, packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+  };
+  const durability = c.state.durability;
+  // With a store, PUBREL waits until "PUBREC received" is durable: a restart then resends PUBREL,
+  // never the PUBLISH the client may already have handed to its application [MQTT-4.3.3-5].
+  if (durability === undefined) send();
+  else replyAfterCommit(durability, c.state.ackChains, c, send, storeFailed);
 }
 
 function sendAck(c: Connection, p: PublishPacket, code: number, reason: string | undefined): void {
