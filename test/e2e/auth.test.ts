@@ -97,7 +97,7 @@ function startFails(dir: string, config: Record<string, unknown>): Promise<{ cod
   let stderr = '';
   child.stdout.resume();
   child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  return withTimeout(new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr }))), START_MS, 'petrel to exit')
+  return withTimeout(new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stderr }))), START_MS, 'petrel to exit')
     .finally(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
 }
 

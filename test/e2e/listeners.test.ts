@@ -139,12 +139,13 @@ describe('petrel with TCP, TLS, WebSocket and secure WebSocket listeners', () =>
     const subOut = new Promise<string>((resolve, reject) => {
       let text = '';
       sub.stdout?.on('data', (s: string) => { text += s; });
-      sub.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`mosquitto_sub exited ${code}`))));
+      // 'close', not 'exit': the output may still be in the pipe when the process exits.
+      sub.once('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`mosquitto_sub exited ${code}`))));
     });
     await petrel.waitFor((r) => r.msg === 'client connected' && r.clientId === 'mosq-sub', 'mosquitto_sub to connect');
     const connected = petrel.records().find((r) => r.msg === 'client connected' && r.clientId === 'mosq-sub');
     assert.equal(connected?.listener, 'mqtts');
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port('tcp')), '-t', 'mosq/tcp', '-m', 'from mosquitto_pub', '-q', '1'], { timeout: 20_000 });
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port('tcp')), '-t', 'mosq/tcp', '-m', 'from mosquitto_pub', '-q', '1', '-r'], { timeout: 20_000 });
     assert.equal((await withTimeout(subOut, 25_000, 'mosquitto_sub output')).trim(), 'mosq/tcp from mosquitto_pub');
     // And mosquitto_pub over TLS, to the WebSocket subscriber.
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port('tls')), '--cafile', certs.caCert, '--insecure',

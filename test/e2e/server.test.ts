@@ -52,7 +52,7 @@ function spawnPetrel(args: string[]): { child: ChildProcess; exited: Promise<Exi
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (s: string) => { out += s; });
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { err += s; });
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   return { child, exited, stdout: () => out, stderr: () => err };
 }
 
