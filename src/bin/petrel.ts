@@ -25,6 +25,8 @@ function packageVersion(): string {
 const SUBCOMMANDS = new Map<string, () => Promise<{ main(argv: string[]): Promise<number> }>>([
   ['passwd', () => import('./passwd.js')],
   ['bench', () => import('./bench.js')],
+  ['pub', async () => ({ main: (await import('./pubsub.js')).mainPub })],
+  ['sub', async () => ({ main: (await import('./pubsub.js')).mainSub })],
 ]);
 
 async function main(): Promise<void> {

@@ -51,6 +51,8 @@ export function usage(): string {
     '',
     'Commands: petrel passwd [-c|-D] <file> <user>  sets (or with -D deletes) a user in a password file',
     '          petrel bench <conn|pub|sub|fanout|fanin|p2p> [options]  load-tests any MQTT broker (petrel bench --help)',
+    '          petrel pub -t <topic> -m <message> [options]  publishes, as mosquitto_pub (petrel pub --help)',
+    '          petrel sub -t <topic> [options]  subscribes and prints messages, as mosquitto_sub (petrel sub --help)',
     '',
     'Signals: SIGINT and SIGTERM stop the server; SIGHUP re-reads TLS certificates and keeps running.',
     '',
