@@ -181,13 +181,6 @@ interface Entry<F> {
   name: string;
 }
 
-/** The context a hook gets about a connection (its ClientInfo once connected). */
-export function clientContextOf(c: Connection): ClientContext {
-  const info = c.info;
-  if (info !== undefined) return info;
-  return { clientId: '', username: undefined, protocolVersion: c.version, remoteAddress: c.remoteAddress, connection: c.meta };
-}
-
 export class Extensions {
   readonly #userCode: UserCode;
   readonly #clock: Clock;

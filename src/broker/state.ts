@@ -9,6 +9,7 @@ import {
   matches, parseShared, type QoS, ReasonCode, type WillMessage,
 } from '../protocol/index.js';
 import { RetainedIndex, SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
+import type { ConnectionMeta } from '../transport/types.js';
 import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import type { Connection } from './connection.js';
@@ -31,6 +32,9 @@ import { asError, type HookDeadline, UserCode } from './user-code.js';
 
 
 export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget;
+
+/** The metadata of a will published after its client left (no connection to describe). */
+const NO_CONNECTION: ConnectionMeta = Object.freeze({ remoteAddress: undefined, remotePort: undefined, listener: undefined });
 
 /** `$SYS/` belongs to the broker: clients may not publish there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS';
@@ -365,7 +369,7 @@ export class BrokerState implements DropSink, Router {
     if (authorize !== undefined) {
       const verdict = authorize({
         clientId, username: client?.username, protocolVersion: client?.protocolVersion ?? 0, remoteAddress: client?.remoteAddress,
-        connection: client?.connection ?? { remoteAddress: undefined, remotePort: undefined, listener: undefined },
+        connection: client?.connection ?? NO_CONNECTION,
         topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties, will: true, client,
       });
       if (verdict instanceof Promise) {
@@ -381,11 +385,8 @@ export class BrokerState implements DropSink, Router {
   }
 
   #willAuthorized(clientId: string, will: WillMessage, client: ClientInfo | undefined, verdict: PublishVerdict): void {
-    if (typeof verdict === 'number') {
-      if (verdict === ReasonCode.Success) this.#interceptWill(clientId, will, client, undefined);
-      return;
-    }
-    this.#interceptWill(clientId, will, client, verdict);
+    if (typeof verdict !== 'number') this.#interceptWill(clientId, will, client, verdict);
+    else if (verdict === ReasonCode.Success) this.#interceptWill(clientId, will, client, undefined);
   }
 
   /** The will interceptors, then the will is published; null from one of them drops it. */
@@ -396,8 +397,7 @@ export class BrokerState implements DropSink, Router {
     };
     const run = this.ext.interceptWill;
     if (run === undefined) return this.#publishWill(clientId, m);
-    const out = run(m, client ?? { clientId, username: undefined, protocolVersion: 0, remoteAddress: undefined,
-      connection: { remoteAddress: undefined, remotePort: undefined, listener: undefined } });
+    const out = run(m, client ?? { clientId, username: undefined, protocolVersion: 0, remoteAddress: undefined, connection: NO_CONNECTION });
     if (out instanceof Promise) {
       out.then((r) => {
         if (r !== null && !this.closing) this.#publishWill(clientId, r);

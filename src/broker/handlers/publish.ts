@@ -80,21 +80,21 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     if (verdict instanceof Promise) return verdict.then((settled) => authorized(c, p, v5, settled));
     return authorized(c, p, v5, verdict);
   }
-  if (st.ext.interceptPublish !== undefined) return intercept(c, p, v5, undefined);
-  route(c, p, v5, undefined);
+  return intercept(c, p, v5, undefined);
 }
 
 /** After authorization: on to the interceptors and routing, or refuse (5.0: the code on the acknowledgement; 3.1.1: acknowledged and dropped). */
 function authorized(c: Connection, p: PublishPacket, v5: boolean, verdict: PublishVerdict): void | Promise<void> {
   if (c.phase === 'closed') return;
-  if (typeof verdict === 'number') {
-    if (verdict !== ReasonCode.Success) return ack(c, p, v5 ? verdict : ReasonCode.Success);
-    return c.state.ext.interceptPublish !== undefined ? intercept(c, p, v5, undefined) : route(c, p, v5, undefined);
-  }
-  return c.state.ext.interceptPublish !== undefined ? intercept(c, p, v5, verdict) : route(c, p, v5, verdict);
+  if (typeof verdict !== 'number') return intercept(c, p, v5, verdict);
+  if (verdict !== ReasonCode.Success) return ack(c, p, v5 ? verdict : ReasonCode.Success);
+  return intercept(c, p, v5, undefined);
 }
 
-/** The inbound interceptors (after authorization, before routing): the message they return is routed; null drops it. */
+/**
+ * The inbound interceptors (after authorization, before routing): the message they return is
+ * routed; null drops it. With none, straight to routing.
+ */
 function intercept(c: Connection, p: PublishPacket, v5: boolean, change: PublishChange | undefined): void | Promise<void> {
   const run = c.state.ext.interceptPublish;
   if (run === undefined) return route(c, p, v5, change);
