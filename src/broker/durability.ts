@@ -62,7 +62,7 @@ export class Durability implements DurableSink {
   readonly #refs = new Map<string, number>();
   /** Client ids whose session is in the store. */
   readonly #stored = new Set<string>();
-  /** The write in progress, if any: commits wait for it so that writes keep their order. */
+  /** The latest write: close() waits for it. */
   #last: Promise<void> = Promise.resolve();
   /** Called with an error when a write fails (the broker logs it). */
   onError: ((err: unknown) => void) | undefined;
@@ -98,12 +98,16 @@ export class Durability implements DurableSink {
     });
   }
 
-  /** Writes everything collected so far; resolves once it is durable, rejects when the store failed. */
+  /**
+   * Writes everything collected so far; resolves once it is durable, rejects when the store failed.
+   * The ops go to the store at once: a store applies writes in call order (the contract), so a
+   * write never waits for the one before it, and every write of a turn can share one transaction.
+   */
   commit(): Promise<void> {
     const ops = this.#ops;
     if (ops.length === 0) return this.#last;
     this.#ops = [];
-    const write = this.#last.then(() => this.store.write(ops), () => this.store.write(ops));
+    const write = this.store.write(ops);
     this.#last = write.catch((err: unknown) => {
       this.onError?.(err);
     });

@@ -124,6 +124,8 @@ export interface Store {
    * setting). Calls made in the same turn may share one transaction (group commit); each call's
    * promise still covers exactly its own ops. Rejects when the store failed: the broker must then
    * not acknowledge what the batch covered.
+   * Writes apply in call order, whether or not the earlier ones have resolved (the broker hands
+   * each over at once and never waits for the one before), and their promises settle in call order.
    */
   write(ops: readonly StoreOp[]): Promise<void>;
   /**

@@ -252,6 +252,27 @@ export function storeContract(name: string, make: () => Promise<MadeStore>): voi
       assert.deepEqual(messageIds(await f.state()), ['r2', 'r3', 'r4']);
     }));
 
+    test('writes issued without waiting, across turns, apply and settle in call order', () => withStore(async (f) => {
+      const settled: number[] = [];
+      const track = (i: number, p: Promise<void>): Promise<void> => p.then(() => {
+        settled.push(i);
+      });
+      const all: Promise<void>[] = [];
+      // Each write depends on the one before it (the message it references, the entry it replaces).
+      all.push(track(0, f.write(m(msg('m1')), enq(queued('a', 1, 'm1')))));
+      all.push(track(1, f.write(deq('a', 1), inf(inflight('a', 1, 7, 'm1')))));
+      await new Promise((resolve) => setImmediate(resolve));
+      all.push(track(2, f.write(m(msg('m2')), enq(queued('a', 2, 'm2')))));
+      await Promise.resolve();
+      all.push(track(3, f.write(done('a', 7), deq('a', 2), enq(queued('a', 3, 'm2')))));
+      await Promise.all(all);
+      assert.deepEqual(settled, [0, 1, 2, 3]);
+      const state = await f.state();
+      assert.deepEqual(state.inflight, []);
+      assert.deepEqual(state.queue, [queued('a', 3, 'm2')]);
+      assert.deepEqual(messageIds(state), ['m2']);
+    }));
+
     test('a message referenced by 3 queues and a retained topic stays until its last reference goes', () => withStore(async (f) => {
       await f.write(m(msg('m')), enq(queued('a', 1, 'm')), enq(queued('b', 1, 'm')), enq(queued('c', 1, 'm')), ret('t', 'm'));
       const steps: StoreOp[] = [deq('a', 1), { op: 'unretain', topic: 't' }, deq('c', 1)];

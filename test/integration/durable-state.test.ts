@@ -17,7 +17,7 @@ import type { BrokerOptions } from '../../src/broker/options.js';
 import { SqliteStore } from '../../src/persistence/index.js';
 import { MemoryStore } from '../../src/persistence/memory.js';
 import type { Store, StoredState, StoreOp } from '../../src/persistence/types.js';
-import { PacketType } from '../../src/protocol/index.js';
+import { encode, PacketType } from '../../src/protocol/index.js';
 import { ManualClock, ManualTicker } from '../../src/session/clock.js';
 import { TestClient, within } from '../helpers/duplex-client.js';
 
@@ -516,6 +516,33 @@ describe('durable QoS 1/2 deliveries of persistent sessions', () => {
     client.disconnect();
     return topics;
   }
+
+  test('[MQTT-4.6.0-2] QoS 1 PUBLISHes read together share one transaction, and their PUBACKs keep their order', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'petrel-group-'));
+    try {
+      const store = new SqliteStore({ dataDir });
+      const b = brokerOn(store, { now: 1 });
+      await b.restore();
+      await offlineSubscriber(b, 'g', 'g/#', 1);
+      const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+      const before = store.stats.transactions;
+      const n = 20;
+      const packets: Buffer[] = [];
+      for (let i = 1; i <= n; i++) {
+        packets.push(encode({ type: PacketType.Publish, topic: `g/${i}`, payload: Buffer.from('x'), qos: 1, retain: false, dup: false, packetId: i }, 5));
+      }
+      pub.sendRaw(Buffer.concat(packets));
+      const ids: number[] = [];
+      for (let i = 0; i < n; i++) ids.push((await pub.expect(PacketType.Puback)).packetId as number);
+      assert.deepEqual(ids, Array.from({ length: n }, (_, i) => i + 1));
+      // Each PUBLISH's commit is handed to the store at once, not after the previous one's: one turn, one transaction.
+      const used = store.stats.transactions - before;
+      assert.ok(used <= 2, `${n} PUBLISHes read at once took ${used} transactions`);
+      await b.closeConnections();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 
   test('an offline persistent session with a full queue keeps the overflow in the store and gets it all after reconnecting', async () => {
     const store = new GatedStore();
