@@ -69,4 +69,11 @@ export const migrations: readonly string[] = [
     message_id TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: the journal of group commits (journal.ts), moved into the tables by compaction.
+  `
+  CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY,
+    ops BLOB NOT NULL
+  );
+  `,
 ];

@@ -1,10 +1,18 @@
 /**
  * The SQLite store (better-sqlite3, one connection, WAL journal).
  *
- * Group commit: every `write` made during one event-loop turn is queued, and a `setImmediate`
- * applies them all, in call order, in ONE transaction of prepared statements; then each call's
- * promise resolves. If the transaction fails it is rolled back (the database is unchanged) and
- * every promise of that turn rejects.
+ * Group commit through a journal: every `write` made during one event-loop turn is queued, and a
+ * `setImmediate` writes them all, in call order, as ONE row of the `journal` table (the ops
+ * encoded as one blob, journal.ts): one INSERT and one commit per turn, whatever the number of
+ * messages. Then each call's promise resolves. A write is checked when it is made (references to
+ * messages the store does not hold, values the schema forbids) and refused alone.
+ *
+ * Compaction moves the journal into the tables: every `compactMs` (and when `compactOps` ops are
+ * waiting, before every read and at close) the journaled ops are netted (journal.ts `netOps`: only
+ * the last op on a row counts, and messages nothing references any more are never written) and
+ * applied in one transaction that also deletes those journal rows. A QoS 1 delivery that was
+ * stored, sent and acknowledged between two compactions costs one journal entry and one delete.
+ * After a crash, `open` compacts what the journal holds before reading the tables.
  *
  * Durability:
  * - 'commit' (default): `synchronous = FULL`; the WAL is fsynced at every commit, so a resolved
@@ -18,9 +26,8 @@
  * (`refs`). Counts move as ops apply; messages whose count is 0 at the end of the transaction
  * (including ones stored in it and never referenced) are deleted before commit, so a batch may
  * move a message from the queue to inflight (dequeue, then inflight) without losing it.
- * Referencing an id that is neither stored nor stored earlier in the transaction fails it.
  *
- * The transaction runs synchronously on the event loop (better-sqlite3's model), fsync included.
+ * Transactions run synchronously on the event loop (better-sqlite3's model), fsync included.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +38,7 @@ import { StoreError } from '../errors.js';
 import type {
   InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp,
 } from '../types.js';
+import { decodeOps, encodeOps, netOps } from './journal.js';
 import { migrations } from './schema.js';
 
 export interface SqliteStoreOptions {
@@ -42,6 +50,10 @@ export interface SqliteStoreOptions {
   durability?: 'commit' | 'interval';
   /** Flush period of 'interval' mode in ms; default 1000. */
   intervalMs?: number;
+  /** Journal compaction period in ms; default 50. */
+  compactMs?: number;
+  /** Compact at once when this many journaled ops wait; default 20,000. */
+  compactOps?: number;
 }
 
 /** Counters and settings for tests and diagnostics. */
@@ -52,6 +64,10 @@ export interface SqliteStoreStats {
   readonly writes: number;
   /** Periodic WAL checkpoints of 'interval' mode. */
   readonly checkpoints: number;
+  /** Journal compactions (each one transaction). */
+  readonly compactions: number;
+  /** Ops journaled since the last compaction. */
+  readonly journaled: number;
   /** PRAGMA synchronous: 2 FULL, 1 NORMAL. */
   readonly synchronous: number;
   readonly journalMode: string;
@@ -90,8 +106,16 @@ class Statements {
   readonly queueOf: Stmt;
   readonly inflightOf: Stmt;
   readonly drop: readonly Stmt[];
+  readonly journal: Stmt;
+  readonly journalRows: Stmt;
+  readonly clearJournal: Stmt;
+  readonly messageExists: Stmt;
 
   constructor(db: Db) {
+    this.journal = db.prepare('INSERT INTO journal (ops) VALUES (?)');
+    this.journalRows = db.prepare('SELECT seq, ops FROM journal ORDER BY seq').raw();
+    this.clearJournal = db.prepare('DELETE FROM journal WHERE seq <= ?');
+    this.messageExists = db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck();
     this.insertMessage = db.prepare(
       // ON CONFLICT, not OR IGNORE: only a repeated id is skipped, a CHECK violation still fails.
       'INSERT INTO messages (id, topic, payload, qos, retain, properties, expires_at, sender_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING',
@@ -134,27 +158,48 @@ export class SqliteStore implements Store {
   readonly #dataDir: string;
   readonly #interval: boolean;
   readonly #intervalMs: number;
+  readonly #compactMs: number;
+  readonly #compactOps: number;
   #db: Db | undefined;
   #stmts: Statements | undefined;
-  #runBatch: ((batch: readonly Pending[]) => void) | undefined;
+  #runCompaction: ((ops: readonly StoreOp[], lastSeq: number) => void) | undefined;
   #pending: Pending[] = [];
+  /** Ops of the pending writes, for the size of the next journal blob. */
+  #pendingOps = 0;
   #scheduled = false;
   #closed = false;
   #dirty = false;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #compactTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The ops journaled since the last compaction, one array per write, in order. */
+  #journaled: (readonly StoreOp[])[] = [];
+  #journaledOps = 0;
+  /** The seq of the newest journal row. */
+  #lastSeq = 0;
+  /** Ids of messages put by writes not compacted yet (pending or journaled). */
+  readonly #known = new Set<string>();
   /** Messages whose count may have reached 0 in the running transaction. */
   readonly #released = new Set<string>();
   #transactions = 0;
   #writes = 0;
   #checkpoints = 0;
+  #compactions = 0;
   readonly #flushSoon = (): void => this.#flush();
+  readonly #compactSoon = (): void => {
+    this.#compactTimer = undefined;
+    this.#compact();
+  };
 
   constructor(options: SqliteStoreOptions) {
     this.#dataDir = options.dataDir;
     this.#path = join(options.dataDir, options.fileName ?? 'petrel.db');
     this.#interval = options.durability === 'interval';
     this.#intervalMs = options.intervalMs ?? 1000;
+    this.#compactMs = options.compactMs ?? 50;
+    this.#compactOps = options.compactOps ?? 20_000;
     if (!(this.#intervalMs > 0)) throw new RangeError('intervalMs must be a positive number of milliseconds');
+    if (!(this.#compactMs > 0)) throw new RangeError('compactMs must be a positive number of milliseconds');
+    if (!(this.#compactOps >= 1)) throw new RangeError('compactOps must be at least 1');
   }
 
   /** The database file. */
@@ -168,6 +213,8 @@ export class SqliteStore implements Store {
       transactions: this.#transactions,
       writes: this.#writes,
       checkpoints: this.#checkpoints,
+      compactions: this.#compactions,
+      journaled: this.#journaledOps,
       synchronous: db === undefined ? 0 : db.pragma('synchronous', { simple: true }) as number,
       journalMode: db === undefined ? '' : db.pragma('journal_mode', { simple: true }) as string,
     };
@@ -177,7 +224,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     try {
       if (this.#db === undefined) this.#connect();
-      else this.#flush();
+      else this.#compact(true);
       return Promise.resolve(this.#read(this.#db!));
     } catch (err) {
       return Promise.reject(asStoreError(err, `cannot open ${this.#path}`));
@@ -187,8 +234,15 @@ export class SqliteStore implements Store {
   write(ops: readonly StoreOp[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     if (this.#db === undefined) return Promise.reject(new StoreError('not-open', 'write before open()'));
+    const refused = this.#check(ops);
+    if (refused !== undefined) return Promise.reject(refused);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.op === 'message') this.#known.add(op.message.id);
+    }
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ ops, resolve, reject });
+      this.#pendingOps += ops.length;
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(this.#flushSoon);
@@ -201,8 +255,8 @@ export class SqliteStore implements Store {
     const db = this.#db;
     if (db === undefined) return Promise.reject(new StoreError('not-open', 'read before open()'));
     try {
-      // Writes queued for this turn first: a read sees what was written before it.
-      this.#flush();
+      // Writes made before it first: a read sees what was written before it.
+      this.#compact(true);
       const out: { entry: QueueEntry; message: StoredMessage }[] = [];
       for (const r of db.prepare(
         'SELECT q.client_id, q.seq, q.message_id, q.qos, q.retain, q.subscription_ids, m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.sender_id'
@@ -219,20 +273,27 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    this.#flush();
+    let failure: unknown;
+    try {
+      this.#compact(true);
+    } catch (err) {
+      // What was journaled stays in the journal; the next open() compacts it.
+      failure = err;
+    }
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer);
     const db = this.#db;
     this.#db = undefined;
     this.#stmts = undefined;
-    this.#runBatch = undefined;
+    this.#runCompaction = undefined;
     try {
       // Closing the last connection checkpoints the WAL (synced) and removes it.
       db?.close();
-      return Promise.resolve();
     } catch (err) {
-      return Promise.reject(asStoreError(err, `cannot close ${this.#path}`));
+      failure ??= err;
     }
+    return failure === undefined ? Promise.resolve() : Promise.reject(asStoreError(failure, `cannot close ${this.#path}`));
   }
 
   #connect(): void {
@@ -242,19 +303,32 @@ export class SqliteStore implements Store {
       migrate(db, this.#path);
       db.pragma('journal_mode = WAL');
       db.pragma(this.#interval ? 'synchronous = NORMAL' : 'synchronous = FULL');
+      const stmts = new Statements(db);
+      this.#stmts = stmts;
+      this.#runCompaction = db.transaction((ops: readonly StoreOp[], lastSeq: number) => {
+        for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
+        const collect = stmts.collect;
+        for (const id of this.#released) collect.run(id);
+        if (lastSeq > 0) stmts.clearJournal.run(lastSeq);
+      });
+      // What a crash left in the journal goes into the tables first.
+      const recovered: StoreOp[] = [];
+      let lastSeq = 0;
+      for (const [seq, blob] of stmts.journalRows.iterate() as IterableIterator<[number, Buffer]>) {
+        decodeOps(blob, recovered);
+        lastSeq = seq;
+      }
+      try {
+        this.#runCompaction(netOps(recovered), lastSeq);
+      } finally {
+        this.#released.clear();
+      }
       // A crash can leave messages stored by a batch whose references never came (none do, since
       // a batch is one transaction, but a database written by other code might): drop them.
       db.prepare('DELETE FROM messages WHERE refs <= 0').run();
-      this.#stmts = new Statements(db);
-      this.#runBatch = db.transaction((batch: readonly Pending[]) => {
-        for (let i = 0; i < batch.length; i++) {
-          const ops = batch[i]!.ops;
-          for (let j = 0; j < ops.length; j++) this.#apply(ops[j]!);
-        }
-        const collect = this.#stmts!.collect;
-        for (const id of this.#released) collect.run(id);
-      });
     } catch (err) {
+      this.#stmts = undefined;
+      this.#runCompaction = undefined;
       db.close();
       throw err;
     }
@@ -265,24 +339,113 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Why `ops` cannot be stored, checked before they are queued: the write is refused alone. */
+  #check(ops: readonly StoreOp[]): StoreError | undefined {
+    const refers = (id: string): StoreError | undefined => {
+      if (this.#known.has(id) || putIn(ops, id) || this.#stmts!.messageExists.get(id) !== undefined) return undefined;
+      return new StoreError('unknown-message', `write references message ${JSON.stringify(id)}, which the store does not hold`);
+    };
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      switch (op.op) {
+        case 'message':
+          if (!isQos(op.message.qos)) return invalid(`message ${op.message.id}: qos ${op.message.qos}`);
+          break;
+        case 'subscribe': {
+          const sub = op.subscription;
+          if (!isQos(sub.qos) || !(sub.retainHandling === 0 || sub.retainHandling === 1 || sub.retainHandling === 2)) {
+            return invalid(`subscription ${sub.topicFilter}: qos ${sub.qos}, retain handling ${sub.retainHandling}`);
+          }
+          break;
+        }
+        case 'enqueue':
+        case 'inflight': {
+          const e = op.entry;
+          if (!isQos(e.qos)) return invalid(`${op.op} of ${e.clientId}: qos ${e.qos}`);
+          if (op.op === 'inflight') {
+            const { packetId, state } = op.entry;
+            if (!Number.isInteger(packetId) || packetId < 1 || packetId > 65535 || (state !== 'publish' && state !== 'pubrel')) {
+              return invalid(`inflight of ${e.clientId}: packet id ${packetId}, state ${String(state)}`);
+            }
+          }
+          const bad = refers(e.messageId);
+          if (bad !== undefined) return bad;
+          break;
+        }
+        case 'retain': {
+          const bad = refers(op.messageId);
+          if (bad !== undefined) return bad;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return undefined;
+  }
+
+  /** Journals the pending writes: one row, one commit. */
   #flush(): void {
     this.#scheduled = false;
     const batch = this.#pending;
     if (batch.length === 0) return;
+    const count = this.#pendingOps;
     this.#pending = [];
+    this.#pendingOps = 0;
+    if (count > 0) {
+      try {
+        const lists: (readonly StoreOp[])[] = [];
+        for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
+        const blob = encodeOps(lists);
+        this.#lastSeq = Number(this.#stmts!.journal.run(blob).lastInsertRowid);
+        for (let i = 0; i < lists.length; i++) if (lists[i]!.length > 0) this.#journaled.push(lists[i]!);
+        this.#journaledOps += count;
+      } catch (err) {
+        const error = asStoreError(err, 'write failed; nothing of this batch was stored');
+        for (let i = 0; i < batch.length; i++) batch[i]!.reject(error);
+        return;
+      }
+      this.#transactions++;
+      this.#dirty = true;
+    }
+    this.#writes += batch.length;
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve();
+    if (this.#journaledOps >= this.#compactOps) this.#compact();
+    else if (this.#compactTimer === undefined && this.#journaledOps > 0) {
+      this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
+      this.#compactTimer.unref();
+    }
+  }
+
+  /**
+   * Moves the journal into the tables (netted, one transaction). A failure leaves the journal as it
+   * was, to be tried again later (or at the next open); `strict` rethrows it (reads and close).
+   */
+  #compact(strict = false): void {
+    if (this.#compactTimer !== undefined) {
+      clearTimeout(this.#compactTimer);
+      this.#compactTimer = undefined;
+    }
+    this.#flush();
+    if (this.#journaled.length === 0) return;
+    const ops: StoreOp[] = [];
+    for (const list of this.#journaled) for (let i = 0; i < list.length; i++) ops.push(list[i]!);
     try {
-      this.#runBatch!(batch);
+      this.#runCompaction!(netOps(ops), this.#lastSeq);
     } catch (err) {
-      const error = asStoreError(err, 'write failed; nothing of this batch was stored');
-      for (let i = 0; i < batch.length; i++) batch[i]!.reject(error);
+      if (this.#compactTimer === undefined && !this.#closed) {
+        this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
+        this.#compactTimer.unref();
+      }
+      if (strict) throw err;
       return;
     } finally {
       this.#released.clear();
     }
-    this.#transactions++;
-    this.#writes += batch.length;
-    this.#dirty = true;
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve();
+    this.#journaled = [];
+    this.#journaledOps = 0;
+    this.#known.clear();
+    this.#compactions++;
   }
 
   #checkpoint(): void {
@@ -329,7 +492,7 @@ export class SqliteStore implements Store {
         return;
       case 'enqueue': {
         const e = op.entry;
-        this.#ref(e.messageId);
+        if (!this.#ref(e.messageId)) return;
         const old = s.queueAt.get(e.clientId, e.seq) as string | undefined;
         s.putQueue.run(e.clientId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds));
         if (old !== undefined) this.#unref(old);
@@ -343,7 +506,7 @@ export class SqliteStore implements Store {
       case 'inflight': {
         const e = op.entry;
         const old = s.inflightAt.get(e.clientId, e.packetId) as string | undefined;
-        if (old !== e.messageId) this.#ref(e.messageId);
+        if (old !== e.messageId && !this.#ref(e.messageId)) return;
         s.putInflight.run(e.clientId, e.packetId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds), e.state);
         if (old !== undefined && old !== e.messageId) this.#unref(old);
         return;
@@ -361,8 +524,7 @@ export class SqliteStore implements Store {
         return;
       case 'retain': {
         const old = s.retainedAt.get(op.topic) as string | undefined;
-        if (old === op.messageId) return;
-        this.#ref(op.messageId);
+        if (old === op.messageId || !this.#ref(op.messageId)) return;
         s.putRetained.run(op.topic, op.messageId);
         if (old !== undefined) this.#unref(old);
         return;
@@ -375,10 +537,13 @@ export class SqliteStore implements Store {
     }
   }
 
-  #ref(id: string): void {
-    if (this.#stmts!.ref.run(id).changes === 0) {
-      throw new StoreError('unknown-message', `write references message ${JSON.stringify(id)}, which the store does not hold`);
-    }
+  /**
+   * Counts one more reference to message `id`; false when the store does not hold it. Writes are
+   * checked for that when they are made (#check); if it happens anyway (a message whose write failed),
+   * the op that names it is skipped, so that compaction never stalls on it.
+   */
+  #ref(id: string): boolean {
+    return this.#stmts!.ref.run(id).changes > 0;
   }
 
   #unref(id: string): void {
@@ -481,6 +646,23 @@ function queueEntry(r: Row): QueueEntry {
     retain: r[4] === 1,
     subscriptionIds: decodeNumbers(r[5] as string | null),
   };
+}
+
+/** Whether `ops` puts message `id` (writes are a few ops: a scan beats building a set). */
+function putIn(ops: readonly StoreOp[], id: string): boolean {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.op === 'message' && op.message.id === id) return true;
+  }
+  return false;
+}
+
+function isQos(qos: number): boolean {
+  return qos === 0 || qos === 1 || qos === 2;
+}
+
+function invalid(what: string): StoreError {
+  return new StoreError('failed', `write refused, a value the schema does not allow: ${what}`);
 }
 
 function opt<T>(value: T | null): T | undefined {

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteStore, StoreError, type StoredState } from '../../../src/persistence/index.js';
+import { migrations } from '../../../src/persistence/sqlite/schema.js';
 import { inflight, msg, queued } from '../../contract/store.contract.js';
 import { expectedAfter } from '../../helpers/store-crash-workload.js';
 
@@ -63,31 +64,78 @@ describe('SqliteStore', () => {
     assert.deepEqual(state.inflight, [inflight('a', 0, 1, 'm0')]);
   });
 
-  test('a failing transaction rejects every write of its turn and changes nothing', async () => {
+  test('a write the store cannot take is refused alone, when it is made; the others of its turn commit', async () => {
+    const store = open();
+    await store.open();
+    await store.write([{ op: 'message', message: msg('m0') }, { op: 'enqueue', entry: queued('a', 0, 'm0') }]);
+    const good1 = store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
+    // A value the schema forbids (QoS 3), and a reference to a message the store does not hold.
+    const badQos = store.write([{ op: 'message', message: msg('m2', { qos: 3 as 1 }) }]);
+    const badRef = store.write([{ op: 'message', message: msg('m4') }, { op: 'retain', topic: 't', messageId: 'missing' }]);
+    const good2 = store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }, { op: 'session', session: { clientId: 'a', expiryInterval: 1, expiresAt: undefined, will: undefined, willAt: undefined } }]);
+    await assert.rejects(badQos, (err: unknown) => err instanceof StoreError && err.code === 'failed' && /qos 3/.test(err.message));
+    await assert.rejects(badRef, (err: unknown) => err instanceof StoreError && err.code === 'unknown-message');
+    await Promise.all([good1, good2]);
+    await store.close();
+    const state = await reread();
+    assert.deepEqual(state.queue, [queued('a', 1, 'm1')]);
+    assert.deepEqual(state.sessions.map((x) => x.clientId), ['a']);
+    assert.deepEqual([...state.messages.keys()].sort(), ['m1']);
+  });
+
+  test('a failing commit rejects every write of its turn and changes nothing; the next turn works', async () => {
     const store = open();
     await store.open();
     await store.write([{ op: 'message', message: msg('m0') }, { op: 'enqueue', entry: queued('a', 0, 'm0') }]);
     const committed = store.stats.transactions;
-    const good1 = store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
-    // A constraint of the schema (QoS 3) rather than a check of the store's own.
-    const bad = store.write([{ op: 'message', message: msg('m2', { qos: 3 as 1 }) }]);
-    const good2 = store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }, { op: 'session', session: { clientId: 'a', expiryInterval: 1, expiresAt: undefined, will: undefined, willAt: undefined } }]);
-    const results = await Promise.allSettled([good1, bad, good2]);
-    for (const r of results) {
+    // The database refuses the next commit, as a full disk would.
+    const other = new Database(join(dataDir, 'petrel.db'));
+    other.exec("CREATE TRIGGER refuse BEFORE INSERT ON journal BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+    const turn = [
+      store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]),
+      store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }]),
+    ];
+    for (const r of await Promise.allSettled(turn)) {
       assert.equal(r.status, 'rejected');
       assert.ok(r.reason instanceof StoreError);
       assert.equal(r.reason.code, 'failed');
+      assert.match(r.reason.message, /disk on fire/);
     }
     assert.equal(store.stats.transactions, committed);
-    // A store's own check fails the same way.
-    await assert.rejects(store.write([{ op: 'retain', topic: 't', messageId: 'missing' }]), (err: unknown) => err instanceof StoreError && err.code === 'unknown-message');
-    // The next turn works, and only the first write is in the database.
+    other.exec('DROP TRIGGER refuse');
+    other.close();
     await store.write([{ op: 'message', message: msg('m3') }, { op: 'enqueue', entry: queued('b', 0, 'm3') }]);
     await store.close();
     const state = await reread();
     assert.deepEqual(state.queue, [queued('a', 0, 'm0'), queued('b', 0, 'm3')]);
-    assert.deepEqual(state.sessions, []);
     assert.deepEqual([...state.messages.keys()].sort(), ['m0', 'm3']);
+  });
+
+  test('the journal: one row per turn, compacted into the tables every compactMs, before reads and at close', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const store = open({ compactMs: 100 });
+    await store.open();
+    const db = new Database(join(dataDir, 'petrel.db'), { readonly: true });
+    const rows = (table: string): number => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+    await store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
+    await store.write([{ op: 'message', message: msg('m2') }, { op: 'inflight', entry: inflight('a', 2, 5, 'm2') }]);
+    assert.deepEqual([rows('journal'), rows('queue'), rows('inflight'), store.stats.journaled], [2, 0, 0, 4]);
+    t.mock.timers.tick(100);
+    assert.deepEqual([rows('journal'), rows('queue'), rows('inflight'), store.stats.journaled, store.stats.compactions], [0, 1, 1, 0, 1]);
+    // Stored, then completed before the next compaction: the message never reaches the tables.
+    await store.write([{ op: 'message', message: msg('m3') }, { op: 'inflight', entry: inflight('a', 3, 6, 'm3') }]);
+    await store.write([{ op: 'complete', clientId: 'a', packetId: 6 }, { op: 'complete', clientId: 'a', packetId: 5 }]);
+    assert.equal(rows('journal'), 2);
+    // A read compacts first.
+    assert.deepEqual((await store.readQueue('a', 0, 10)).map((r) => r.entry), [queued('a', 1, 'm1')]);
+    assert.deepEqual([rows('journal'), rows('inflight'), rows('messages')], [0, 0, 1]);
+    await store.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
+    assert.equal(rows('journal'), 1);
+    db.close();
+    await store.close();
+    const after = new Database(join(dataDir, 'petrel.db'), { readonly: true });
+    assert.deepEqual([after.prepare('SELECT count(*) FROM journal').pluck().get(), after.prepare('SELECT count(*) FROM queue').pluck().get()], [0, 0]);
+    after.close();
   });
 
   test('writes before open and after close reject; close writes what is pending', async () => {
@@ -102,21 +150,36 @@ describe('SqliteStore', () => {
     assert.deepEqual((await reread()).retained, [{ topic: 't', messageId: 'm' }]);
   });
 
-  test('schema: a new database is at version 1; a newer version is refused with a clear error', async () => {
+  test('schema: a new database is at version 2; a newer version is refused with a clear error', async () => {
     const store = open({ fileName: 'x.db' });
     await store.open();
     await store.close();
     const db = new Database(join(dataDir, 'x.db'));
-    assert.equal(db.prepare('SELECT version FROM schema_version').pluck().get(), 1);
+    assert.equal(db.prepare('SELECT version FROM schema_version').pluck().get(), 2);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.prepare('UPDATE schema_version SET version = 7').run();
     db.close();
     await assert.rejects(open({ fileName: 'x.db' }).open(), (err: unknown) => {
       assert.ok(err instanceof StoreError);
       assert.equal(err.code, 'schema-too-new');
-      assert.match(err.message, /x\.db has schema version 7, but this version of Petrel knows versions up to 1/);
+      assert.match(err.message, /x\.db has schema version 7, but this version of Petrel knows versions up to 2/);
       return true;
     });
+  });
+
+  test('a version 1 database (before the journal) is migrated to version 2 with its contents', async () => {
+    const db = new Database(join(dataDir, 'petrel.db'));
+    db.exec(migrations[0]!);
+    db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version (version) VALUES (1)');
+    db.prepare("INSERT INTO messages (id, topic, payload, qos, retain, refs) VALUES ('m', 't', x'6869', 1, 1, 1)").run();
+    db.prepare("INSERT INTO retained (topic, message_id) VALUES ('t', 'm')").run();
+    db.close();
+    const state = await reread();
+    assert.deepEqual(state.retained, [{ topic: 't', messageId: 'm' }]);
+    assert.equal(state.messages.get('m')?.payload.toString(), 'hi');
+    const again = new Database(join(dataDir, 'petrel.db'), { readonly: true });
+    assert.equal(again.prepare('SELECT version FROM schema_version').pluck().get(), 2);
+    again.close();
   });
 
   test('a file that is not a database is refused', async () => {

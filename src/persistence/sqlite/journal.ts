@@ -1,0 +1,370 @@
+/**
+ * The SQLite store's journal: a batch of `StoreOp` records as one compact binary blob (one row
+ * per transaction), and the netting that turns a run of journaled ops into the few that change
+ * the tables.
+ *
+ * Blob layout, per op: a one-byte op code, then the op's fields in a fixed order. Strings are a
+ * varint byte length and UTF-8 bytes; byte arrays a varint length and the bytes; numbers that can
+ * exceed 32 bits (seq, wall-clock times) are float64; optional fields start with a 0/1 byte.
+ * Properties are the JSON text of codec.ts (Buffers as base64), so a decoded op equals the one
+ * encoded, Buffers included.
+ */
+import { Buffer } from 'node:buffer';
+import type { QoS } from '../../protocol/index.js';
+import { decodeProperties, encodeProperties } from '../codec.js';
+import type { InflightEntry, QueueEntry, StoredMessage, StoredSession, StoredSubscription, StoredWill, StoreOp } from '../types.js';
+
+const OP_CODES = {
+  message: 1, session: 2, dropSession: 3, subscribe: 4, unsubscribe: 5, enqueue: 6, dequeue: 7,
+  inflight: 8, complete: 9, pubrec: 10, pubrel: 11, retain: 12, unretain: 13,
+} as const satisfies Record<StoreOp['op'], number>;
+
+class Writer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  #room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.#room(1);
+    this.buf[this.pos++] = v;
+  }
+
+  varint(v: number): void {
+    this.#room(5);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  f64(v: number): void {
+    this.#room(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  str(s: string): void {
+    const n = Buffer.byteLength(s);
+    this.varint(n);
+    this.#room(n);
+    this.pos += this.buf.write(s, this.pos, n, 'utf8');
+  }
+
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.#room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  optStr(s: string | null | undefined): void {
+    if (s === null || s === undefined) return this.u8(0);
+    this.u8(1);
+    this.str(s);
+  }
+
+  optF64(v: number | undefined): void {
+    if (v === undefined) return this.u8(0);
+    this.u8(1);
+    this.f64(v);
+  }
+
+  numbers(list: readonly number[] | undefined): void {
+    if (list === undefined) return this.u8(0);
+    this.u8(1);
+    this.varint(list.length);
+    for (const n of list) this.f64(n);
+  }
+}
+
+class Reader {
+  readonly buf: Buffer;
+  pos = 0;
+
+  constructor(buf: Buffer) {
+    this.buf = buf;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new RangeError('journal record truncated');
+    return this.buf[this.pos++]!;
+  }
+
+  varint(): number {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.u8();
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+      shift += 7;
+      if (shift > 35) throw new RangeError('journal varint too long');
+    }
+  }
+
+  f64(): number {
+    if (this.pos + 8 > this.buf.length) throw new RangeError('journal record truncated');
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  #take(n: number): Buffer {
+    if (this.pos + n > this.buf.length) throw new RangeError('journal record truncated');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  str(): string {
+    return this.#take(this.varint()).toString('utf8');
+  }
+
+  /** A copy: the blob's memory is not kept alive by one payload. */
+  bytes(): Buffer {
+    return Buffer.from(this.#take(this.varint()));
+  }
+
+  optStr(): string | undefined {
+    return this.u8() === 0 ? undefined : this.str();
+  }
+
+  optF64(): number | undefined {
+    return this.u8() === 0 ? undefined : this.f64();
+  }
+
+  numbers(): number[] | undefined {
+    if (this.u8() === 0) return undefined;
+    const n = this.varint();
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(this.f64());
+    return out;
+  }
+}
+
+function writeMessage(w: Writer, m: StoredMessage): void {
+  w.str(m.id);
+  w.str(m.topic);
+  w.bytes(m.payload);
+  w.u8(m.qos);
+  w.u8(m.retain ? 1 : 0);
+  w.optStr(encodeProperties(m.properties));
+  w.optF64(m.expiresAt);
+  w.optStr(m.senderId);
+}
+
+function readMessage(r: Reader): StoredMessage {
+  return {
+    id: r.str(), topic: r.str(), payload: r.bytes(), qos: r.u8() as QoS, retain: r.u8() === 1,
+    properties: decodeProperties(r.optStr() ?? null), expiresAt: r.optF64(), senderId: r.optStr(),
+  };
+}
+
+function writeWill(w: Writer, will: StoredWill | undefined): void {
+  if (will === undefined) return w.u8(0);
+  w.u8(1);
+  w.str(will.topic);
+  w.bytes(will.payload);
+  w.u8(will.qos);
+  w.u8(will.retain ? 1 : 0);
+  w.optStr(encodeProperties(will.properties));
+}
+
+function readWill(r: Reader): StoredWill | undefined {
+  if (r.u8() === 0) return undefined;
+  return { topic: r.str(), payload: r.bytes(), qos: r.u8() as QoS, retain: r.u8() === 1, properties: decodeProperties(r.optStr() ?? null) };
+}
+
+function writeSession(w: Writer, s: StoredSession): void {
+  w.str(s.clientId);
+  w.f64(s.expiryInterval);
+  w.optF64(s.expiresAt);
+  writeWill(w, s.will);
+  w.optF64(s.willAt);
+}
+
+function readSession(r: Reader): StoredSession {
+  return { clientId: r.str(), expiryInterval: r.f64(), expiresAt: r.optF64(), will: readWill(r), willAt: r.optF64() };
+}
+
+function writeSubscription(w: Writer, s: StoredSubscription): void {
+  w.str(s.topicFilter);
+  w.u8(s.qos);
+  w.u8((s.noLocal ? 1 : 0) | (s.retainAsPublished ? 2 : 0));
+  w.u8(s.retainHandling);
+  w.optF64(s.subscriptionIdentifier);
+}
+
+function readSubscription(r: Reader): StoredSubscription {
+  const topicFilter = r.str();
+  const qos = r.u8() as QoS;
+  const flags = r.u8();
+  return { topicFilter, qos, noLocal: (flags & 1) !== 0, retainAsPublished: (flags & 2) !== 0, retainHandling: r.u8() as 0 | 1 | 2, subscriptionIdentifier: r.optF64() };
+}
+
+function writeEntry(w: Writer, e: QueueEntry): void {
+  w.str(e.clientId);
+  w.f64(e.seq);
+  w.str(e.messageId);
+  w.u8(e.qos);
+  w.u8(e.retain ? 1 : 0);
+  w.numbers(e.subscriptionIds);
+}
+
+function readEntry(r: Reader): QueueEntry {
+  return { clientId: r.str(), seq: r.f64(), messageId: r.str(), qos: r.u8() as QoS, retain: r.u8() === 1, subscriptionIds: r.numbers() };
+}
+
+/** Reused by every encodeOps call: the store binds the blob (SQLite copies it) before the next one. */
+const scratch = new Writer(64 * 1024);
+
+/**
+ * One blob holding `batches`' ops in order. The result is a view of a buffer that the next call
+ * overwrites: use it (or copy it) before encoding again.
+ */
+export function encodeOps(batches: readonly (readonly StoreOp[])[]): Buffer {
+  const w = scratch;
+  w.pos = 0;
+  for (const ops of batches) {
+    for (const op of ops) {
+      w.u8(OP_CODES[op.op]);
+      switch (op.op) {
+        case 'message': writeMessage(w, op.message); break;
+        case 'session': writeSession(w, op.session); break;
+        case 'dropSession': w.str(op.clientId); break;
+        case 'subscribe': w.str(op.clientId); writeSubscription(w, op.subscription); break;
+        case 'unsubscribe': w.str(op.clientId); w.str(op.topicFilter); break;
+        case 'enqueue': writeEntry(w, op.entry); break;
+        case 'dequeue': w.str(op.clientId); w.f64(op.seq); break;
+        case 'inflight': writeEntry(w, op.entry); w.varint(op.entry.packetId); w.u8(op.entry.state === 'pubrel' ? 1 : 0); break;
+        case 'complete': case 'pubrec': case 'pubrel': w.str(op.clientId); w.varint(op.packetId); break;
+        case 'retain': w.str(op.topic); w.str(op.messageId); break;
+        case 'unretain': w.str(op.topic); break;
+      }
+    }
+  }
+  return w.buf.subarray(0, w.pos);
+}
+
+/** The ops of one blob, in order. Throws RangeError for a damaged blob. */
+export function decodeOps(blob: Buffer, out: StoreOp[]): void {
+  const r = new Reader(blob);
+  while (!r.done) {
+    const code = r.u8();
+    switch (code) {
+      case OP_CODES.message: out.push({ op: 'message', message: readMessage(r) }); break;
+      case OP_CODES.session: out.push({ op: 'session', session: readSession(r) }); break;
+      case OP_CODES.dropSession: out.push({ op: 'dropSession', clientId: r.str() }); break;
+      case OP_CODES.subscribe: out.push({ op: 'subscribe', clientId: r.str(), subscription: readSubscription(r) }); break;
+      case OP_CODES.unsubscribe: out.push({ op: 'unsubscribe', clientId: r.str(), topicFilter: r.str() }); break;
+      case OP_CODES.enqueue: out.push({ op: 'enqueue', entry: readEntry(r) }); break;
+      case OP_CODES.dequeue: out.push({ op: 'dequeue', clientId: r.str(), seq: r.f64() }); break;
+      case OP_CODES.inflight: {
+        const e = readEntry(r);
+        const entry: InflightEntry = { ...e, packetId: r.varint(), state: r.u8() === 1 ? 'pubrel' : 'publish' };
+        out.push({ op: 'inflight', entry });
+        break;
+      }
+      case OP_CODES.complete: out.push({ op: 'complete', clientId: r.str(), packetId: r.varint() }); break;
+      case OP_CODES.pubrec: out.push({ op: 'pubrec', clientId: r.str(), packetId: r.varint() }); break;
+      case OP_CODES.pubrel: out.push({ op: 'pubrel', clientId: r.str(), packetId: r.varint() }); break;
+      case OP_CODES.retain: out.push({ op: 'retain', topic: r.str(), messageId: r.str() }); break;
+      case OP_CODES.unretain: out.push({ op: 'unretain', topic: r.str() }); break;
+      default: throw new RangeError(`unknown journal op code ${code}`);
+    }
+  }
+}
+
+/** The row an op sets (or deletes), and the session it belongs to; undefined for 'message' ops. */
+function keyOf(op: StoreOp): { key: string; client: string | undefined } | undefined {
+  switch (op.op) {
+    case 'message': return undefined;
+    case 'session': return { key: `s\0${op.session.clientId}`, client: op.session.clientId };
+    case 'dropSession': return { key: `d\0${op.clientId}`, client: op.clientId };
+    case 'subscribe': return { key: `b\0${op.clientId}\0${op.subscription.topicFilter}`, client: op.clientId };
+    case 'unsubscribe': return { key: `b\0${op.clientId}\0${op.topicFilter}`, client: op.clientId };
+    case 'enqueue': return { key: `q\0${op.entry.clientId}\0${op.entry.seq}`, client: op.entry.clientId };
+    case 'dequeue': return { key: `q\0${op.clientId}\0${op.seq}`, client: op.clientId };
+    case 'inflight': return { key: `i\0${op.entry.clientId}\0${op.entry.packetId}`, client: op.entry.clientId };
+    case 'complete': return { key: `i\0${op.clientId}\0${op.packetId}`, client: op.clientId };
+    case 'pubrec': case 'pubrel': return { key: `r\0${op.clientId}\0${op.packetId}`, client: op.clientId };
+    case 'retain': case 'unretain': return { key: `t\0${op.topic}`, client: undefined };
+  }
+}
+
+/**
+ * The ops that give the tables the same end state as applying `ops` in order, usually far fewer.
+ * Every op but 'message' and 'dropSession' sets one row to a value (or deletes it) whatever the
+ * row held, adjusting message references against the row it replaces, so only the last op on a
+ * row matters; a 'dropSession' deletes every row of its session, so it supersedes every earlier
+ * op of that session. Messages that no remaining op references are not stored at all (their
+ * count would end at 0 and they would be deleted in the same transaction). The result lists the
+ * needed messages first, then the remaining ops in their original order.
+ *
+ * A QoS 1 delivery that was sent and acknowledged within one run of ops (message, inflight,
+ * complete) comes out as one 'complete' of a row that never reached the table: one cheap delete.
+ */
+export function netOps(ops: readonly StoreOp[]): StoreOp[] {
+  const keep = new Uint8Array(ops.length);
+  const last = new Map<string, number>();
+  const byClient = new Map<string, number[]>();
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const k = keyOf(op);
+    if (k === undefined) continue;
+    if (op.op === 'dropSession') {
+      const earlier = byClient.get(op.clientId);
+      if (earlier !== undefined) {
+        for (const j of earlier) {
+          if (keep[j] === 0) continue;
+          keep[j] = 0;
+          const kj = keyOf(ops[j]!)!.key;
+          if (last.get(kj) === j) last.delete(kj);
+        }
+      }
+      byClient.set(op.clientId, [i]);
+      keep[i] = 1;
+      continue;
+    }
+    const prev = last.get(k.key);
+    if (prev !== undefined) keep[prev] = 0;
+    last.set(k.key, i);
+    keep[i] = 1;
+    if (k.client !== undefined) {
+      const list = byClient.get(k.client);
+      if (list === undefined) byClient.set(k.client, [i]);
+      else list.push(i);
+    }
+  }
+  const needed = new Set<string>();
+  for (let i = 0; i < ops.length; i++) {
+    if (keep[i] === 0) continue;
+    const op = ops[i]!;
+    if (op.op === 'enqueue' || op.op === 'inflight') needed.add(op.entry.messageId);
+    else if (op.op === 'retain') needed.add(op.messageId);
+  }
+  const out: StoreOp[] = [];
+  for (const op of ops) {
+    if (op.op !== 'message' || !needed.has(op.message.id)) continue;
+    // Once per id: a repeated put of the same message changes nothing.
+    needed.delete(op.message.id);
+    out.push(op);
+  }
+  for (let i = 0; i < ops.length; i++) if (keep[i] === 1) out.push(ops[i]!);
+  return out;
+}
