@@ -38,7 +38,7 @@ export interface SessionInfo {
   /** Clock time (ms) at which an offline session expires; undefined while connected or never. */
   expiresAt: number | undefined;
   subscriptions: number;
-  /** Deliveries waiting beyond the inflight window. */
+  /** Deliveries waiting beyond the inflight window (in memory, and in the store beyond the session's queue bounds). */
   queued: number;
   /** QoS 1/2 deliveries sent and not acknowledged yet. */
   inflight: number;
@@ -179,7 +179,7 @@ export class BrokerCore {
     const st = this.#state;
     return [...st.registry.values()].map((s) => ({
       clientId: s.clientId, connected: s.link !== undefined, expiryInterval: s.expiryInterval, expiresAt: s.expiresAt,
-      subscriptions: s.subscriptions.size, queued: s.queue.length, inflight: s.inflight.size,
+      subscriptions: s.subscriptions.size, queued: s.queue.length + s.spilled, inflight: s.inflight.size,
     }));
   }
 

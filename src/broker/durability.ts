@@ -295,8 +295,9 @@ export class Durability implements DurableSink {
     this.#stored.add(clientId);
   }
 
+  /** What the store holds; queue entries may stay on disk (read back with readQueue as sessions drain). */
   open(): Promise<StoredState> {
-    return this.store.open();
+    return this.store.open({ lazyQueues: true });
   }
 
   async close(): Promise<void> {

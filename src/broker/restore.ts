@@ -101,6 +101,13 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
       deliveries++;
     }
   }
+  // Queue entries the store kept on disk (open with lazyQueues): spilled, read back as the session drains.
+  for (const q of stored.queueSummaries ?? []) {
+    const session = st.registry.get(q.clientId);
+    if (session === undefined || q.count === 0) continue;
+    session.restoreSpilledRun(q.count, q.bytes, q.firstSeq, q.lastSeq);
+    deliveries += q.count;
+  }
   for (const { clientId, packetId } of stored.inboundQos2) st.registry.get(clientId)?.restoreQos2(packetId);
   let retained = 0;
   for (const { topic, messageId } of stored.retained) {

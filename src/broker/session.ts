@@ -624,6 +624,14 @@ export class Session {
     if (o.seq > this.#seq) this.#seq = o.seq;
   }
 
+  /** `count` queue entries (seq `firstSeq`..`lastSeq`, `bytes` in all) that stay in the store only, after what is queued and spilled. */
+  restoreSpilledRun(count: number, bytes: number, firstSeq: number, lastSeq: number): void {
+    if (this.#spilled === 0) this.#spillAfter = firstSeq - 1;
+    this.#spilled += count;
+    this.#spilledBytes += bytes;
+    if (lastSeq > this.#seq) this.#seq = lastSeq;
+  }
+
   /** The store no longer holds this session's deliveries (it is not persistent any more): nothing is spilled. */
   forgetSpilled(): void {
     this.#spilled = 0;

@@ -110,15 +110,39 @@ export interface StoredState {
   inflight: InflightEntry[];
   inboundQos2: { clientId: string; packetId: number }[];
   retained: { topic: string; messageId: string }[];
-  /** Every message still referenced, by id. */
+  /** Every message still referenced, by id (with `lazyQueues`: those the listed entries reference). */
   messages: Map<string, StoredMessage>;
+  /**
+   * With `lazyQueues`, a store may leave queue entries out of `queue` and count them here, per
+   * session, instead; the broker reads them back with `readQueue` when it needs them.
+   */
+  queueSummaries?: QueueSummary[];
+}
+
+/** The queue entries of one session that `open({ lazyQueues: true })` left out of `queue`. */
+export interface QueueSummary {
+  readonly clientId: string;
+  readonly count: number;
+  /** Approximate bytes of their messages (payload, topic, properties), for the session's spill quota. */
+  readonly bytes: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+}
+
+export interface OpenOptions {
+  /**
+   * The caller reads queue entries back with `readQueue` as sessions need them, so the store may
+   * count them per session (`queueSummaries`) rather than return them all: a restart then reads
+   * sessions, subscriptions, inflight state and retained messages, not every queued message.
+   */
+  readonly lazyQueues?: boolean;
 }
 
 export interface Store {
   /** False for the memory store: nothing survives the process. */
   readonly durable: boolean;
   /** Opens the store (creating or migrating it) and returns everything in it. Called once, first. */
-  open(): Promise<StoredState>;
+  open(options?: OpenOptions): Promise<StoredState>;
   /**
    * Applies `ops` in order as one atomic unit; resolves once durable (per the store's durability
    * setting). Calls made in the same turn may share one transaction (group commit); each call's

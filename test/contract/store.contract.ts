@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type {
-  InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp,
+  InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp,
 } from '../../src/persistence/index.js';
 
 export interface MadeStore {
@@ -26,12 +26,12 @@ class Fixture {
   }
 
   /** Everything stored, read back through a new instance when the store can be reopened. */
-  async state(): Promise<StoredState> {
+  async state(options?: OpenOptions): Promise<StoredState> {
     if (this.made.reopen !== undefined) {
       await this.store.close();
       this.store = await this.made.reopen();
     }
-    return this.store.open();
+    return this.store.open(options);
   }
 
   write(...ops: StoreOp[]): Promise<void> {
@@ -112,6 +112,39 @@ export function storeContract(name: string, make: () => Promise<MadeStore>): voi
       // Without waiting for the write: a read sees what was written before it.
       void f.write({ op: 'enqueue', entry: queued('b', 6, 'm1') });
       assert.deepEqual((await f.store.readQueue('b', 0, 10)).map((r) => r.entry.seq), [4, 6]);
+    }));
+
+    test('open({ lazyQueues }): every queue entry is listed or counted per session, the counted ones come back through readQueue', () => withStore(async (f) => {
+      await f.write(
+        { op: 'session', session: session('a') }, { op: 'session', session: session('b') },
+        m(msg('m1')), m(msg('m2', { payload: Buffer.alloc(1000) })), m(msg('m3')), m(msg('only-queued')),
+        enq(queued('a', 3, 'm1')), enq(queued('a', 4, 'm2')), enq(queued('a', 8, 'only-queued')), enq(queued('b', 2, 'm1')),
+        inf(inflight('b', 1, 5, 'm3')), ret('t', 'm2'),
+      );
+      const state = await f.state({ lazyQueues: true });
+      // Inflight entries and retained messages always come with their messages.
+      assert.deepEqual(state.inflight, [inflight('b', 1, 5, 'm3')]);
+      assert.deepEqual(state.retained, [{ topic: 't', messageId: 'm2' }]);
+      assert.deepEqual(state.messages.get('m3'), msg('m3'));
+      assert.deepEqual(state.messages.get('m2'), msg('m2', { payload: Buffer.alloc(1000) }));
+      const counted = new Map((state.queueSummaries ?? []).map((q) => [q.clientId, q]));
+      for (const [clientId, seqs] of [['a', [3, 4, 8]], ['b', [2]]] as const) {
+        const listed = state.queue.filter((e) => e.clientId === clientId).map((e) => e.seq);
+        const summary = counted.get(clientId);
+        const rest = seqs.filter((seq) => !listed.includes(seq));
+        for (const e of state.queue.filter((x) => x.clientId === clientId)) assert.ok(state.messages.has(e.messageId), `listed ${e.seq} has its message`);
+        if (rest.length === 0) {
+          assert.ok(summary === undefined || summary.count === 0);
+          continue;
+        }
+        // What is counted is what follows the listed entries.
+        assert.deepEqual([summary?.count, summary?.firstSeq, summary?.lastSeq], [rest.length, rest[0], rest[rest.length - 1]]);
+        const back = await f.store.readQueue(clientId, rest[0]! - 1, 100);
+        assert.deepEqual(back.map((r) => r.entry.seq), rest);
+      }
+      if (counted.has('a') && counted.get('a')!.count === 3) {
+        assert.ok(counted.get('a')!.bytes > 1000 && counted.get('a')!.bytes > counted.get('b')!.bytes, 'bytes reflect the payloads');
+      }
     }));
 
     test('a new store opens empty', () => withStore(async (f) => {

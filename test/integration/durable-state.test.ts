@@ -517,6 +517,36 @@ describe('durable QoS 1/2 deliveries of persistent sessions', () => {
     return topics;
   }
 
+  test('[MQTT-3.3.2-5] a restart on SQLite leaves queued messages on disk until their session drains them, in order; an expired one is not delivered', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'petrel-lazy-'));
+    try {
+      const wall = { now: 1_000_000 };
+      const clock = new ManualClock();
+      const a = brokerOn(new SqliteStore({ dataDir }), wall, clock, { maxQueuedMessages: 4 });
+      await a.restore();
+      await offlineSubscriber(a, 'lazy', 's/#', 1);
+      await publishMany(a, 9);
+      const pub = (await TestClient.connect(a, { clientId: 'pub2', version: 5 })).client;
+      pub.publish('s/short-lived', 'gone', 1, 1, false, { messageExpiryInterval: 1 });
+      await pub.expect(PacketType.Puback);
+      await a.closeConnections();
+
+      wall.now += 5_000;
+      const b = brokerOn(new SqliteStore({ dataDir }), wall, new ManualClock(), { maxQueuedMessages: 4 });
+      await b.restore();
+      assert.deepEqual(b.sessions().map((s) => [s.clientId, s.queued]), [['lazy', 10]], 'counted, not read');
+      assert.deepEqual(await drain(b, 'lazy'), ['s/0', 's/1', 's/2', 's/3', 's/4', 's/5', 's/6', 's/7', 's/8']);
+      await b.closeConnections();
+      // Delivered and acknowledged: gone from the store too.
+      const c = brokerOn(new SqliteStore({ dataDir }), wall);
+      await c.restore();
+      assert.deepEqual(c.sessions().map((s) => [s.clientId, s.queued]), [['lazy', 0]]);
+      await c.closeConnections();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test('[MQTT-4.6.0-2] QoS 1 PUBLISHes read together share one transaction, and their PUBACKs keep their order', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'petrel-group-'));
     try {

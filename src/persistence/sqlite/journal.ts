@@ -10,6 +10,7 @@
  * encoded, Buffers included.
  */
 import { Buffer } from 'node:buffer';
+import { crc32 } from 'node:zlib';
 import type { QoS } from '../../protocol/index.js';
 import { decodeProperties, encodeProperties } from '../codec.js';
 import type { InflightEntry, QueueEntry, StoredMessage, StoredSession, StoredSubscription, StoredWill, StoreOp } from '../types.js';
@@ -238,8 +239,68 @@ const scratch = new Writer(64 * 1024);
  * overwrites: use it (or copy it) before encoding again.
  */
 export function encodeOps(batches: readonly (readonly StoreOp[])[]): Buffer {
-  const w = scratch;
-  w.pos = 0;
+  scratch.pos = 0;
+  return encodeInto(scratch, batches);
+}
+
+/**
+ * The same blob as an operation-log record: body length (u32 LE), CRC-32 of the body (u32 LE),
+ * body. A record cut short by a crash, or damaged, fails its length or CRC check when read back.
+ * The result is a view of the shared buffer, like encodeOps'.
+ */
+export function encodeRecord(batches: readonly (readonly StoreOp[])[]): Buffer {
+  scratch.pos = RECORD_HEAD;
+  const out = encodeInto(scratch, batches);
+  const body = out.subarray(RECORD_HEAD);
+  out.writeUInt32LE(body.length, 0);
+  out.writeUInt32LE(crc32(body), 4);
+  return out;
+}
+
+const RECORD_HEAD = 8;
+
+/** File header of an operation log: magic and generation. */
+export const LOG_HEADER_BYTES = 16;
+const LOG_MAGIC = Buffer.from('PTRLOPS1', 'latin1');
+
+export function logHeader(generation: number): Buffer {
+  const b = Buffer.alloc(LOG_HEADER_BYTES);
+  LOG_MAGIC.copy(b, 0);
+  b.writeDoubleLE(generation, 8);
+  return b;
+}
+
+/**
+ * Reads an operation log: its generation and the ops of every whole, intact record in order, up
+ * to the first record that is cut short or damaged (what a crash in the middle of a write leaves).
+ * A file without a valid header (empty, or cut inside the header) holds nothing.
+ */
+export function readLog(file: Buffer, out: StoreOp[]): { generation: number; records: number; validBytes: number } | undefined {
+  if (file.length < LOG_HEADER_BYTES || !file.subarray(0, 8).equals(LOG_MAGIC)) return undefined;
+  const generation = file.readDoubleLE(8);
+  let pos = LOG_HEADER_BYTES;
+  let records = 0;
+  while (pos + RECORD_HEAD <= file.length) {
+    const length = file.readUInt32LE(pos);
+    const crc = file.readUInt32LE(pos + 4);
+    const end = pos + RECORD_HEAD + length;
+    if (end > file.length) break;
+    const body = file.subarray(pos + RECORD_HEAD, end);
+    if (crc32(body) !== crc) break;
+    const ops: StoreOp[] = [];
+    try {
+      decodeOps(body, ops);
+    } catch {
+      break;
+    }
+    for (const op of ops) out.push(op);
+    records++;
+    pos = end;
+  }
+  return { generation, records, validBytes: pos };
+}
+
+function encodeInto(w: Writer, batches: readonly (readonly StoreOp[])[]): Buffer {
   for (const ops of batches) {
     for (const op of ops) {
       w.u8(OP_CODES[op.op]);

@@ -69,11 +69,12 @@ export const migrations: readonly string[] = [
     message_id TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
-  // 2: the journal of group commits (journal.ts), moved into the tables by compaction.
+  // 2: the generation of the operation log (journal.ts) that the tables cover.
   `
-  CREATE TABLE journal (
-    seq INTEGER PRIMARY KEY,
-    ops BLOB NOT NULL
+  CREATE TABLE oplog_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    applied INTEGER NOT NULL
   );
+  INSERT INTO oplog_state (id, applied) VALUES (1, 0);
   `,
 ];

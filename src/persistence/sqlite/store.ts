@@ -1,44 +1,46 @@
 /**
- * The SQLite store (better-sqlite3, one connection, WAL journal).
+ * The SQLite store (better-sqlite3, one connection, WAL journal), written through an operation log.
  *
- * Group commit through a journal: every `write` made during one event-loop turn is queued, and a
- * `setImmediate` writes them all, in call order, as ONE row of the `journal` table (the ops
- * encoded as one blob, journal.ts): one INSERT and one commit per turn, whatever the number of
- * messages. Then each call's promise resolves. A write is checked when it is made (references to
- * messages the store does not hold, values the schema forbids) and refused alone.
+ * Group commit: every `write` made during one event-loop turn is queued, and a `setImmediate`
+ * appends them all, in call order, as ONE record to the operation log (`petrel.db.oplog` beside
+ * the database: the ops encoded as one blob with its length and CRC, journal.ts), whatever the
+ * number of messages; then each call's promise resolves. A write is checked when it is made
+ * (references to messages the store does not hold, values the schema forbids) and refused alone.
  *
- * Compaction moves the journal into the tables: every `compactMs` (and when `compactOps` ops are
- * waiting, before every read and at close) the journaled ops are netted (journal.ts `netOps`: only
- * the last op on a row counts, and messages nothing references any more are never written) and
- * applied in one transaction that also deletes those journal rows. A QoS 1 delivery that was
- * stored, sent and acknowledged between two compactions costs one journal entry and one delete.
- * After a crash, `open` compacts what the journal holds before reading the tables.
+ * Compaction moves the log into the tables: every `compactMs` (and when `compactOps` ops wait,
+ * before every read and at close) the logged ops are netted (journal.ts `netOps`: only the last
+ * op on a row counts, and messages nothing references any more are never written) and applied in
+ * one transaction, synced (`synchronous = FULL`), that also records the log generation it covers;
+ * then the log starts a new generation. A QoS 1 delivery that was stored, sent and acknowledged
+ * between two compactions costs one log entry and nothing in the tables. After a crash, `open`
+ * applies the records of a generation the tables do not cover yet, up to the first record cut
+ * short, before reading the tables.
  *
- * Durability:
- * - 'commit' (default): `synchronous = FULL`; the WAL is fsynced at every commit, so a resolved
- *   write survives a process crash and a power loss.
- * - 'interval': `synchronous = NORMAL`; commits are not fsynced, and a WAL checkpoint (which
- *   syncs the WAL first) runs every `intervalMs` after writes. A resolved write survives a crash
- *   of the process (the OS holds it); on a power loss or OS crash at most the last `intervalMs`
- *   (plus one checkpoint's duration) of resolved writes can be lost, never part of a transaction.
+ * Durability (when a write's promise resolves):
+ * - 'commit' (default): the log is fsynced (fdatasync) at every group commit, so a resolved write
+ *   survives a process crash and a power loss.
+ * - 'interval': the record is written to the log (the OS holds it) and the log is fsynced every
+ *   `intervalMs` after writes. A resolved write survives a crash of the process (kill -9 included);
+ *   on a power loss or OS crash at most the last `intervalMs` of resolved writes can be lost,
+ *   never part of a record.
  *
  * References: a message row counts its queue entries, inflight entries and retained topics
- * (`refs`). Counts move as ops apply; messages whose count is 0 at the end of the transaction
- * (including ones stored in it and never referenced) are deleted before commit, so a batch may
- * move a message from the queue to inflight (dequeue, then inflight) without losing it.
+ * (`refs`). Counts move as ops apply; messages whose count is 0 at the end of the transaction are
+ * deleted before commit, so a batch may move a message from the queue to inflight (dequeue, then
+ * inflight) without losing it.
  *
- * Transactions run synchronously on the event loop (better-sqlite3's model), fsync included.
+ * Everything runs synchronously on the event loop (better-sqlite3's model), fsync included.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { QoS } from '../../protocol/index.js';
 import { decodeNumbers, decodeProperties, encodeNumbers, encodeProperties } from '../codec.js';
 import { StoreError } from '../errors.js';
 import type {
-  InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp,
+  InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp,
 } from '../types.js';
-import { decodeOps, encodeOps, netOps } from './journal.js';
+import { encodeRecord, LOG_HEADER_BYTES, logHeader, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
 
 export interface SqliteStoreOptions {
@@ -48,7 +50,7 @@ export interface SqliteStoreOptions {
   fileName?: string;
   /** 'commit' (default): durable per resolved write. 'interval': flushed every `intervalMs`. */
   durability?: 'commit' | 'interval';
-  /** Flush period of 'interval' mode in ms; default 1000. */
+  /** Sync period of the operation log in 'interval' mode, in ms; default 1000. */
   intervalMs?: number;
   /** Journal compaction period in ms; default 50. */
   compactMs?: number;
@@ -58,17 +60,19 @@ export interface SqliteStoreOptions {
 
 /** Counters and settings for tests and diagnostics. */
 export interface SqliteStoreStats {
-  /** Transactions committed by `write` batches. */
+  /** Group commits: records appended to the operation log. */
   readonly transactions: number;
-  /** `write` calls those transactions covered. */
+  /** `write` calls those records covered. */
   readonly writes: number;
-  /** Periodic WAL checkpoints of 'interval' mode. */
+  /** Periodic syncs of the operation log in 'interval' mode. */
   readonly checkpoints: number;
+  /** fdatasync calls on the operation log (per group commit in 'commit' mode). */
+  readonly syncs: number;
   /** Journal compactions (each one transaction). */
   readonly compactions: number;
   /** Ops journaled since the last compaction. */
   readonly journaled: number;
-  /** PRAGMA synchronous: 2 FULL, 1 NORMAL. */
+  /** PRAGMA synchronous of the tables: 2 FULL (compactions are synced). */
   readonly synchronous: number;
   readonly journalMode: string;
 }
@@ -106,15 +110,13 @@ class Statements {
   readonly queueOf: Stmt;
   readonly inflightOf: Stmt;
   readonly drop: readonly Stmt[];
-  readonly journal: Stmt;
-  readonly journalRows: Stmt;
-  readonly clearJournal: Stmt;
+  readonly applied: Stmt;
+  readonly setApplied: Stmt;
   readonly messageExists: Stmt;
 
   constructor(db: Db) {
-    this.journal = db.prepare('INSERT INTO journal (ops) VALUES (?)');
-    this.journalRows = db.prepare('SELECT seq, ops FROM journal ORDER BY seq').raw();
-    this.clearJournal = db.prepare('DELETE FROM journal WHERE seq <= ?');
+    this.applied = db.prepare('SELECT applied FROM oplog_state WHERE id = 1').pluck();
+    this.setApplied = db.prepare('UPDATE oplog_state SET applied = ? WHERE id = 1');
     this.messageExists = db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck();
     this.insertMessage = db.prepare(
       // ON CONFLICT, not OR IGNORE: only a repeated id is skipped, a CHECK violation still fails.
@@ -162,7 +164,15 @@ export class SqliteStore implements Store {
   readonly #compactOps: number;
   #db: Db | undefined;
   #stmts: Statements | undefined;
-  #runCompaction: ((ops: readonly StoreOp[], lastSeq: number) => void) | undefined;
+  #runCompaction: ((ops: readonly StoreOp[], generation: number) => void) | undefined;
+  readonly #logPath: string;
+  /** The operation log, open for writing; its generation, and where the next record goes. */
+  #fd: number | undefined;
+  #generation = 0;
+  #offset = 0;
+  /** Set when the log cannot be written any more: every later write is refused with it. */
+  #broken: StoreError | undefined;
+  #syncs = 0;
   #pending: Pending[] = [];
   /** Ops of the pending writes, for the size of the next journal blob. */
   #pendingOps = 0;
@@ -174,8 +184,6 @@ export class SqliteStore implements Store {
   /** The ops journaled since the last compaction, one array per write, in order. */
   #journaled: (readonly StoreOp[])[] = [];
   #journaledOps = 0;
-  /** The seq of the newest journal row. */
-  #lastSeq = 0;
   /** Ids of messages put by writes not compacted yet (pending or journaled). */
   readonly #known = new Set<string>();
   /** Messages whose count may have reached 0 in the running transaction. */
@@ -193,6 +201,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.#dataDir = options.dataDir;
     this.#path = join(options.dataDir, options.fileName ?? 'petrel.db');
+    this.#logPath = `${this.#path}.oplog`;
     this.#interval = options.durability === 'interval';
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#compactMs = options.compactMs ?? 50;
@@ -213,6 +222,7 @@ export class SqliteStore implements Store {
       transactions: this.#transactions,
       writes: this.#writes,
       checkpoints: this.#checkpoints,
+      syncs: this.#syncs,
       compactions: this.#compactions,
       journaled: this.#journaledOps,
       synchronous: db === undefined ? 0 : db.pragma('synchronous', { simple: true }) as number,
@@ -220,12 +230,12 @@ export class SqliteStore implements Store {
     };
   }
 
-  open(): Promise<StoredState> {
+  open(options: OpenOptions = {}): Promise<StoredState> {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     try {
       if (this.#db === undefined) this.#connect();
       else this.#compact(true);
-      return Promise.resolve(this.#read(this.#db!));
+      return Promise.resolve(this.#read(this.#db!, options.lazyQueues === true));
     } catch (err) {
       return Promise.reject(asStoreError(err, `cannot open ${this.#path}`));
     }
@@ -234,6 +244,7 @@ export class SqliteStore implements Store {
   write(ops: readonly StoreOp[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     if (this.#db === undefined) return Promise.reject(new StoreError('not-open', 'write before open()'));
+    if (this.#broken !== undefined) return Promise.reject(this.#broken);
     const refused = this.#check(ops);
     if (refused !== undefined) return Promise.reject(refused);
     for (let i = 0; i < ops.length; i++) {
@@ -288,6 +299,12 @@ export class SqliteStore implements Store {
     this.#stmts = undefined;
     this.#runCompaction = undefined;
     try {
+      if (this.#fd !== undefined) {
+        // Whatever compaction could not move stays in the log, synced, for the next open().
+        if (this.#journaledOps > 0) fdatasyncSync(this.#fd);
+        closeSync(this.#fd);
+      }
+      this.#fd = undefined;
       // Closing the last connection checkpoints the WAL (synced) and removes it.
       db?.close();
     } catch (err) {
@@ -302,31 +319,39 @@ export class SqliteStore implements Store {
     try {
       migrate(db, this.#path);
       db.pragma('journal_mode = WAL');
-      db.pragma(this.#interval ? 'synchronous = NORMAL' : 'synchronous = FULL');
+      // The tables change only at compaction, and a compaction is synced before the log is cut.
+      db.pragma('synchronous = FULL');
       const stmts = new Statements(db);
       this.#stmts = stmts;
-      this.#runCompaction = db.transaction((ops: readonly StoreOp[], lastSeq: number) => {
+      this.#runCompaction = db.transaction((ops: readonly StoreOp[], generation: number) => {
         for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
         const collect = stmts.collect;
         for (const id of this.#released) collect.run(id);
-        if (lastSeq > 0) stmts.clearJournal.run(lastSeq);
+        stmts.setApplied.run(generation);
       });
-      // What a crash left in the journal goes into the tables first.
-      const recovered: StoreOp[] = [];
-      let lastSeq = 0;
-      for (const [seq, blob] of stmts.journalRows.iterate() as IterableIterator<[number, Buffer]>) {
-        decodeOps(blob, recovered);
-        lastSeq = seq;
+      // What a crash left in the log goes into the tables first, unless they already cover it.
+      let generation = stmts.applied.get() as number;
+      if (existsSync(this.#logPath)) {
+        const recovered: StoreOp[] = [];
+        const log = readLog(readFileSync(this.#logPath), recovered);
+        if (log !== undefined && log.generation > generation) {
+          try {
+            this.#runCompaction(netOps(recovered), log.generation);
+          } finally {
+            this.#released.clear();
+          }
+        }
+        if (log !== undefined) generation = Math.max(generation, log.generation);
       }
-      try {
-        this.#runCompaction(netOps(recovered), lastSeq);
-      } finally {
-        this.#released.clear();
-      }
-      // A crash can leave messages stored by a batch whose references never came (none do, since
-      // a batch is one transaction, but a database written by other code might): drop them.
+      // A database written by other code might hold messages nothing references: drop them.
       db.prepare('DELETE FROM messages WHERE refs <= 0').run();
+      // A new generation of the log; the old one is in the tables.
+      this.#fd = openSync(this.#logPath, 'w');
+      this.#startGeneration(generation + 1);
+      fdatasyncSync(this.#fd);
     } catch (err) {
+      if (this.#fd !== undefined) closeSync(this.#fd);
+      this.#fd = undefined;
       this.#stmts = undefined;
       this.#runCompaction = undefined;
       db.close();
@@ -337,6 +362,15 @@ export class SqliteStore implements Store {
       this.#timer = setInterval(() => this.#checkpoint(), this.#intervalMs);
       this.#timer.unref();
     }
+  }
+
+  /** Empties the log and writes the header of `generation`. */
+  #startGeneration(generation: number): void {
+    const fd = this.#fd!;
+    ftruncateSync(fd, 0);
+    writeAll(fd, logHeader(generation), 0);
+    this.#generation = generation;
+    this.#offset = LOG_HEADER_BYTES;
   }
 
   /** Why `ops` cannot be stored, checked before they are queued: the write is refused alone. */
@@ -384,7 +418,7 @@ export class SqliteStore implements Store {
     return undefined;
   }
 
-  /** Journals the pending writes: one row, one commit. */
+  /** Appends the pending writes to the log: one record, and in 'commit' mode one sync. */
   #flush(): void {
     this.#scheduled = false;
     const batch = this.#pending;
@@ -392,19 +426,35 @@ export class SqliteStore implements Store {
     const count = this.#pendingOps;
     this.#pending = [];
     this.#pendingOps = 0;
+    if (this.#broken !== undefined) {
+      for (let i = 0; i < batch.length; i++) batch[i]!.reject(this.#broken);
+      return;
+    }
     if (count > 0) {
+      const fd = this.#fd!;
+      const lists: (readonly StoreOp[])[] = [];
+      for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
       try {
-        const lists: (readonly StoreOp[])[] = [];
-        for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
-        const blob = encodeOps(lists);
-        this.#lastSeq = Number(this.#stmts!.journal.run(blob).lastInsertRowid);
-        for (let i = 0; i < lists.length; i++) if (lists[i]!.length > 0) this.#journaled.push(lists[i]!);
-        this.#journaledOps += count;
+        const record = encodeRecord(lists);
+        writeAll(fd, record, this.#offset);
+        if (!this.#interval) {
+          fdatasyncSync(fd);
+          this.#syncs++;
+        }
+        this.#offset += record.length;
       } catch (err) {
         const error = asStoreError(err, 'write failed; nothing of this batch was stored');
+        try {
+          // Cut what part of the record reached the file, so that later records follow whole ones.
+          ftruncateSync(fd, this.#offset);
+        } catch (cut) {
+          this.#broken = asStoreError(cut, 'the operation log cannot be written');
+        }
         for (let i = 0; i < batch.length; i++) batch[i]!.reject(error);
         return;
       }
+      for (let i = 0; i < lists.length; i++) if (lists[i]!.length > 0) this.#journaled.push(lists[i]!);
+      this.#journaledOps += count;
       this.#transactions++;
       this.#dirty = true;
     }
@@ -431,7 +481,7 @@ export class SqliteStore implements Store {
     const ops: StoreOp[] = [];
     for (const list of this.#journaled) for (let i = 0; i < list.length; i++) ops.push(list[i]!);
     try {
-      this.#runCompaction!(netOps(ops), this.#lastSeq);
+      this.#runCompaction!(netOps(ops), this.#generation);
     } catch (err) {
       if (this.#compactTimer === undefined && !this.#closed) {
         this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
@@ -446,16 +496,24 @@ export class SqliteStore implements Store {
     this.#journaledOps = 0;
     this.#known.clear();
     this.#compactions++;
+    try {
+      this.#startGeneration(this.#generation + 1);
+    } catch (err) {
+      // The tables hold everything; a log that cannot be cut cannot take records safely either.
+      this.#broken = asStoreError(err, 'the operation log cannot be written');
+    }
   }
 
+  /** 'interval' mode: syncs the log when something was written since the last sync. */
   #checkpoint(): void {
-    if (!this.#dirty || this.#db === undefined) return;
+    if (!this.#dirty || this.#fd === undefined) return;
     try {
-      this.#db.pragma('wal_checkpoint(PASSIVE)');
+      fdatasyncSync(this.#fd);
       this.#dirty = false;
       this.#checkpoints++;
+      this.#syncs++;
     } catch {
-      // Left dirty: the next period tries again, and a broken database fails the next write.
+      // Left dirty: the next period tries again.
     }
   }
 
@@ -551,7 +609,7 @@ export class SqliteStore implements Store {
     this.#released.add(id);
   }
 
-  #read(db: Db): StoredState {
+  #read(db: Db, lazyQueues: boolean): StoredState {
     const state: StoredState = {
       sessions: [], subscriptions: [], queue: [], inflight: [], inboundQos2: [], retained: [], messages: new Map(),
     };
@@ -587,10 +645,23 @@ export class SqliteStore implements Store {
         },
       });
     }
-    for (const r of db.prepare(
-      'SELECT client_id, seq, message_id, qos, retain, subscription_ids FROM queue ORDER BY client_id, seq',
-    ).raw().iterate() as IterableIterator<Row>) {
-      state.queue.push(queueEntry(r));
+    if (lazyQueues) {
+      // Counted per session in one pass of the queue's key order; the entries stay on disk.
+      const summaries: NonNullable<StoredState['queueSummaries']> = [];
+      for (const r of db.prepare(
+        `SELECT q.client_id, count(*), min(q.seq), max(q.seq),
+           sum(${MESSAGE_OVERHEAD} + length(m.topic) + length(m.payload) + coalesce(length(m.properties), 0))
+         FROM queue q JOIN messages m ON m.id = q.message_id GROUP BY q.client_id`,
+      ).raw().iterate() as IterableIterator<Row>) {
+        summaries.push({ clientId: r[0] as string, count: r[1] as number, firstSeq: r[2] as number, lastSeq: r[3] as number, bytes: r[4] as number });
+      }
+      state.queueSummaries = summaries;
+    } else {
+      for (const r of db.prepare(
+        'SELECT client_id, seq, message_id, qos, retain, subscription_ids FROM queue ORDER BY client_id, seq',
+      ).raw().iterate() as IterableIterator<Row>) {
+        state.queue.push(queueEntry(r));
+      }
     }
     for (const r of db.prepare(
       'SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, state FROM inflight ORDER BY client_id, seq',
@@ -604,8 +675,9 @@ export class SqliteStore implements Store {
     for (const r of db.prepare('SELECT topic, message_id FROM retained').raw().iterate() as IterableIterator<Row>) {
       state.retained.push({ topic: r[0] as string, messageId: r[1] as string });
     }
-    for (const r of db.prepare(
-      'SELECT id, topic, payload, qos, retain, properties, expires_at, sender_id FROM messages WHERE refs > 0',
+    for (const r of db.prepare(lazyQueues
+      ? 'SELECT id, topic, payload, qos, retain, properties, expires_at, sender_id FROM messages WHERE id IN (SELECT message_id FROM inflight UNION SELECT message_id FROM retained)'
+      : 'SELECT id, topic, payload, qos, retain, properties, expires_at, sender_id FROM messages WHERE refs > 0',
     ).raw().iterate() as IterableIterator<Row>) {
       const message = storedMessage(r[0] as string, r.slice(1));
       state.messages.set(message.id, message);
@@ -646,6 +718,15 @@ function queueEntry(r: Row): QueueEntry {
     retain: r[4] === 1,
     subscriptionIds: decodeNumbers(r[5] as string | null),
   };
+}
+
+/** What a message costs beyond its topic, payload and properties in a session's byte count (message.ts MESSAGE_BYTES). */
+const MESSAGE_OVERHEAD = 64;
+
+/** Writes all of `buf` at `position`. */
+function writeAll(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
 /** Whether `ops` puts message `id` (writes are a few ops: a scan beats building a set). */

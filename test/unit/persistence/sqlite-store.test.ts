@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
+import fs, { copyFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -83,59 +85,104 @@ describe('SqliteStore', () => {
     assert.deepEqual([...state.messages.keys()].sort(), ['m1']);
   });
 
-  test('a failing commit rejects every write of its turn and changes nothing; the next turn works', async () => {
+  test('a failing log write rejects every write of its turn, leaves no partial record, and the next turn works', async (t) => {
     const store = open();
     await store.open();
     await store.write([{ op: 'message', message: msg('m0') }, { op: 'enqueue', entry: queued('a', 0, 'm0') }]);
     const committed = store.stats.transactions;
-    // The database refuses the next commit, as a full disk would.
-    const other = new Database(join(dataDir, 'petrel.db'));
-    other.exec("CREATE TRIGGER refuse BEFORE INSERT ON journal BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+    // The disk fills up half way through the next record.
+    const real = fs.writeSync;
+    t.mock.method(fs, 'writeSync', (fd: number, buf: Buffer, offset: number, length: number, position: number) => {
+      real(fd, buf, offset, Math.floor(length / 2), position);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    syncBuiltinESMExports();
     const turn = [
       store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]),
       store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }]),
     ];
-    for (const r of await Promise.allSettled(turn)) {
+    const results = await Promise.allSettled(turn);
+    t.mock.restoreAll();
+    syncBuiltinESMExports();
+    for (const r of results) {
       assert.equal(r.status, 'rejected');
       assert.ok(r.reason instanceof StoreError);
       assert.equal(r.reason.code, 'failed');
-      assert.match(r.reason.message, /disk on fire/);
+      assert.match(r.reason.message, /ENOSPC/);
     }
     assert.equal(store.stats.transactions, committed);
-    other.exec('DROP TRIGGER refuse');
-    other.close();
     await store.write([{ op: 'message', message: msg('m3') }, { op: 'enqueue', entry: queued('b', 0, 'm3') }]);
-    await store.close();
-    const state = await reread();
-    assert.deepEqual(state.queue, [queued('a', 0, 'm0'), queued('b', 0, 'm3')]);
-    assert.deepEqual([...state.messages.keys()].sort(), ['m0', 'm3']);
+    // Read back as after a crash: a copy of the files as they are now, the log included.
+    const copy = await mkdtemp(join(tmpdir(), 'petrel-sqlite-copy-'));
+    try {
+      for (const f of readdirSync(dataDir)) copyFileSync(join(dataDir, f), join(copy, f));
+      const crashed = new SqliteStore({ dataDir: copy });
+      const state = await crashed.open();
+      await crashed.close();
+      assert.deepEqual(state.queue, [queued('a', 0, 'm0'), queued('b', 0, 'm3')]);
+      assert.deepEqual([...state.messages.keys()].sort(), ['m0', 'm3']);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 
-  test('the journal: one row per turn, compacted into the tables every compactMs, before reads and at close', async (t) => {
+  test('after a crash, the log is read up to its first record cut short', async () => {
+    const store = open();
+    await store.open();
+    const log = `${store.path}.oplog`;
+    await store.write([{ op: 'message', message: msg('m1') }, { op: 'retain', topic: 't1', messageId: 'm1' }]);
+    await store.write([{ op: 'message', message: msg('m2') }, { op: 'retain', topic: 't2', messageId: 'm2' }]);
+    const two = statSync(log).size;
+    await store.write([{ op: 'message', message: msg('m3') }, { op: 'retain', topic: 't3', messageId: 'm3' }]);
+    const three = statSync(log).size;
+    const copy = await mkdtemp(join(tmpdir(), 'petrel-sqlite-copy-'));
+    try {
+      for (const f of readdirSync(dataDir)) copyFileSync(join(dataDir, f), join(copy, f));
+      // The third record was being written when the machine stopped.
+      truncateSync(join(copy, 'petrel.db.oplog'), two + Math.floor((three - two) / 2));
+      const crashed = new SqliteStore({ dataDir: copy });
+      const state = await crashed.open();
+      assert.deepEqual(state.retained.map((r) => r.topic).sort(), ['t1', 't2']);
+      // The next writes follow whole records, and a later restart reads them.
+      await crashed.write([{ op: 'message', message: msg('m4') }, { op: 'retain', topic: 't4', messageId: 'm4' }]);
+      await crashed.close();
+      const again = new SqliteStore({ dataDir: copy });
+      assert.deepEqual((await again.open()).retained.map((r) => r.topic).sort(), ['t1', 't2', 't4']);
+      await again.close();
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  });
+
+  test('the log: one record per turn, compacted into the tables every compactMs, before reads and at close', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const store = open({ compactMs: 100 });
     await store.open();
-    const db = new Database(join(dataDir, 'petrel.db'), { readonly: true });
+    const log = `${store.path}.oplog`;
+    const db = new Database(store.path, { readonly: true });
     const rows = (table: string): number => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+    const empty = statSync(log).size;
     await store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
+    const one = statSync(log).size;
     await store.write([{ op: 'message', message: msg('m2') }, { op: 'inflight', entry: inflight('a', 2, 5, 'm2') }]);
-    assert.deepEqual([rows('journal'), rows('queue'), rows('inflight'), store.stats.journaled], [2, 0, 0, 4]);
+    assert.ok(empty < one && one < statSync(log).size, 'each turn appends a record');
+    assert.deepEqual([rows('queue'), rows('inflight'), store.stats.journaled, store.stats.transactions], [0, 0, 4, 2]);
     t.mock.timers.tick(100);
-    assert.deepEqual([rows('journal'), rows('queue'), rows('inflight'), store.stats.journaled, store.stats.compactions], [0, 1, 1, 0, 1]);
+    assert.deepEqual([rows('queue'), rows('inflight'), store.stats.journaled, store.stats.compactions], [1, 1, 0, 1]);
+    assert.equal(statSync(log).size, empty, 'the log starts a new generation');
     // Stored, then completed before the next compaction: the message never reaches the tables.
     await store.write([{ op: 'message', message: msg('m3') }, { op: 'inflight', entry: inflight('a', 3, 6, 'm3') }]);
     await store.write([{ op: 'complete', clientId: 'a', packetId: 6 }, { op: 'complete', clientId: 'a', packetId: 5 }]);
-    assert.equal(rows('journal'), 2);
+    assert.deepEqual([rows('inflight'), rows('messages')], [1, 2]);
     // A read compacts first.
     assert.deepEqual((await store.readQueue('a', 0, 10)).map((r) => r.entry), [queued('a', 1, 'm1')]);
-    assert.deepEqual([rows('journal'), rows('inflight'), rows('messages')], [0, 0, 1]);
+    assert.deepEqual([rows('inflight'), rows('messages'), statSync(log).size], [0, 1, empty]);
+    assert.equal(db.prepare('SELECT count(*) FROM messages WHERE id = ?').pluck().get('m3'), 0);
     await store.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
-    assert.equal(rows('journal'), 1);
-    db.close();
+    assert.equal(rows('queue'), 1);
     await store.close();
-    const after = new Database(join(dataDir, 'petrel.db'), { readonly: true });
-    assert.deepEqual([after.prepare('SELECT count(*) FROM journal').pluck().get(), after.prepare('SELECT count(*) FROM queue').pluck().get()], [0, 0]);
-    after.close();
+    assert.deepEqual([rows('queue'), rows('messages')], [0, 0]);
+    db.close();
   });
 
   test('writes before open and after close reject; close writes what is pending', async () => {
@@ -188,14 +235,21 @@ describe('SqliteStore', () => {
     await assert.rejects(open().open(), (err: unknown) => err instanceof StoreError && err.code === 'failed');
   });
 
-  test('commit mode runs with synchronous = FULL, interval mode with NORMAL', async () => {
+  test('commit mode syncs the log at every group commit, interval mode only every intervalMs; the tables are always synced', async () => {
     const commit = open({ fileName: 'c.db' });
     await commit.open();
+    const before = commit.stats.syncs;
+    await commit.write([{ op: 'message', message: msg('m') }, { op: 'retain', topic: 't', messageId: 'm' }]);
+    await Promise.all([commit.write([{ op: 'unretain', topic: 't' }]), commit.write([{ op: 'unretain', topic: 'u' }])]);
+    assert.equal(commit.stats.syncs - before, 2, 'one sync per group commit');
     assert.equal(commit.stats.synchronous, 2);
     assert.equal(commit.stats.journalMode, 'wal');
     const interval = open({ fileName: 'i.db', durability: 'interval' });
     await interval.open();
-    assert.equal(interval.stats.synchronous, 1);
+    const start = interval.stats.syncs;
+    await interval.write([{ op: 'message', message: msg('m') }, { op: 'retain', topic: 't', messageId: 'm' }]);
+    assert.equal(interval.stats.syncs - start, 0);
+    assert.equal(interval.stats.synchronous, 2);
   });
 
   test('interval mode checkpoints every intervalMs after writes, and not when idle', async (t) => {
