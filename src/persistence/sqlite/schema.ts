@@ -76,5 +76,10 @@ export const migrations: readonly string[] = [
     applied INTEGER NOT NULL
   );
   INSERT INTO oplog_state (id, applied) VALUES (1, 0);
+  -- what a queued message counts against its session's byte bounds, so that a restart sums it
+  -- per session without reading the messages
+  ALTER TABLE queue ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+  UPDATE queue SET bytes = coalesce((SELECT 64 + length(m.topic) + length(m.payload) + coalesce(length(m.properties), 0)
+    FROM messages m WHERE m.id = queue.message_id), 0);
   `,
 ];

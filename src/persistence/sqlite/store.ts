@@ -17,8 +17,10 @@
  * short, before reading the tables.
  *
  * Durability (when a write's promise resolves):
- * - 'commit' (default): the log is fsynced (fdatasync) at every group commit, so a resolved write
- *   survives a process crash and a power loss.
+ * - 'commit' (default): a write resolves once a sync (fdatasync) of the log that started after
+ *   its record was written has completed, so a resolved write survives a process crash and a
+ *   power loss. The sync runs in the thread pool, one at a time, covering every record written
+ *   before it started: the event loop never waits for the disk.
  * - 'interval': the record is written to the log (the OS holds it) and the log is fsynced every
  *   `intervalMs` after writes. A resolved write survives a crash of the process (kill -9 included);
  *   on a power loss or OS crash at most the last `intervalMs` of resolved writes can be lost,
@@ -31,7 +33,7 @@
  *
  * Everything runs synchronously on the event loop (better-sqlite3's model), fsync included.
  */
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { QoS } from '../../protocol/index.js';
@@ -98,6 +100,7 @@ class Statements {
   readonly unsubscribe: Stmt;
   readonly queueAt: Stmt;
   readonly putQueue: Stmt;
+  readonly messageBytes: Stmt;
   readonly dequeue: Stmt;
   readonly inflightAt: Stmt;
   readonly putInflight: Stmt;
@@ -134,8 +137,11 @@ class Statements {
     this.unsubscribe = db.prepare('DELETE FROM subscriptions WHERE client_id = ? AND topic_filter = ?');
     this.queueAt = db.prepare('SELECT message_id FROM queue WHERE client_id = ? AND seq = ?').pluck();
     this.putQueue = db.prepare(
-      'INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, subscription_ids) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, subscription_ids, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.messageBytes = db.prepare(
+      `SELECT ${MESSAGE_OVERHEAD} + length(topic) + length(payload) + coalesce(length(properties), 0) FROM messages WHERE id = ?`,
+    ).pluck();
     this.dequeue = db.prepare('DELETE FROM queue WHERE client_id = ? AND seq = ? RETURNING message_id').pluck();
     this.inflightAt = db.prepare('SELECT message_id FROM inflight WHERE client_id = ? AND packet_id = ?').pluck();
     this.putInflight = db.prepare(
@@ -173,6 +179,10 @@ export class SqliteStore implements Store {
   /** Set when the log cannot be written any more: every later write is refused with it. */
   #broken: StoreError | undefined;
   #syncs = 0;
+  /** 'commit' mode: writes whose record is in the log, waiting for the next sync. */
+  #unsynced: Pending[] = [];
+  /** The sync running in the thread pool, if any (one at a time; it covers every record written before it started). */
+  #syncing: Promise<void> | undefined;
   #pending: Pending[] = [];
   /** Ops of the pending writes, for the size of the next journal blob. */
   #pendingOps = 0;
@@ -188,6 +198,8 @@ export class SqliteStore implements Store {
   readonly #known = new Set<string>();
   /** Messages whose count may have reached 0 in the running transaction. */
   readonly #released = new Set<string>();
+  /** Byte sizes (as the queue's `bytes` column counts them) of the messages stored by the running transaction. */
+  readonly #sizes = new Map<string, number>();
   #transactions = 0;
   #writes = 0;
   #checkpoints = 0;
@@ -282,18 +294,19 @@ export class SqliteStore implements Store {
     }
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     let failure: unknown;
     try {
       this.#compact(true);
     } catch (err) {
-      // What was journaled stays in the journal; the next open() compacts it.
+      // What was journaled stays in the log; the next open() compacts it.
       failure = err;
     }
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer);
+    await this.#syncing;
     const db = this.#db;
     this.#db = undefined;
     this.#stmts = undefined;
@@ -302,6 +315,7 @@ export class SqliteStore implements Store {
       if (this.#fd !== undefined) {
         // Whatever compaction could not move stays in the log, synced, for the next open().
         if (this.#journaledOps > 0) fdatasyncSync(this.#fd);
+        this.#settleUnsynced(undefined);
         closeSync(this.#fd);
       }
       this.#fd = undefined;
@@ -310,7 +324,45 @@ export class SqliteStore implements Store {
     } catch (err) {
       failure ??= err;
     }
-    return failure === undefined ? Promise.resolve() : Promise.reject(asStoreError(failure, `cannot close ${this.#path}`));
+    this.#settleUnsynced(failure === undefined ? undefined : asStoreError(failure, 'the operation log could not be synced'));
+    if (failure !== undefined) throw asStoreError(failure, `cannot close ${this.#path}`);
+  }
+
+  /** Resolves (or, with `error`, rejects) every write waiting for a sync. */
+  #settleUnsynced(error: StoreError | undefined): void {
+    const waiting = this.#unsynced;
+    if (waiting.length === 0) return;
+    this.#unsynced = [];
+    for (let i = 0; i < waiting.length; i++) {
+      if (error === undefined) waiting[i]!.resolve();
+      else waiting[i]!.reject(error);
+    }
+  }
+
+  /**
+   * 'commit' mode: syncs the log in the thread pool, so the event loop goes on reading and
+   * writing records meanwhile; the writes it covers resolve when it completes. One sync at a time:
+   * the records written while one runs are covered by the next, so a slow disk makes batches
+   * bigger, not the loop slower.
+   */
+  #startSync(): void {
+    const fd = this.#fd;
+    if (this.#syncing !== undefined || this.#unsynced.length === 0 || fd === undefined) return;
+    const waiting = this.#unsynced;
+    this.#unsynced = [];
+    this.#syncs++;
+    this.#syncing = new Promise<void>((done) => {
+      fdatasync(fd, (err) => {
+        this.#syncing = undefined;
+        const error = err === null ? undefined : asStoreError(err, 'the operation log could not be synced');
+        for (let i = 0; i < waiting.length; i++) {
+          if (error === undefined) waiting[i]!.resolve();
+          else waiting[i]!.reject(error);
+        }
+        done();
+        if (!this.#closed) this.#startSync();
+      });
+    });
   }
 
   #connect(): void {
@@ -339,12 +391,11 @@ export class SqliteStore implements Store {
             this.#runCompaction(netOps(recovered), log.generation);
           } finally {
             this.#released.clear();
+            this.#sizes.clear();
           }
         }
         if (log !== undefined) generation = Math.max(generation, log.generation);
       }
-      // A database written by other code might hold messages nothing references: drop them.
-      db.prepare('DELETE FROM messages WHERE refs <= 0').run();
       // A new generation of the log; the old one is in the tables.
       this.#fd = openSync(this.#logPath, 'w');
       this.#startGeneration(generation + 1);
@@ -418,7 +469,7 @@ export class SqliteStore implements Store {
     return undefined;
   }
 
-  /** Appends the pending writes to the log: one record, and in 'commit' mode one sync. */
+  /** Appends the pending writes to the log: one record; in 'commit' mode they resolve after the next sync. */
   #flush(): void {
     this.#scheduled = false;
     const batch = this.#pending;
@@ -437,10 +488,6 @@ export class SqliteStore implements Store {
       try {
         const record = encodeRecord(lists);
         writeAll(fd, record, this.#offset);
-        if (!this.#interval) {
-          fdatasyncSync(fd);
-          this.#syncs++;
-        }
         this.#offset += record.length;
       } catch (err) {
         const error = asStoreError(err, 'write failed; nothing of this batch was stored');
@@ -459,7 +506,12 @@ export class SqliteStore implements Store {
       this.#dirty = true;
     }
     this.#writes += batch.length;
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve();
+    if (this.#interval || count === 0) {
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve();
+    } else {
+      for (let i = 0; i < batch.length; i++) this.#unsynced.push(batch[i]!);
+      this.#startSync();
+    }
     if (this.#journaledOps >= this.#compactOps) this.#compact();
     else if (this.#compactTimer === undefined && this.#journaledOps > 0) {
       this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
@@ -491,11 +543,14 @@ export class SqliteStore implements Store {
       return;
     } finally {
       this.#released.clear();
+      this.#sizes.clear();
     }
     this.#journaled = [];
     this.#journaledOps = 0;
     this.#known.clear();
     this.#compactions++;
+    // The tables now hold (synced) what the waiting writes logged.
+    this.#settleUnsynced(undefined);
     try {
       this.#startGeneration(this.#generation + 1);
     } catch (err) {
@@ -522,10 +577,12 @@ export class SqliteStore implements Store {
     switch (op.op) {
       case 'message': {
         const m = op.message;
+        const props = encodeProperties(m.properties);
         const info = s.insertMessage.run(
-          m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, encodeProperties(m.properties), m.expiresAt ?? null, m.senderId ?? null,
+          m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, props, m.expiresAt ?? null, m.senderId ?? null,
         );
         if (info.changes > 0) this.#released.add(m.id);
+        this.#sizes.set(m.id, MESSAGE_OVERHEAD + m.topic.length + m.payload.length + (props?.length ?? 0));
         return;
       }
       case 'session':
@@ -552,7 +609,8 @@ export class SqliteStore implements Store {
         const e = op.entry;
         if (!this.#ref(e.messageId)) return;
         const old = s.queueAt.get(e.clientId, e.seq) as string | undefined;
-        s.putQueue.run(e.clientId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds));
+        const bytes = this.#sizes.get(e.messageId) ?? (s.messageBytes.get(e.messageId) as number | undefined) ?? 0;
+        s.putQueue.run(e.clientId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds), bytes);
         if (old !== undefined) this.#unref(old);
         return;
       }
@@ -649,9 +707,7 @@ export class SqliteStore implements Store {
       // Counted per session in one pass of the queue's key order; the entries stay on disk.
       const summaries: NonNullable<StoredState['queueSummaries']> = [];
       for (const r of db.prepare(
-        `SELECT q.client_id, count(*), min(q.seq), max(q.seq),
-           sum(${MESSAGE_OVERHEAD} + length(m.topic) + length(m.payload) + coalesce(length(m.properties), 0))
-         FROM queue q JOIN messages m ON m.id = q.message_id GROUP BY q.client_id`,
+        'SELECT client_id, count(*), min(seq), max(seq), sum(bytes) FROM queue GROUP BY client_id',
       ).raw().iterate() as IterableIterator<Row>) {
         summaries.push({ clientId: r[0] as string, count: r[1] as number, firstSeq: r[2] as number, lastSeq: r[3] as number, bytes: r[4] as number });
       }
