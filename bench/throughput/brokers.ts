@@ -6,12 +6,16 @@ import path from 'node:path';
 import type { BenchCerts } from './certs.js';
 import { sleep, type Transport } from './common.js';
 
-/** `petrel-memory`: Petrel with `--store memory`, for the durable scenarios only. */
-export type BrokerName = 'petrel' | 'petrel-memory' | 'mosquitto' | 'aedes';
+/**
+ * `petrel-memory`: Petrel with `--store memory`; `petrel-interval`: Petrel on SQLite with
+ * `store.durability: interval` (the log synced every second, not per acknowledgement): for the
+ * durable scenarios only.
+ */
+export type BrokerName = 'petrel' | 'petrel-memory' | 'petrel-interval' | 'mosquitto' | 'aedes';
 /** The brokers run by default. */
 export const BROKERS: readonly BrokerName[] = ['petrel', 'mosquitto', 'aedes'];
 /** Every name BENCH_BROKERS accepts. */
-export const ALL_BROKERS: readonly BrokerName[] = ['petrel', 'petrel-memory', 'mosquitto', 'aedes'];
+export const ALL_BROKERS: readonly BrokerName[] = ['petrel', 'petrel-memory', 'petrel-interval', 'mosquitto', 'aedes'];
 
 export const BROKER_CORE = '0';
 export const GENERATOR_CORE = '1';
@@ -100,7 +104,7 @@ function onPath(cmd: string): boolean {
 
 /** Returns why the broker cannot run, or undefined when it can (installing Mosquitto if needed). */
 export function unavailable(name: BrokerName, root: string): string | undefined {
-  if (name === 'petrel' || name === 'petrel-memory') {
+  if (name === 'petrel' || name === 'petrel-memory' || name === 'petrel-interval') {
     const bin = path.join(root, 'build/src/bin/petrel.js');
     return fs.existsSync(bin) ? undefined : `${bin} does not exist yet`;
   }
@@ -157,8 +161,13 @@ function command(name: BrokerName, transport: Transport, port: number, extra: nu
   certs: BenchCerts | undefined, durable: boolean): string[] {
   switch (name) {
     case 'petrel':
-    case 'petrel-memory': {
-      const config = process.env.BENCH_PETREL_CONFIG;
+    case 'petrel-memory':
+    case 'petrel-interval': {
+      let config = process.env.BENCH_PETREL_CONFIG;
+      if (name === 'petrel-interval') {
+        config = path.join(tmp, `petrel-interval-${port}.json`);
+        fs.writeFileSync(config, JSON.stringify({ store: { durability: 'interval' } }));
+      }
       // BENCH_PETREL_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the broker.
       return [
         process.execPath, ...(process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),

@@ -10,7 +10,8 @@
  * WebSocket and secure WebSocket, with a certificate made for the run (certs.ts). The -durable
  * scenarios (QoS 1, subscribers with persistent sessions) run Petrel on its default SQLite store,
  * Petrel with `--store memory` (broker name petrel-memory, added by default when a durable
- * scenario is chosen; never run for the others) and Mosquitto with `persistence true`.
+ * scenario is chosen; never run for the others), Petrel with `store.durability: interval`
+ * (petrel-interval, when named in BENCH_BROKERS) and Mosquitto with `persistence true`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
     for (const qos of scenario === 'storm' ? [undefined] : qosList.filter((q) => qosLevelsOf(scenario).includes(q))) {
       for (const b of ready) {
         // Petrel without a store is the same broker as petrel outside the durable scenarios.
-        if (b === 'petrel-memory' && !isDurable(scenario)) continue;
+        if ((b === 'petrel-memory' || b === 'petrel-interval') && !isDurable(scenario)) continue;
         records.push(await runOne(b, scenario, qos, tmp, certs));
       }
     }

@@ -271,11 +271,12 @@ export function logHeader(generation: number): Buffer {
 }
 
 /**
- * Reads an operation log: its generation and the ops of every whole, intact record in order, up
- * to the first record that is cut short or damaged (what a crash in the middle of a write leaves).
+ * Reads an operation log: its generation and the ops of every whole, intact record in order (those
+ * starting at offset `from` or later), up to the first record that is cut short or damaged (what a
+ * crash in the middle of a write leaves).
  * A file without a valid header (empty, or cut inside the header) holds nothing.
  */
-export function readLog(file: Buffer, out: StoreOp[]): { generation: number; records: number; validBytes: number } | undefined {
+export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: number; records: number; validBytes: number } | undefined {
   if (file.length < LOG_HEADER_BYTES || !file.subarray(0, 8).equals(LOG_MAGIC)) return undefined;
   const generation = file.readDoubleLE(8);
   let pos = LOG_HEADER_BYTES;
@@ -293,7 +294,8 @@ export function readLog(file: Buffer, out: StoreOp[]): { generation: number; rec
     } catch {
       break;
     }
-    for (const op of ops) out.push(op);
+    // Records before `from` are in the tables already.
+    if (pos >= from) for (const op of ops) out.push(op);
     records++;
     pos = end;
   }

@@ -73,9 +73,11 @@ export const migrations: readonly string[] = [
   `
   CREATE TABLE oplog_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    applied INTEGER NOT NULL
+    -- the log generation, and the offset in it, up to which the tables hold the records
+    applied INTEGER NOT NULL,
+    applied_offset INTEGER NOT NULL
   );
-  INSERT INTO oplog_state (id, applied) VALUES (1, 0);
+  INSERT INTO oplog_state (id, applied, applied_offset) VALUES (1, 0, 0);
   -- what a queued message counts against its session's byte bounds, so that a restart sums it
   -- per session without reading the messages
   ALTER TABLE queue ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;

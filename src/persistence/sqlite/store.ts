@@ -10,11 +10,12 @@
  * Compaction moves the log into the tables: every `compactMs` (and when `compactOps` ops wait,
  * before every read and at close) the logged ops are netted (journal.ts `netOps`: only the last
  * op on a row counts, and messages nothing references any more are never written) and applied in
- * one transaction, synced (`synchronous = FULL`), that also records the log generation it covers;
- * then the log starts a new generation. A QoS 1 delivery that was stored, sent and acknowledged
- * between two compactions costs one log entry and nothing in the tables. After a crash, `open`
- * applies the records of a generation the tables do not cover yet, up to the first record cut
- * short, before reading the tables.
+ * one transaction that also records the log generation and offset it covers. Those commits are
+ * not synced; every `cutMs` (default 1 s), when the log passes 64 MiB, and at close, the
+ * compaction is synced (`synchronous = FULL`) and the log starts a new generation. A QoS 1
+ * delivery that was stored, sent and acknowledged between two compactions costs one log entry
+ * and nothing in the tables. After a crash, `open` applies the log's records from where the tables
+ * stopped, up to the first record cut short, before reading the tables.
  *
  * Durability (when a write's promise resolves):
  * - 'commit' (default): a write resolves once a sync (fdatasync) of the log that started after
@@ -58,6 +59,8 @@ export interface SqliteStoreOptions {
   compactMs?: number;
   /** Compact at once when this many journaled ops wait; default 20,000. */
   compactOps?: number;
+  /** How often (ms) a compaction is synced and the log cut; default 1000. Compactions in between are not synced. */
+  cutMs?: number;
 }
 
 /** Counters and settings for tests and diagnostics. */
@@ -74,6 +77,8 @@ export interface SqliteStoreStats {
   readonly compactions: number;
   /** Ops journaled since the last compaction. */
   readonly journaled: number;
+  /** Synced compactions that cut the log. */
+  readonly cuts: number;
   /** PRAGMA synchronous of the tables: 2 FULL (compactions are synced). */
   readonly synchronous: number;
   readonly journalMode: string;
@@ -118,8 +123,8 @@ class Statements {
   readonly messageExists: Stmt;
 
   constructor(db: Db) {
-    this.applied = db.prepare('SELECT applied FROM oplog_state WHERE id = 1').pluck();
-    this.setApplied = db.prepare('UPDATE oplog_state SET applied = ? WHERE id = 1');
+    this.applied = db.prepare('SELECT applied, applied_offset FROM oplog_state WHERE id = 1').raw();
+    this.setApplied = db.prepare('UPDATE oplog_state SET applied = ?, applied_offset = ? WHERE id = 1');
     this.messageExists = db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck();
     this.insertMessage = db.prepare(
       // ON CONFLICT, not OR IGNORE: only a repeated id is skipped, a CHECK violation still fails.
@@ -170,7 +175,7 @@ export class SqliteStore implements Store {
   readonly #compactOps: number;
   #db: Db | undefined;
   #stmts: Statements | undefined;
-  #runCompaction: ((ops: readonly StoreOp[], generation: number) => void) | undefined;
+  #runCompaction: ((ops: readonly StoreOp[], generation: number, offset: number) => void) | undefined;
   readonly #logPath: string;
   /** The operation log, open for writing; its generation, and where the next record goes. */
   #fd: number | undefined;
@@ -179,6 +184,10 @@ export class SqliteStore implements Store {
   /** Set when the log cannot be written any more: every later write is refused with it. */
   #broken: StoreError | undefined;
   #syncs = 0;
+  #cuts = 0;
+  readonly #cutMs: number;
+  /** Date.now() of the last synced compaction that cut the log. */
+  #lastCut = 0;
   /** 'commit' mode: writes whose record is in the log, waiting for the next sync. */
   #unsynced: Pending[] = [];
   /** The sync running in the thread pool, if any (one at a time; it covers every record written before it started). */
@@ -218,6 +227,7 @@ export class SqliteStore implements Store {
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#compactMs = options.compactMs ?? 50;
     this.#compactOps = options.compactOps ?? 20_000;
+    this.#cutMs = options.cutMs ?? 1000;
     if (!(this.#intervalMs > 0)) throw new RangeError('intervalMs must be a positive number of milliseconds');
     if (!(this.#compactMs > 0)) throw new RangeError('compactMs must be a positive number of milliseconds');
     if (!(this.#compactOps >= 1)) throw new RangeError('compactOps must be at least 1');
@@ -235,6 +245,7 @@ export class SqliteStore implements Store {
       writes: this.#writes,
       checkpoints: this.#checkpoints,
       syncs: this.#syncs,
+      cuts: this.#cuts,
       compactions: this.#compactions,
       journaled: this.#journaledOps,
       synchronous: db === undefined ? 0 : db.pragma('synchronous', { simple: true }) as number,
@@ -298,7 +309,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     let failure: unknown;
     try {
-      this.#compact(true);
+      this.#compact(true, true);
     } catch (err) {
       // What was journaled stays in the log; the next open() compacts it.
       failure = err;
@@ -371,24 +382,30 @@ export class SqliteStore implements Store {
     try {
       migrate(db, this.#path);
       db.pragma('journal_mode = WAL');
-      // The tables change only at compaction, and a compaction is synced before the log is cut.
+      // Compactions are not synced; the one that cuts the log is (#compact), and recovery replays
+      // the log from the offset the tables record.
       db.pragma('synchronous = FULL');
       const stmts = new Statements(db);
       this.#stmts = stmts;
-      this.#runCompaction = db.transaction((ops: readonly StoreOp[], generation: number) => {
+      this.#runCompaction = db.transaction((ops: readonly StoreOp[], generation: number, offset: number) => {
         for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
         const collect = stmts.collect;
         for (const id of this.#released) collect.run(id);
-        stmts.setApplied.run(generation);
+        stmts.setApplied.run(generation, offset);
       });
-      // What a crash left in the log goes into the tables first, unless they already cover it.
-      let generation = stmts.applied.get() as number;
+      // What a crash left in the log goes into the tables first (synced: the log is cut next),
+      // from where the tables stopped.
+      const [appliedGeneration, appliedOffset] = stmts.applied.get() as [number, number];
+      let generation = appliedGeneration;
       if (existsSync(this.#logPath)) {
         const recovered: StoreOp[] = [];
-        const log = readLog(readFileSync(this.#logPath), recovered);
-        if (log !== undefined && log.generation > generation) {
+        const file = readFileSync(this.#logPath);
+        const header = readLog(file, [], Number.MAX_SAFE_INTEGER);
+        const from = header === undefined || header.generation > appliedGeneration ? 0 : header.generation === appliedGeneration ? appliedOffset : Number.MAX_SAFE_INTEGER;
+        const log = readLog(file, recovered, from);
+        if (log !== undefined && recovered.length > 0) {
           try {
-            this.#runCompaction(netOps(recovered), log.generation);
+            this.#runCompaction(netOps(recovered), log.generation, log.validBytes);
           } finally {
             this.#released.clear();
             this.#sizes.clear();
@@ -396,9 +413,11 @@ export class SqliteStore implements Store {
         }
         if (log !== undefined) generation = Math.max(generation, log.generation);
       }
+      db.pragma('synchronous = NORMAL');
       // A new generation of the log; the old one is in the tables.
       this.#fd = openSync(this.#logPath, 'w');
       this.#startGeneration(generation + 1);
+      this.#lastCut = Date.now();
       fdatasyncSync(this.#fd);
     } catch (err) {
       if (this.#fd !== undefined) closeSync(this.#fd);
@@ -523,17 +542,22 @@ export class SqliteStore implements Store {
    * Moves the journal into the tables (netted, one transaction). A failure leaves the journal as it
    * was, to be tried again later (or at the next open); `strict` rethrows it (reads and close).
    */
-  #compact(strict = false): void {
+  #compact(strict = false, cut = false): void {
     if (this.#compactTimer !== undefined) {
       clearTimeout(this.#compactTimer);
       this.#compactTimer = undefined;
     }
     this.#flush();
-    if (this.#journaled.length === 0) return;
+    if (this.#db === undefined) return;
+    // Every cutMs (or when the log grew large) the compaction is synced and the log starts over.
+    cut ||= this.#offset >= CUT_BYTES || Date.now() - this.#lastCut >= this.#cutMs;
+    if (this.#journaled.length === 0 && (!cut || this.#offset === LOG_HEADER_BYTES)) return;
     const ops: StoreOp[] = [];
     for (const list of this.#journaled) for (let i = 0; i < list.length; i++) ops.push(list[i]!);
+    const db = this.#db!;
     try {
-      this.#runCompaction!(netOps(ops), this.#generation);
+      if (cut) db.pragma('synchronous = FULL');
+      this.#runCompaction!(netOps(ops), this.#generation, this.#offset);
     } catch (err) {
       if (this.#compactTimer === undefined && !this.#closed) {
         this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
@@ -542,6 +566,7 @@ export class SqliteStore implements Store {
       if (strict) throw err;
       return;
     } finally {
+      if (cut) db.pragma('synchronous = NORMAL');
       this.#released.clear();
       this.#sizes.clear();
     }
@@ -549,10 +574,13 @@ export class SqliteStore implements Store {
     this.#journaledOps = 0;
     this.#known.clear();
     this.#compactions++;
-    // The tables now hold (synced) what the waiting writes logged.
+    if (!cut) return;
+    // The tables now hold, synced, what the waiting writes logged.
     this.#settleUnsynced(undefined);
     try {
       this.#startGeneration(this.#generation + 1);
+      this.#lastCut = Date.now();
+      this.#cuts++;
     } catch (err) {
       // The tables hold everything; a log that cannot be cut cannot take records safely either.
       this.#broken = asStoreError(err, 'the operation log cannot be written');
@@ -775,6 +803,9 @@ function queueEntry(r: Row): QueueEntry {
     subscriptionIds: decodeNumbers(r[5] as string | null),
   };
 }
+
+/** The log is cut (after a synced compaction) once it holds this many bytes, whatever the time. */
+const CUT_BYTES = 64 * 1024 * 1024;
 
 /** What a message costs beyond its topic, payload and properties in a session's byte count (message.ts MESSAGE_BYTES). */
 const MESSAGE_OVERHEAD = 64;
