@@ -11,13 +11,13 @@
  * of a PUBLISH waits for the commit of everything its routing wrote (handlers/publish.ts `ack`).
  * Times are stored as wall-clock milliseconds and converted to and from the broker's clock.
  *
- * A message is written once and counted here by the entries that reference it (`#refs`, the
+ * A message is written once and counted by the entries that reference it (`Message.storeRefs`, the
  * store's own rule): when a message that the store dropped (no reference left) is referenced
  * again, e.g. a shared-group delivery moved from a clean session, it is written again.
  */
 import { randomBytes } from 'node:crypto';
 import type { WillMessage } from '../protocol/index.js';
-import type { QueueEntry, Store, StoredMessage, StoredState, StoredSubscription, StoreOp } from '../persistence/types.js';
+import type { InflightEntry, QueueEntry, Store, StoredMessage, StoredState, StoredSubscription, StoreOp } from '../persistence/types.js';
 import type { Clock } from '../session/clock.js';
 import { createMessage, type Message } from './message.js';
 import type { DurableSink, Outgoing, Session, SubRecord } from './session.js';
@@ -54,12 +54,9 @@ export class Durability implements DurableSink {
   readonly #wall: () => number;
   #ops: StoreOp[] = [];
   #scheduled = false;
-  /** Message ids: a boot prefix and a counter, unique across restarts. */
+  /** Message ids: a boot prefix and a counter, unique across restarts (kept on the Message, `storeId`). */
   readonly #prefix = randomBytes(6).toString('base64url');
   #next = 0;
-  readonly #ids = new WeakMap<Message, string>();
-  /** Stored references (queue, inflight, retained) per message id; absent: none. */
-  readonly #refs = new Map<string, number>();
   /** Client ids whose session is in the store. */
   readonly #stored = new Set<string>();
   /** The latest write: close() waits for it. */
@@ -114,19 +111,16 @@ export class Durability implements DurableSink {
     return write;
   }
 
-  /** The message's id, counting one more reference; the message is written with its first one. */
+  /**
+   * The message's id, counting one more reference; the message is written with its first one (and
+   * again if referenced after its last reference went: the store may have dropped it then). The
+   * count is per Message object; two objects of one stored id (read back twice) may each write it,
+   * which the store takes as one.
+   */
   #message(msg: Message): string {
-    let id = this.#ids.get(msg);
-    if (id === undefined) {
-      id = `${this.#prefix}.${(this.#next++).toString(36)}`;
-      this.#ids.set(msg, id);
-    }
-    const n = this.#refs.get(id);
-    if (n !== undefined) {
-      this.#refs.set(id, n + 1);
-      return id;
-    }
-    this.#refs.set(id, 1);
+    let id = msg.storeId;
+    if (id === undefined) msg.storeId = id = `${this.#prefix}.${(this.#next++).toString(36)}`;
+    if (msg.storeRefs++ > 0) return id;
     const stored: StoredMessage = {
       id, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, properties: msg.properties,
       expiresAt: msg.expiresAt === undefined ? undefined : this.toWall(msg.expiresAt), senderId: msg.senderId,
@@ -136,16 +130,17 @@ export class Durability implements DurableSink {
   }
 
   #unref(msg: Message): void {
-    const id = this.#ids.get(msg);
-    if (id === undefined) return;
-    const n = this.#refs.get(id);
-    if (n === undefined) return;
-    if (n <= 1) this.#refs.delete(id);
-    else this.#refs.set(id, n - 1);
+    if (msg.storeRefs > 0) msg.storeRefs--;
   }
 
   #entry(session: Session, o: Outgoing, messageId: string): QueueEntry {
     return { clientId: session.clientId, seq: o.seq, messageId, qos: o.qos, retain: o.retain, subscriptionIds: o.subIds };
+  }
+
+  #inflight(session: Session, o: Outgoing, messageId: string, state: 'publish' | 'pubrel'): InflightEntry {
+    return {
+      clientId: session.clientId, seq: o.seq, messageId, qos: o.qos, retain: o.retain, subscriptionIds: o.subIds, packetId: o.packetId, state,
+    };
   }
 
   // ---- DurableSink: the deliveries of persistent sessions -----------------------------------
@@ -163,12 +158,11 @@ export class Durability implements DurableSink {
     // The new reference first, so the message's count never passes 0 in between.
     const messageId = this.#message(o.msg);
     if (fromQueue) this.unqueued(session, o);
-    this.#add({ op: 'inflight', entry: { ...this.#entry(session, o, messageId), packetId: o.packetId, state: 'publish' } });
+    this.#add({ op: 'inflight', entry: this.#inflight(session, o, messageId, 'publish') });
   }
 
   released(session: Session, o: Outgoing): void {
-    const messageId = this.#ids.get(o.msg) as string;
-    this.#add({ op: 'inflight', entry: { ...this.#entry(session, o, messageId), packetId: o.packetId, state: 'pubrel' } });
+    this.#add({ op: 'inflight', entry: this.#inflight(session, o, o.msg.storeId as string, 'pubrel') });
   }
 
   completed(session: Session, o: Outgoing): void {
@@ -214,7 +208,7 @@ export class Durability implements DurableSink {
     const properties = m.properties === undefined || remaining === undefined ? m.properties
       : { ...m.properties, messageExpiryInterval: Math.ceil(remaining / 1000) };
     const msg = createMessage({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties, senderId: m.senderId, now });
-    this.#ids.set(msg, m.id);
+    msg.storeId = m.id;
     return msg;
   }
 
@@ -281,13 +275,12 @@ export class Durability implements DurableSink {
 
   /** Remembers the id of a message read back from the store (so it is not written again). */
   known(msg: Message, id: string): void {
-    this.#ids.set(msg, id);
+    msg.storeId = id;
   }
 
   /** One stored reference (queue, inflight or retained entry) to the known message `msg` was read back. */
   referenced(msg: Message): void {
-    const id = this.#ids.get(msg) as string;
-    this.#refs.set(id, (this.#refs.get(id) ?? 0) + 1);
+    msg.storeRefs++;
   }
 
   /** A session read back from the store. */

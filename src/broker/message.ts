@@ -38,6 +38,10 @@ export interface Message {
    * only, never on the payload, so a copy of the message with the same properties may share it.
    */
   template: PublishTemplate | undefined;
+  /** With a durable store: the message's stable id there (durability.ts), once it has one. */
+  storeId: string | undefined;
+  /** With a durable store: the stored entries (queue, inflight, retained) referencing it through this object. */
+  storeRefs: number;
 }
 
 /**
@@ -106,6 +110,8 @@ export function createMessage(init: MessageInit): Message {
     receivers: 0,
     size: -1,
     template: undefined,
+    storeId: undefined,
+    storeRefs: 0,
   };
 }
 

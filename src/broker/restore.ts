@@ -114,9 +114,11 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
     const m = stored.messages.get(messageId);
     if (m === undefined) continue;
     const msg = messageOf(m);
-    st.retained.set(topic, { ...msg, receivers: 2 });
-    d.known(st.retained.get(topic) as Message, messageId);
-    d.referenced(msg);
+    // Its own object, counting its own stored reference (the retained entry).
+    const kept: Message = { ...msg, receivers: 2, storeRefs: 0 };
+    st.retained.set(topic, kept);
+    d.known(kept, messageId);
+    d.referenced(kept);
     retained++;
   }
   // Deadlines that passed while the broker was down.

@@ -221,7 +221,9 @@ export class BrokerState implements DropSink, Router {
     if (this.retainQuotaExceeded(msg)) return;
     // A copy: payload and correlation data may be views of a large network chunk.
     // Retained: delivered to every later subscriber, so worth caching encodings for.
-    const kept: Message = { ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2 };
+    const kept: Message = {
+      ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2, storeRefs: 0,
+    };
     this.retained.set(msg.topic, kept);
     if (durability === undefined) return;
     durability.retained(kept);
