@@ -275,6 +275,14 @@ describe('petrel bench against Petrel', () => {
     assert.match(run.stderr, /EADDRNOTAVAIL/);
   });
 
+  test('--ifaddr that is not an IP address: a usage error, exit 2', async () => {
+    for (const bad of ['eth0', '127.0.0.1,nope', ',']) {
+      const run = await bench(['conn', '-c', '1', '--ifaddr', bad, '-p', String(port)]);
+      assert.equal(run.code, 2, bad);
+      assert.match(run.stderr, /--ifaddr (takes IP addresses|needs at least one address)/, bad);
+    }
+  });
+
   test('a port where nothing listens: a clear error and exit code 1', async () => {
     const closed = await freePort();
     const run = await bench(['p2p', '-c', '2', '-d', '1', '-p', String(closed)]);
