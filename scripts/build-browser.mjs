@@ -1,6 +1,6 @@
 // Bundles the browser build of petrel/client (dist/browser/client.js, the `browser` condition of
 // the "./client" export) from the compiled client: one ESM file with no imports. Node modules are
-// replaced by small shims (node:buffer, node:events, node:crypto in src/browser/) and the Node
+// replaced by small shims (node:buffer, node:events, node:crypto in src/shims/) and the Node
 // dialers by transport/dial-browser.js (the WHATWG WebSocket). Any other Node module or package
 // reached from the entry fails the build, so nothing Node-only can slip into the bundle.
 //
@@ -13,9 +13,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** A Vite plugin: the shims in place of Node modules, and a build error for anything else Node-only. */
 export function browserShims(from) {
   const shims = {
-    'node:buffer': join(from, 'browser/buffer.js'),
-    'node:events': join(from, 'browser/events.js'),
-    'node:crypto': join(from, 'browser/crypto.js'),
+    'node:buffer': join(from, 'shims/buffer.js'),
+    'node:events': join(from, 'shims/events.js'),
+    'node:crypto': join(from, 'shims/crypto.js'),
   };
   const nodeDial = join(from, 'transport/dial.js');
   return {

@@ -1,14 +1,14 @@
 /**
- * The browser build's Buffer (src/browser/buffer.ts) against Node's own, for every method the
+ * The browser build's Buffer (src/shims/buffer.ts) against Node's own, for every method the
  * codec and the client call: the same bytes, lengths and strings for ASCII, Latin-1, multi-byte,
  * astral and lone-surrogate text, and the same views and copies.
  */
 import assert from 'node:assert/strict';
 import { Buffer as NodeBuffer, isUtf8 as nodeIsUtf8 } from 'node:buffer';
 import { describe, test } from 'node:test';
-import { Buffer as ShimBuffer, isUtf8 } from '../../../src/browser/buffer.js';
-import { EventEmitter } from '../../../src/browser/events.js';
-import { randomBytes } from '../../../src/browser/crypto.js';
+import { Buffer as ShimBuffer, isUtf8 } from '../../../src/shims/buffer.js';
+import { EventEmitter } from '../../../src/shims/events.js';
+import { randomBytes } from '../../../src/shims/crypto.js';
 
 const STRINGS = ['', 'a/b/c', 'caf\u00e9', '\u6f22\u5b57/\u00ff', 'bird \u{1f426}', 'lone \ud800 high', 'lone \udc00 low', 'x'.repeat(70) + '\u00e9'];
 const bytes = (b: Uint8Array): number[] => [...b];
