@@ -62,7 +62,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         paths: netBan,
-        patterns: [{ regex: '^\\.\\./+(\\.\\./)*transport/(?!(types|dial)\\.js$)', message: 'The client takes a Duplex; it may import only the dialers (transport/dial.ts) and transport/types.ts.' }],
+        patterns: [{ regex: '^\\.\\./+(\\.\\./)*transport/(?!(types|dial|dial-browser)\\.js$)', message: 'The client takes a Duplex; it may import only the dialers (transport/dial.ts, dial-browser.ts) and transport/types.ts.' }],
       }],
     },
   },

@@ -1,6 +1,6 @@
 /** The command line of `petrel bench`: scenarios, flags, their defaults and bounds. */
 import { parseArgs } from 'node:util';
-import type { BenchScheme } from '../transport/bench-sockets.js';
+import { type BenchScheme, isAddress } from '../transport/bench-sockets.js';
 import { HEADER_BYTES, MAX_PUBLISHERS } from './payload.js';
 
 export const SCENARIOS = ['conn', 'pub', 'sub', 'fanout', 'fanin', 'p2p'] as const;
@@ -192,7 +192,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
     inflight: int('inflight', v.inflight, 64, 1, 65535),
     keepalive: int('keepalive', v.keepalive, 60, 0, 65535),
     insecure: v.insecure === true,
-    ifaddr: v.ifaddr === undefined ? [] : v.ifaddr.split(',').map((a) => a.trim()).filter((a) => a !== ''),
+    ifaddr: sourceAddresses(v.ifaddr),
     json: v.json === true,
     clientIdPrefix: v.prefix ?? `pb${process.pid}-`,
   };
@@ -202,6 +202,15 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   if (v.cert !== undefined) options.cert = v.cert;
   if (v.key !== undefined) options.key = v.key;
   return options;
+}
+
+function sourceAddresses(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const list = text.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const bad = list.find((a) => !isAddress(a));
+  if (bad !== undefined) throw new UsageError(`--ifaddr takes IP addresses, not '${bad}'`);
+  if (list.length === 0) throw new UsageError('--ifaddr needs at least one address');
+  return list;
 }
 
 /** Expands a topic pattern for client number `i` with identifier `clientId`. */

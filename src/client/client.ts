@@ -9,13 +9,13 @@
  * code, if any), every `messages()` iterator ends, and 'close' is emitted once.
  */
 import { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
 import {
   type ConnackPacket, type ConnectPacket, type DisconnectPacket, MqttError, type Packet, PacketType, type Properties,
   ProtocolError, ProtocolVersion, type PublishPacket, type QoS, ReasonCode, topicFilterProblem, topicNameProblem,
 } from '../protocol/index.js';
 import { randomBytes } from 'node:crypto';
 import { dial, type DialOptions } from '../transport/dial.js';
+import type { ByteStream } from '../transport/types.js';
 import { OutboundAliases } from './aliases.js';
 import { type AuthExchange, AuthenticationError, authExchange } from './auth.js';
 import { Backoff } from './backoff.js';
@@ -37,7 +37,8 @@ import { MemoryStore, type InflightStore } from './store.js';
 import { Subscriptions, type SubscribeOptions, type SubscriptionRequest, type SubackResult } from './subscriptions.js';
 import { realTimers, type ClientTimers } from './timers.js';
 
-export type Transport = () => Promise<Duplex>;
+/** Opens one connection: a Node Duplex (TCP, TLS, WebSocket, an in-process pair) or any other `ByteStream`. */
+export type Transport = () => Promise<ByteStream>;
 
 export interface PublishOptions {
   qos?: QoS;
@@ -121,7 +122,7 @@ export class MqttClient extends EventEmitter<ClientEvents> {
   #cancelRetry: (() => void) | undefined;
   #responseTopic: string | undefined;
 
-  constructor(transport: Duplex | Transport | string, options: ClientOptions = {}) {
+  constructor(transport: ByteStream | Transport | string, options: ClientOptions = {}) {
     super();
     if (typeof transport === 'string') {
       const dialOptions = dialOptionsOf(options);
@@ -312,7 +313,7 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     return new Promise<ConnackPacket>((resolve, reject) => this.#handshake(stream, connect, auth, resolve, reject));
   }
 
-  #handshake(stream: Duplex, connect: ConnectPacket, auth: AuthExchange | undefined,
+  #handshake(stream: ByteStream, connect: ConnectPacket, auth: AuthExchange | undefined,
     resolve: (c: ConnackPacket) => void, reject: (e: Error) => void): void {
     const ms = this.#options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
     let settled = false;
@@ -539,7 +540,7 @@ function dialOptionsOf(o: ClientOptions): DialOptions {
  * otherwise. `transport` is a URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`), a stream, or a
  * factory of streams.
  */
-export async function connect(transport: Duplex | Transport | string, options: ClientOptions = {}): Promise<MqttClient> {
+export async function connect(transport: ByteStream | Transport | string, options: ClientOptions = {}): Promise<MqttClient> {
   const client = new MqttClient(transport, options);
   await client.connect();
   return client;

@@ -18,3 +18,4 @@ export { MemoryStore, type InflightStore, type OutgoingEntry } from './store.js'
 export type { SubackResult, SubscribeOptions, SubscriptionRequest } from './subscriptions.js';
 export { realTimers, type ClientTimers } from './timers.js';
 export { DialError, type DialOptions } from '../transport/dial.js';
+export type { ByteStream } from '../transport/types.js';

@@ -1,12 +1,12 @@
 /**
- * One connection of the client: a Duplex byte stream, the decoder that reads it and the encoder
+ * One connection of the client: a byte stream (a Duplex, or the browser's WebSocket adapter), the decoder that reads it and the encoder
  * that writes it. Invariants: packets reach the handler in arrival order; the first error (a
  * decode error, the stream's own error, `close(error)`) is the one reported; `closed` runs exactly
  * once, when the stream is gone. The link never half-closes: when the peer ends, it is destroyed.
  */
 import type { Buffer } from 'node:buffer';
-import type { Duplex } from 'node:stream';
 import { Decoder, encode, MalformedPacketError, type Packet } from '../protocol/index.js';
+import type { ByteStream } from '../transport/types.js';
 
 export interface LinkHandler {
   /** A decoded packet from the server. May throw an `MqttError`: `failed` then gets it. */
@@ -20,14 +20,14 @@ export interface LinkHandler {
 }
 
 export class Link {
-  readonly stream: Duplex;
+  readonly stream: ByteStream;
   readonly version: number;
   readonly #decoder: Decoder;
   readonly #handler: LinkHandler;
   #error: Error | undefined;
   #closed = false;
 
-  constructor(stream: Duplex, version: 3 | 4 | 5, handler: LinkHandler, maxPacketSize?: number) {
+  constructor(stream: ByteStream, version: 3 | 4 | 5, handler: LinkHandler, maxPacketSize?: number) {
     this.stream = stream;
     this.version = version;
     this.#handler = handler;

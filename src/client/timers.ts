@@ -10,12 +10,15 @@ export interface ClientTimers {
   setTimer(fn: () => void, ms: number): () => void;
 }
 
-/** Real time: `performance.now()` and `setTimeout`, unref'd so that a client never keeps a process alive. */
+/**
+ * Real time: `performance.now()` and `setTimeout`, unref'd in Node so that a client never keeps a
+ * process alive (a browser's timer is a number, with nothing to unref).
+ */
 export const realTimers: ClientTimers = {
   now: () => performance.now(),
   setTimer(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
+    const t: ReturnType<typeof setTimeout> | number = setTimeout(fn, ms);
+    if (typeof t === 'object') t.unref();
     return () => clearTimeout(t);
   },
 };

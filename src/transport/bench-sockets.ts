@@ -30,6 +30,11 @@ export interface BenchSocket {
   open: Promise<void>;
 }
 
+/** True for an IPv4 or IPv6 address literal (what `--ifaddr` takes). */
+export function isAddress(text: string): boolean {
+  return net.isIP(text) !== 0;
+}
+
 /** Opens one connection from `localAddress` (when given). */
 export function openBenchSocket(target: BenchTarget, localAddress: string | undefined): BenchSocket {
   const local = localAddress !== undefined ? { localAddress } : {};

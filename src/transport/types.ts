@@ -85,3 +85,18 @@ export interface ConnectionMeta {
 
 /** Receives each accepted connection: the stream of MQTT bytes and what is known about its peer. */
 export type StreamHandler = (stream: Duplex, meta: ConnectionMeta) => void;
+
+/**
+ * The part of a Duplex that the client uses: a Node Duplex (TCP, TLS, an in-process pair, a ws
+ * stream) is one, and so is the browser's WebSocket adapter (transport/dial-browser.ts).
+ * 'data' carries Buffers; 'close' comes exactly once, after 'error' if there was one.
+ */
+export interface ByteStream {
+  readonly destroyed: boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  write(chunk: Buffer, callback?: (error?: Error | null) => void): boolean;
+  end(): this;
+  destroy(error?: Error): this;
+}

@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Summary } from '../../src/bench/run.js';
+import type { ClientInfo } from '../../src/broker/index.js';
 import { type Broker, createBroker } from '../../src/petrel.js';
+import { type CertFiles, makeCerts } from '../helpers/certs.js';
 
 const BIN = fileURLToPath(new URL('../../src/bin/petrel.js', import.meta.url));
 const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -118,14 +120,31 @@ async function freePort(): Promise<number> {
 
 describe('petrel bench against Petrel', () => {
   let broker: Broker;
+  let certs: CertFiles;
   let port = 0;
   let wsPort = 0;
+  let tlsPort = 0;
+  let wssPort = 0;
+  /** The connection metadata of every client the broker accepted, by client identifier. */
+  const accepted = new Map<string, ClientInfo>();
   before(async () => {
+    certs = makeCerts();
     broker = createBroker({});
+    broker.on('clientConnected', (info) => accepted.set(info.clientId, info));
     port = (await broker.listen({ type: 'tcp', port: 0, host: '127.0.0.1' })).port;
     wsPort = (await broker.listen({ type: 'ws', port: 0, host: '127.0.0.1' })).port;
+    tlsPort = (await broker.listen({ type: 'tls', port: 0, host: '127.0.0.1', cert: certs.cert, key: certs.key })).port;
+    wssPort = (await broker.listen({ type: 'wss', port: 0, host: '127.0.0.1', cert: certs.cert, key: certs.key })).port;
   });
-  after(() => broker.close());
+  after(async () => {
+    await broker.close();
+    certs.cleanup();
+  });
+
+  /** The accepted connections whose client identifier starts with `prefix`. */
+  function connectionsOf(prefix: string): ClientInfo[] {
+    return [...accepted.values()].filter((c) => c.clientId.startsWith(prefix));
+  }
 
   test('p2p --count 4 --duration 2 --qos 1: no loss, counts agree [MQTT-4.3.2-1]', async () => {
     checkP2pQos1(await summary(['p2p', '--count', '4', '--duration', '2', '--qos', '1', '-p', String(port)]), 4);
@@ -149,6 +168,119 @@ describe('petrel bench against Petrel', () => {
     const s = await summary(['p2p', '-c', '2', '-d', '2', '-q', '1', '--url', `ws://127.0.0.1:${wsPort}/mqtt`]);
     checkP2pQos1(s, 2);
     assert.equal(s.url, `ws://127.0.0.1:${wsPort}/mqtt`);
+  });
+
+  test('ws:// p2p: every connection came over the WebSocket listener [MQTT-6.0.0-3]', async () => {
+    const s = await summary(['p2p', '-c', '2', '-d', '1', '-q', '1', '--prefix', 'ws-meta-', '--url', `ws://127.0.0.1:${wsPort}/mqtt`]);
+    checkP2pQos1(s, 2);
+    const conns = connectionsOf('ws-meta-');
+    assert.equal(conns.length, 4);
+    for (const c of conns) {
+      assert.equal(c.connection.listener?.type, 'ws');
+      assert.equal(c.connection.listener?.port, wsPort);
+      assert.equal(c.connection.headers?.['sec-websocket-protocol'], 'mqtt');
+    }
+  });
+
+  test('mqtts:// with --cafile: the broker saw TLS connections, verified against the test CA', async () => {
+    const s = await summary(['p2p', '-c', '2', '-d', '1', '-q', '1', '--prefix', 'tls-meta-', '--cafile', certs.caCert,
+      '--url', `mqtts://localhost:${tlsPort}`]);
+    checkP2pQos1(s, 2);
+    assert.equal(s.url, `mqtts://localhost:${tlsPort}`);
+    const conns = connectionsOf('tls-meta-');
+    assert.equal(conns.length, 4);
+    for (const c of conns) {
+      assert.equal(c.connection.listener?.type, 'tls');
+      assert.match(c.connection.tls?.protocol ?? '', /^TLSv1\.[23]$/);
+    }
+  });
+
+  test('mqtts:// to an IP address verifies the certificate\'s IP SAN', async () => {
+    const s = await summary(['conn', '-c', '2', '--prefix', 'tls-ip-', '--cafile', certs.caCert, '--url', `mqtts://127.0.0.1:${tlsPort}`]);
+    checkConn(s, 2);
+    assert.equal(connectionsOf('tls-ip-').length, 2);
+  });
+
+  test('mqtts:// without the CA: the certificate does not verify, nothing connects, exit 1', async () => {
+    const run = await bench(['conn', '-c', '2', '--url', `mqtts://localhost:${tlsPort}`]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /no client could connect to mqtts:\/\/localhost:\d+: socket:UNABLE_TO_VERIFY_LEAF_SIGNATURE \(2\)/);
+  });
+
+  test('mqtts:// --insecure without the CA: connects over TLS without verifying', async () => {
+    checkConn(await summary(['conn', '-c', '2', '--prefix', 'tls-insecure-', '--insecure', '--url', `mqtts://localhost:${tlsPort}`]), 2);
+    for (const c of connectionsOf('tls-insecure-')) assert.equal(c.connection.listener?.type, 'tls');
+  });
+
+  test('--cert and --key: a client certificate the listener requires, over mqtts:// and wss://', async () => {
+    const alice = certs.client('bench-alice');
+    const mtls = { cert: certs.cert, key: certs.key, ca: certs.ca, requestCert: true, requireCert: true };
+    const tlsOnly = await broker.listen({ type: 'tls', port: 0, host: '127.0.0.1', ...mtls });
+    const wssOnly = await broker.listen({ type: 'wss', port: 0, host: '127.0.0.1', ...mtls });
+    for (const url of [`mqtts://localhost:${tlsOnly.port}`, `wss://localhost:${wssOnly.port}/mqtt`]) {
+      const prefix = `mtls-${url.slice(0, url.indexOf(':'))}-`;
+      const s = await summary(['conn', '-c', '2', '--prefix', prefix, '--cafile', certs.caCert, '--cert', alice.certFile, '--key', alice.keyFile, '--url', url]);
+      checkConn(s, 2);
+      const conns = connectionsOf(prefix);
+      assert.equal(conns.length, 2, url);
+      for (const c of conns) {
+        assert.equal(c.connection.tls?.authorized, true, url);
+        assert.equal(c.connection.tls?.peerCertificate?.subjectCN, 'bench-alice', url);
+      }
+      // Without the certificate the listener refuses the handshake.
+      const refused = await bench(['conn', '-c', '1', '--cafile', certs.caCert, '--url', url]);
+      assert.equal(refused.code, 1, url);
+    }
+  });
+
+  test('wss:// with --cafile, from two source addresses', async () => {
+    const s = await summary(['p2p', '-c', '2', '-d', '1', '-q', '1', '--prefix', 'wss-meta-', '--cafile', certs.caCert,
+      '--ifaddr', '127.0.0.1,127.0.0.2', '--url', `wss://localhost:${wssPort}/mqtt`]);
+    checkP2pQos1(s, 2);
+    const conns = connectionsOf('wss-meta-');
+    assert.equal(conns.length, 4);
+    for (const c of conns) {
+      assert.equal(c.connection.listener?.type, 'wss');
+      assert.match(c.connection.tls?.protocol ?? '', /^TLSv1\.[23]$/);
+    }
+    assert.deepEqual(conns.map((c) => c.connection.remoteAddress).sort(), ['127.0.0.1', '127.0.0.1', '127.0.0.2', '127.0.0.2']);
+  });
+
+  test('--ifaddr 127.0.0.1,127.0.0.2: connections alternate between the source addresses', async () => {
+    const s = await summary(['p2p', '-c', '2', '-d', '1', '-q', '1', '--prefix', 'ifaddr-', '--ifaddr', '127.0.0.2,127.0.0.1', '-p', String(port)]);
+    checkP2pQos1(s, 2);
+    const conns = connectionsOf('ifaddr-');
+    assert.equal(conns.length, 4);
+    const bySource = new Map<string, number>();
+    for (const c of conns) bySource.set(c.connection.remoteAddress ?? '?', (bySource.get(c.connection.remoteAddress ?? '?') ?? 0) + 1);
+    assert.deepEqual([...bySource.entries()].sort(), [['127.0.0.1', 2], ['127.0.0.2', 2]]);
+    // One listener: the addresses are the sources, not different destinations.
+    for (const c of conns) assert.equal(c.connection.listener?.port, port);
+  });
+
+  test('--ifaddr with TLS and WebSocket: the source address holds for every transport', async () => {
+    for (const [scheme, p, extra] of [['mqtts', tlsPort, ['--cafile', certs.caCert]], ['ws', wsPort, []]] as const) {
+      const prefix = `ifaddr-${scheme}-`;
+      const s = await summary(['conn', '-c', '2', '--prefix', prefix, '--ifaddr', '127.0.0.2', ...extra, '--url', `${scheme}://localhost:${p}/mqtt`]);
+      checkConn(s, 2);
+      const conns = connectionsOf(prefix);
+      assert.equal(conns.length, 2, scheme);
+      for (const c of conns) assert.equal(c.connection.remoteAddress, '127.0.0.2', scheme);
+    }
+  });
+
+  test('--ifaddr with an address of no local interface: the error names it, exit 1', async () => {
+    const run = await bench(['conn', '-c', '2', '--ifaddr', '192.0.2.1', '-p', String(port)]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /EADDRNOTAVAIL/);
+  });
+
+  test('--ifaddr that is not an IP address: a usage error, exit 2', async () => {
+    for (const bad of ['eth0', '127.0.0.1,nope', ',']) {
+      const run = await bench(['conn', '-c', '1', '--ifaddr', bad, '-p', String(port)]);
+      assert.equal(run.code, 2, bad);
+      assert.match(run.stderr, /--ifaddr (takes IP addresses|needs at least one address)/, bad);
+    }
   });
 
   test('a port where nothing listens: a clear error and exit code 1', async () => {
