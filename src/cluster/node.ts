@@ -187,12 +187,13 @@ export class ClusterNode implements ClusterLink {
         this.#logger.warn({ node: this.nodeId }, 'cluster: Redis connection lost; serving local clients, forwards wait (bounded)');
       }
     });
-    await Promise.all([this.#cmd.connect(), this.#sub.connect(), this.#blk.connect()]);
+    await Promise.all([this.#cmd, this.#sub, this.#blk].map((conn) => (conn.status === 'wait' ? conn.connect() : undefined)));
     await this.#sub.subscribe(this.#channel);
     await this.#resync();
     this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref();
     this.#reading = this.#readLoop();
+    this.#schedule();
     this.#logger.info({ node: this.nodeId, nodes: this.liveNodes }, 'cluster node started');
   }
 
@@ -316,7 +317,9 @@ export class ClusterNode implements ClusterLink {
   #flush(): void {
     this.#flushScheduled = false;
     this.#epoch++;
-    if (this.#redisDown) return;
+    // Before start (the broker restoring its sessions) and while Redis is away, forwards and
+    // route changes wait: start and the reconnect write every route anyway.
+    if (this.#redisDown || this.#reading === undefined) return;
     if (this.#routeChanges.size > 0) this.#writeRoutes();
     for (const [node, list] of this.#out) {
       if (list.length === 0) continue;
@@ -602,7 +605,9 @@ export class ClusterNode implements ClusterLink {
 /** [id, value of field "m"] per entry of an XREADGROUP reply on one stream. */
 function streamEntries(reply: unknown): [Buffer, Buffer | undefined][] {
   if (!Array.isArray(reply) || reply.length === 0) return [];
-  const stream = reply[0] as [Buffer, [Buffer, Buffer[] | null][]];
+  // [[key, entries], …] from Redis; ioredis may hand a single stream's reply over as [key, entries].
+  const stream = (Array.isArray(reply[0]) ? reply[0] : reply) as [Buffer, [Buffer, Buffer[] | null][] | null];
+  if (!Array.isArray(stream[1])) return [];
   const out: [Buffer, Buffer | undefined][] = [];
   for (const [id, fields] of stream[1]) {
     let data: Buffer | undefined;
