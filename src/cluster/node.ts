@@ -542,16 +542,18 @@ export class ClusterNode implements ClusterLink {
       }
       const broker = this.#broker!;
       const ids: Buffer[] = [];
+      let receivers = 0;
       for (const [id, data] of entries) {
         ids.push(id);
         if (data === undefined) continue;
         try {
-          broker.deliverRemote(decodeBusMessage(data));
+          receivers += broker.deliverRemote(decodeBusMessage(data));
           this.stats.received++;
         } catch (err) {
           this.#logger.error({ node: this.nodeId, err }, 'cluster: undeliverable bus entry skipped');
         }
       }
+      this.#logger.debug({ node: this.nodeId, entries: entries.length, receivers, pending: from === '0' }, 'cluster bus read');
       try {
         // What the deliveries stored (persistent sessions) is durable before Redis forgets the entries.
         await broker.settled();

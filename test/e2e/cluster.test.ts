@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { Redis } from 'ioredis';
-import type { MqttClient } from 'mqtt';
-import { connectClient, endAll, Inbox } from '../helpers/mqttjs.js';
+import mqtt, { type MqttClient } from 'mqtt';
+import { clientOptions, connectClient, endAll, Inbox, waitFor } from '../helpers/mqttjs.js';
 import { PetrelNode } from '../helpers/petrel-node.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -113,7 +113,10 @@ describe('cluster of three nodes over Redis', () => {
     await Promise.all([a.waitFor((r) => r.dead === 'b', 'b declared dead'), c.waitFor((r) => r.dead === 'b', 'b declared dead')]);
     const mark = a.mark();
     await b.restart();
-    const back = new Inbox(await client(t, b, 'durable-sub', true));
+    // The inbox listens before CONNECT: the queued messages follow the CONNACK at once.
+    const back = new Inbox(mqtt.connect(b.url, clientOptions(5, { clientId: 'durable-sub', clean: false, properties: { sessionExpiryInterval: 300 } })));
+    t.after(() => endAll([back.client]));
+    await waitFor(back.client, 'connect');
     await back.until((m) => m.length >= 10, 'the 10 orders');
     assert.deepEqual(back.on('orders/new').map((m) => m.payload), sent);
     // Clients go on through the restarted node: its routes are back.
