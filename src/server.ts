@@ -9,6 +9,9 @@ import { createJwtAuth } from './auth/jwt.js';
 import { PasswordFile } from './auth/password-file.js';
 import { AuthProviders } from './auth/providers.js';
 import type { Plugin } from './broker/broker.js';
+import { hostname } from 'node:os';
+import { ClusterNode } from './cluster/index.js';
+import { RedisStore } from './persistence/redis/index.js';
 import { SqliteStore } from './persistence/sqlite/index.js';
 import type { Store } from './persistence/types.js';
 import { type AuthConfig, ConfigError, type ListenerConfig, listenersOf, type PluginConfig, type ServerConfig } from './config/schema.js';
@@ -133,22 +136,32 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
   const specs = listenersOf(config);
   const auth = providersOf(config.auth);
   const s = config.store;
-  const store: Store | undefined = s.type === 'sqlite'
-    ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs }) : undefined;
+  const c = config.cluster;
+  const cluster = c === undefined ? undefined : new ClusterNode({
+    redis: c.redis, nodeId: c.nodeId ?? clusterNodeId(), heartbeatInterval: c.heartbeatInterval, nodeTimeout: c.nodeTimeout, logger,
+  });
+  // In a cluster the store is Redis: a node's sessions are kept under its node id.
+  const store: Store | undefined = cluster !== undefined ? new RedisStore({ redis: cluster.redisUrl, prefix: cluster.storePrefix })
+    : s.type === 'sqlite' ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs }) : undefined;
   const broker = createBroker({
-    ...config.broker, logger, ...(store !== undefined ? { store } : {}), ...(auth !== undefined ? auth.providers.hooks() : {}),
+    ...config.broker, logger, ...(store !== undefined ? { store } : {}), ...(cluster !== undefined ? { cluster } : {}),
+    ...(auth !== undefined ? auth.providers.hooks() : {}),
   });
   if (auth === undefined) logger.warn('no auth configured: anonymous access is on, any client may connect, publish and subscribe');
   else if (auth.providers.anonymous) logger.warn('anonymous access is on: clients without username and password may connect');
   try {
     await broker.restore();
-    if (store !== undefined) logger.info({ store: s.type, dataDir: s.dataDir, durability: s.durability }, 'store ready');
+    if (cluster !== undefined) {
+      logger.info({ store: 'redis', node: cluster.nodeId }, 'store ready');
+      await cluster.start(broker);
+    } else if (store !== undefined) logger.info({ store: s.type, dataDir: s.dataDir, durability: s.durability }, 'store ready');
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const plugin = await loadPlugin(p, i);
       await broker.use(plugin, p.options);
       logger.info({ plugin: plugin.name }, 'plugin loaded');
     }
   } catch (err) {
+    await cluster?.close();
     await broker.close();
     auth?.http?.close();
     throw err;
@@ -162,6 +175,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
       logger.info({ listener: listener.name, type: listener.type, host: listener.host, port: listener.port }, 'listening');
     }
   } catch (err) {
+    await cluster?.close();
     await broker.close();
     throw err;
   }
@@ -200,8 +214,15 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
       logger.info({ reloaded }, 'reload requested');
     },
     stop: async () => {
+      // The node leaves first (its routes go), so no more messages come for the closing broker.
+      await cluster?.close();
       await broker.close();
       auth?.http?.close();
     },
   };
+}
+
+/** The host name, made a valid node id. */
+function clusterNodeId(): string {
+  return hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'node';
 }

@@ -29,6 +29,17 @@ export interface PublishOptions {
   clientId?: string;
 }
 
+/** A message from another node of a cluster (`deliverRemote`). */
+export interface RemoteMessage {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  /** Its Message Expiry Interval, when set, is what remains of it. */
+  properties: Properties | undefined;
+  senderId: string | undefined;
+}
+
 /** A session, as the inspection API shows it. */
 export interface SessionInfo {
   clientId: string;
@@ -210,6 +221,28 @@ export class BrokerCore {
     const n = st.publish(msg);
     st.emitPublished(msg);
     return n;
+  }
+
+  /**
+   * A message published on another node of the cluster (see `cluster` option): retained and routed
+   * to the subscribers here, never forwarded again. `expiresIn`: seconds it may still be delivered.
+   * Returns the number of receivers.
+   */
+  deliverRemote(message: RemoteMessage): number {
+    const st = this.#state;
+    const msg = createMessage({
+      topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain && st.options.retainAvailable,
+      properties: message.properties, senderId: message.senderId, now: st.clock.now(),
+    });
+    st.stats.messagesReceived++;
+    const n = st.deliverRemote(msg);
+    st.emitPublished(msg);
+    return n;
+  }
+
+  /** Resolves once every change made so far is durable in the store (at once without a store). */
+  async settled(): Promise<void> {
+    await this.#state.durability?.commit();
   }
 
   #publishTo(clientId: string, message: PublishOptions): number {

@@ -1,4 +1,5 @@
-export { BrokerCore, type Plugin, type PluginHandle, type PublishOptions, type RetainedInfo, type SessionInfo, type SubscriptionInfo } from './broker.js';
+export { BrokerCore, type Plugin, type PluginHandle, type PublishOptions, type RemoteMessage, type RetainedInfo, type SessionInfo, type SubscriptionInfo } from './broker.js';
 export { type BrokerOptions, OptionsError } from './options.js';
 export type { BrokerEvents, ClientInfo, PublishedMessage } from './events.js';
 export type * from './hooks.js';
+export type { ClusterLink } from './cluster.js';

@@ -10,6 +10,7 @@ import type { ShareStrategy } from '../router/index.js';
 import type { Clock, Ticker } from '../session/clock.js';
 import type { BrokerHooks } from './hooks.js';
 import type { AuthMechanism } from './auth-mechanism.js';
+import type { ClusterLink } from './cluster.js';
 
 export interface BrokerOptions extends BrokerHooks {
   /** Structured logger (pino-compatible). Default: silent. */
@@ -23,6 +24,12 @@ export interface BrokerOptions extends BrokerHooks {
    * Default: none (memory only). With a store, call `restore()` (listen() does) before serving.
    */
   store?: Store;
+  /**
+   * Makes this broker one node of a cluster (src/cluster/): what is published here is forwarded to
+   * the nodes whose subscribers want it, and messages from other nodes arrive through
+   * `deliverRemote`. Default: none.
+   */
+  cluster?: ClusterLink;
   /** Wall-clock time source (ms since the epoch) for stored deadlines; tests inject one. Default: Date.now. */
   wallClock?: () => number;
   /** Largest inbound packet in bytes; larger ones are refused with 0x95. Default 1 MiB. */
@@ -122,7 +129,7 @@ export interface BrokerOptions extends BrokerHooks {
 }
 
 /** Options that are code (objects, functions) injected by embedders, not configuration values. */
-export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | 'store' | 'wallClock' | keyof BrokerHooks;
+export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | 'store' | 'cluster' | 'wallClock' | keyof BrokerHooks;
 /** The options a configuration file can set: plain values, each with a rule below. */
 export type ValueOptions = Omit<BrokerOptions, CodeOption>;
 
@@ -222,6 +229,7 @@ const codeChecks: Readonly<Record<CodeOption, (v: unknown) => string | undefined
   authorizePublish: fn,
   authorizeDelivery: fn,
   store: withMethods('open', 'write', 'close'),
+  cluster: withMethods('published', 'forwarded', 'subscribed', 'unsubscribed'),
   wallClock: fn,
   authMechanisms: (v) => (Array.isArray(v) && v.every((m) => isObject(m) && typeof m.method === 'string' && typeof m.start === 'function')
     ? undefined : 'must be a list of mechanisms, each with a method name and a start function'),
@@ -252,12 +260,13 @@ export const systemTicker: Ticker = {
   },
 };
 
-type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms' | 'store';
+type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms' | 'store' | 'cluster';
 export type ResolvedOptions = Required<Omit<BrokerOptions, Optional | keyof BrokerHooks>> & {
   responseInformation: string | undefined;
   serverReference: string | undefined;
   authMechanisms: ReadonlyMap<string, AuthMechanism>;
   store: Store | undefined;
+  cluster: ClusterLink | undefined;
 };
 
 /** Checks `o` (throws OptionsError) and fills in the defaults. */
@@ -268,6 +277,7 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     clock: o.clock ?? defaults.clock,
     ticker: o.ticker ?? systemTicker,
     store: o.store,
+    cluster: o.cluster,
     wallClock: o.wallClock ?? Date.now,
     maxPacketSize: o.maxPacketSize ?? 1024 * 1024,
     maxInflight: o.maxInflight ?? 100,

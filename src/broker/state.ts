@@ -23,6 +23,7 @@ import type { InterceptedMessage } from './hooks.js';
 import { type InboundBudget, Limits } from './limits.js';
 import { type PendingWill, SessionRegistry } from './registry.js';
 import { Durability } from './durability.js';
+import type { ClusterLink } from './cluster.js';
 import type { ResolvedOptions } from './options.js';
 import {
   type DropSink, type Outgoing, type Session, type SessionLimits, sessionLimits, StallWatch, type SubRecord,
@@ -62,6 +63,8 @@ export class BrokerState implements DropSink, Router {
   readonly registry: SessionRegistry;
   /** Durable changes to the store, when there is one (durability.ts). */
   readonly durability: Durability | undefined;
+  /** The other nodes of a cluster, when this broker is one node (cluster.ts). */
+  readonly cluster: ClusterLink | undefined;
   /** Per connection, the acknowledgements waiting for a commit (kept in order behind it). */
   readonly ackChains = new WeakMap<Connection, Promise<void>>();
   /** Connected clients by client id. */
@@ -114,6 +117,7 @@ export class BrokerState implements DropSink, Router {
     this.ext = new Extensions(userCode, this.clock, hooks);
     this.durability = options.store === undefined ? undefined : new Durability(options.store, this.clock, options.wallClock);
     if (this.durability !== undefined) this.durability.onError = (err) => this.logger.error({ err }, 'store write failed');
+    this.cluster = options.cluster;
     this.registry = new SessionRegistry(this);
     this.strategy = options.sharedSubscriptionStrategy;
     this.limits = new Limits(options, this.clock, this.wheel as TimerWheel<unknown>);
@@ -172,6 +176,16 @@ export class BrokerState implements DropSink, Router {
 
   /** Routes a message to its subscribers; returns how many received it. */
   publish(msg: Message): number {
+    const now = this.clock.now();
+    if (msg.retain) this.#retain(msg);
+    const n = route(this, msg, now);
+    this.stats.messagesRouted += n;
+    const cluster = this.cluster;
+    return cluster === undefined ? n : n + cluster.published(msg);
+  }
+
+  /** A message published on another node of the cluster: retained and routed here, never forwarded again. */
+  deliverRemote(msg: Message): number {
     const now = this.clock.now();
     if (msg.retain) this.#retain(msg);
     const n = route(this, msg, now);
@@ -289,7 +303,7 @@ export class BrokerState implements DropSink, Router {
       shared.add(rec.session.clientId, rec);
       return;
     }
-    this.tree.add(rec.topicFilter, rec.session.clientId, rec);
+    if (this.tree.add(rec.topicFilter, rec.session.clientId, rec)) this.cluster?.subscribed(rec.topicFilter);
   }
 
   /** The shared group for `$share/{group}/{filter}`, created and put in the tree on first use. */
@@ -300,6 +314,7 @@ export class BrokerState implements DropSink, Router {
       g = new SharedGroup<SubRecord>(group, filter);
       this.groups.set(key, g);
       this.tree.add(filter, `\u0000share/${group}`, g);
+      this.cluster?.subscribed(filter);
     }
     return g;
   }
@@ -307,13 +322,14 @@ export class BrokerState implements DropSink, Router {
   removeSubscription(rec: SubRecord): void {
     const g = rec.group;
     if (g === undefined) {
-      this.tree.remove(rec.topicFilter, rec.session.clientId);
+      if (this.tree.remove(rec.topicFilter, rec.session.clientId)) this.cluster?.unsubscribed(rec.topicFilter);
       return;
     }
     g.remove(rec.session.clientId);
     if (g.size === 0) {
       this.groups.delete(groupKey(g));
       this.tree.remove(g.filter, `\u0000share/${g.group}`);
+      this.cluster?.unsubscribed(g.filter);
     }
   }
 

@@ -27,6 +27,8 @@ export const FLAGS = {
   host: { type: 'string', value: '<address>', help: 'address to bind (default 0.0.0.0)' },
   store: { type: 'string', value: '<sqlite|memory>', help: 'where persistent sessions and retained messages live (default sqlite)' },
   'data-dir': { type: 'string', value: '<dir>', help: 'directory of the SQLite store (default ./data)' },
+  'cluster-redis': { type: 'string', value: '<url>', help: 'join a cluster over this Redis (redis://host:port); the store is then Redis' },
+  'node-id': { type: 'string', value: '<id>', help: "this node's id in the cluster (default: the host name)" },
   'log-level': { type: 'string', value: '<level>', help: 'fatal, error, warn, info, debug, trace or silent (default info)' },
   help: { type: 'boolean', short: 'h', help: 'print this help and exit' },
   version: { type: 'boolean', help: 'print the version and exit' },
@@ -89,6 +91,12 @@ export function parseCommandLine(argv: string[]): Command {
     flags.store = {
       ...(values.store !== undefined ? { type: values.store } : {}),
       ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
+    };
+  }
+  if (values['cluster-redis'] !== undefined || values['node-id'] !== undefined) {
+    flags.cluster = {
+      ...(values['cluster-redis'] !== undefined ? { redis: values['cluster-redis'] } : {}),
+      ...(values['node-id'] !== undefined ? { nodeId: values['node-id'] } : {}),
     };
   }
   if (values.host !== undefined) flags.host = values.host;

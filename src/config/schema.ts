@@ -78,8 +78,22 @@ export interface StoreConfig {
   intervalMs: number;
 }
 
+/** The `cluster:` section: this server is one node of a cluster over Redis (docs/cluster.md). */
+export interface ClusterConfig {
+  /** Redis URL: redis://, rediss://, redis-sentinel://host:port,…/master, redis-cluster://host:port,… */
+  redis: string;
+  /** This node's id, unique in the cluster and the same across restarts; default: the host name. */
+  nodeId?: string;
+  /** Milliseconds between heartbeats. */
+  heartbeatInterval: number;
+  /** Milliseconds without a heartbeat after which a node counts as dead (its routes are removed). */
+  nodeTimeout: number;
+}
+
 export interface ServerConfig {
   store: StoreConfig;
+  /** One node of a cluster over Redis; not set: a standalone broker. With a cluster the store is the Redis store. */
+  cluster?: ClusterConfig;
   /** Authentication and authorization providers; not set: anyone may connect (with a warning). */
   auth?: AuthConfig;
   /** Plugins loaded at start, in order. */
@@ -112,7 +126,7 @@ const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const portOrOff: Rule = { kind: 'int', min: 0, max: 65535 };
 const optionalString: Rule = { kind: 'string', optional: true };
 
-const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store'>, Rule> = {
+const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store' | 'cluster'>, Rule> = {
   port: int(0, 65535),
   cert: optionalString,
   key: optionalString,
@@ -248,6 +262,10 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
       out.plugins = validatePlugins(value);
       continue;
     }
+    if (key === 'cluster') {
+      out.cluster = validateCluster(value, out.cluster);
+      continue;
+    }
     if (key === 'wsPort' || key === 'tlsPort') {
       if (value !== false) check(key, portOrOff, value);
       out[key] = value as number | false;
@@ -362,6 +380,29 @@ function validateAuth(value: unknown): AuthConfig {
     },
   });
   return auth;
+}
+
+export const CLUSTER_DEFAULTS = { heartbeatInterval: 1000, nodeTimeout: 5000 } as const;
+
+function validateCluster(value: unknown, base: ClusterConfig | undefined): ClusterConfig {
+  const c = mapping<Partial<ClusterConfig>>('cluster', value, {
+    redis: (p, v) => {
+      if (typeof v !== 'string' || !/^(rediss?|redis-sentinel|redis-cluster):\/\/./.test(v)) {
+        throw new ConfigError(p, `must be a Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://), got ${JSON.stringify(v)}`);
+      }
+      return v;
+    },
+    nodeId: (p, v) => {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(v)) throw new ConfigError(p, `must be 1 to 64 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(v)}`);
+      return v;
+    },
+    heartbeatInterval: int(10, 3_600_000),
+    nodeTimeout: int(20, 86_400_000),
+  });
+  const out: Partial<ClusterConfig> = { ...CLUSTER_DEFAULTS, ...base, ...c };
+  if (out.redis === undefined) throw new ConfigError('cluster.redis', 'is required: the Redis URL of the cluster');
+  if ((out.nodeTimeout as number) <= (out.heartbeatInterval as number)) throw new ConfigError('cluster.nodeTimeout', 'must be longer than cluster.heartbeatInterval');
+  return out as ClusterConfig;
 }
 
 function validatePlugins(value: unknown): PluginConfig[] {

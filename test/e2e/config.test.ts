@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
-import { ConfigError, defaultConfig, type ServerConfig, validateConfig } from '../../src/config/schema.js';
+import { type ClusterConfig, ConfigError, defaultConfig, type ServerConfig, validateConfig } from '../../src/config/schema.js';
 
 /** Tests run compiled, from build/test/e2e/: three levels up is the repository root. */
 const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', import.meta.url));
@@ -21,7 +21,7 @@ const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', impo
  */
 const TOP_KEYS: Record<keyof ServerConfig, true> = {
   port: true, wsPort: true, tlsPort: true, cert: true, key: true, ca: true, listeners: true, host: true, portFallback: true,
-  logLevel: true, broker: true, auth: true, plugins: true, store: true,
+  logLevel: true, broker: true, auth: true, plugins: true, store: true, cluster: true,
 };
 const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   maxPacketSize: true, maxInflight: true, maxQueuedMessages: true, queueQos0Offline: true, retryInterval: true,
@@ -101,8 +101,27 @@ describe('config/petrel.example.yaml', () => {
     // Nothing in the sample that the schema does not know (validateConfig would refuse it too).
     const data = parseYaml(text) as Record<string, unknown>;
     // Keys without a default (cert, key, ca, listeners, auth, plugins) are shown commented out.
-    const optional = new Set(['cert', 'key', 'ca', 'listeners', 'auth', 'plugins']);
+    const optional = new Set(['cert', 'key', 'ca', 'listeners', 'auth', 'plugins', 'cluster']);
     assert.deepEqual(Object.keys(data).sort(), Object.keys(TOP_KEYS).filter((k) => !optional.has(k)).sort());
+  });
+
+  test('documents every cluster key with a comment giving its default, and the section, uncommented, is accepted', () => {
+    // The section is commented out (no cluster by default): `# cluster:`, then `#   key:` lines under `#   # ...` comments.
+    const at = lines.findIndex((l) => /^# ?cluster:/.test(l));
+    assert.ok(at >= 0, 'the cluster section is not in the sample');
+    const block: string[] = [];
+    for (let i = at + 1; i < lines.length && (lines[i] as string).startsWith('#   '); i++) block.push(lines[i] as string);
+    const keys: Record<keyof ClusterConfig, true> = { redis: true, nodeId: true, heartbeatInterval: true, nodeTimeout: true };
+    for (const key of Object.keys(keys)) {
+      const k = block.findIndex((l) => l.startsWith(`#   ${key}:`));
+      assert.ok(k >= 0, `"cluster.${key}" is not in the sample`);
+      const comment: string[] = [];
+      for (let i = k - 1; i >= 0 && (block[i] as string).startsWith('#   #'); i--) comment.unshift(block[i] as string);
+      assert.match(comment.join('\n'), /Default/, `"cluster.${key}" has no comment giving its default`);
+    }
+    const yaml = ['cluster:', ...block.filter((l) => /^# {3}[a-zA-Z]+:/.test(l)).map((l) => l.slice(1))].join('\n');
+    const config = validateConfig(parseYaml(yaml));
+    assert.deepEqual(config.cluster, { redis: 'redis://127.0.0.1:6379', nodeId: 'node-1', heartbeatInterval: 1000, nodeTimeout: 5000 });
   });
 
   test('the optional responseInformation, uncommented, is accepted', () => {
@@ -134,6 +153,11 @@ describe('validateConfig refuses bad configurations, naming the key', () => {
     ['broker.responseInformation not a string', { broker: { responseInformation: 42 } }, 'broker.responseInformation'],
     ['broker.maxSessionExpiryInterval above 32 bits', { broker: { maxSessionExpiryInterval: 2 ** 32 } }, 'broker.maxSessionExpiryInterval'],
     ['a list instead of a mapping', [1, 2], '(root)'],
+    ['cluster without redis', { cluster: { nodeId: 'a' } }, 'cluster.redis'],
+    ['cluster.redis not a Redis URL', { cluster: { redis: 'http://x' } }, 'cluster.redis'],
+    ['cluster.nodeId with a space', { cluster: { redis: 'redis://h', nodeId: 'a b' } }, 'cluster.nodeId'],
+    ['cluster.nodeTimeout not above heartbeatInterval', { cluster: { redis: 'redis://h', heartbeatInterval: 1000, nodeTimeout: 1000 } }, 'cluster.nodeTimeout'],
+    ['an unknown cluster key', { cluster: { redis: 'redis://h', nodes: 3 } }, 'cluster.nodes'],
   ];
   for (const [name, input, key] of cases) {
     test(`${name} → key "${key}"`, () => {
@@ -179,6 +203,17 @@ describe('loadConfig: files and flags', () => {
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.logLevel, 'silent');
     assert.equal(config.broker.retryInterval, 20);
+  });
+
+  test('--cluster-redis and --node-id make a cluster section (defaults filled in) over the file\'s', (t) => {
+    const file = tempFile('petrel.yaml', 'cluster:\n  redis: redis://10.0.0.1:6379\n  nodeTimeout: 9000\n');
+    t.after(file.cleanup);
+    assert.equal(loadConfig([]).cluster, undefined);
+    assert.deepEqual(loadConfig(['--cluster-redis', 'redis://127.0.0.1:6380', '--node-id', 'b']).cluster,
+      { redis: 'redis://127.0.0.1:6380', nodeId: 'b', heartbeatInterval: 1000, nodeTimeout: 5000 });
+    assert.deepEqual(loadConfig(['--config', file.path, '--node-id', 'c']).cluster,
+      { redis: 'redis://10.0.0.1:6379', nodeId: 'c', heartbeatInterval: 1000, nodeTimeout: 9000 });
+    assert.equal(configError(() => loadConfig(['--node-id', 'c'])).key, 'cluster.redis');
   });
 
   test('bad keys in a JSON file and bad flags are refused with the key named', (t) => {

@@ -1,0 +1,26 @@
+/**
+ * The seam between the broker and a cluster of brokers (src/cluster/). The broker knows nothing
+ * of Redis: it tells its `ClusterLink` what was published here and which topic filters its
+ * sessions subscribe to, and the link hands messages published on other nodes back through
+ * `BrokerCore.deliverRemote`. Without a link every hook point is one field check.
+ */
+import type { Message } from './message.js';
+
+export interface ClusterLink {
+  /**
+   * A message published on this node (a client's PUBLISH, a will, `broker.publish`), after it was
+   * routed here. The link forwards it to the nodes whose subscriptions match; returns how many.
+   */
+  published(msg: Message): number;
+  /**
+   * True while a forwarded QoS 1/2 message is not yet safe in the cluster bus: the publisher's
+   * PUBACK / PUBREC then waits for `forwarded()`.
+   */
+  readonly pending: boolean;
+  /** Resolves once every forward made so far is safe (or was counted as dropped). */
+  forwarded(): Promise<void>;
+  /** A session here subscribed to `filter` (the plain filter; for a shared subscription, the group's). */
+  subscribed(filter: string): void;
+  /** The inverse of `subscribed`, once per earlier call. */
+  unsubscribed(filter: string): void;
+}

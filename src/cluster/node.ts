@@ -1,0 +1,620 @@
+/**
+ * One Petrel node of a cluster over Redis (see docs/cluster.md).
+ *
+ * Routes. Each node keeps the topic filters its sessions subscribe to in a Redis set
+ * (`<prefix>{cluster}:routes:<node>`) and announces every change on a pub/sub channel; every
+ * node caches the other nodes' filters in a `TopicTree` (src/router), so a publish looks up the
+ * nodes that want it locally, without a Redis round trip, and a node with no subscriber for a
+ * topic receives nothing for it. Retained messages go to every node (each keeps the retained
+ * index its subscribers need). A node reloads the whole table when it (re)connects.
+ *
+ * The hop. Messages for a node are appended (XADD) to that node's stream
+ * (`<prefix>{node:<id>}:in`), in one pipeline per node and event-loop turn; the node reads its
+ * stream with XREADGROUP, delivers locally, waits until the local store committed what that
+ * delivery wrote, then acknowledges and deletes the entries (XACK, XDEL). An entry read but not
+ * acknowledged when a node dies is read again (pending entries) when it comes back.
+ *
+ * Guarantees per QoS: QoS 1 and 2 PUBLISHes are acknowledged to their publisher only once their
+ * forwards are in Redis (`pending` / `forwarded()`); Redis keeps them (with appendonly) until the
+ * receiving node delivered them. The hop is at least once: if Redis fails after storing an XADD
+ * but before answering, the retry stores it again, so across such a failure a QoS 2 message can
+ * reach a remote subscriber twice. QoS 0 takes the same path but nobody waits for it.
+ *
+ * Failure. While Redis is away, local clients are served as usual; forwards wait in a bounded
+ * queue (`maxPendingMessages`, oldest dropped beyond, every drop counted in `stats.dropped` and
+ * logged) and go out when Redis is back, followed by a resync of the route table. Heartbeats
+ * (`alive:<node>` keys with a TTL of `nodeTimeout`) let the others see a dead node: its routes
+ * leave their caches, and one survivor removes them from Redis.
+ */
+import type { Buffer } from 'node:buffer';
+import type { BrokerCore } from '../broker/broker.js';
+import type { ClusterLink } from '../broker/cluster.js';
+import type { Message } from '../broker/message.js';
+import { type Logger, silentLogger } from '../observability/logger.js';
+import { connectRedis, type RedisConnection } from '../persistence/redis/connection.js';
+import { TopicTree } from '../router/index.js';
+import { decodeBusMessage, encodeBusMessage } from './codec.js';
+
+export interface ClusterNodeOptions {
+  /** Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://). */
+  redis: string;
+  /** This node's id, unique in the cluster and stable across restarts (its stream and routes are named by it). */
+  nodeId: string;
+  /** Key prefix; default `petrel:`. */
+  prefix?: string;
+  /** Milliseconds between heartbeats; default 1000. */
+  heartbeatInterval?: number;
+  /** Milliseconds without a heartbeat after which a node counts as dead; default 5000. */
+  nodeTimeout?: number;
+  /** Forwards kept while Redis is unreachable; beyond, the oldest is dropped (counted). Default 100,000. */
+  maxPendingMessages?: number;
+  /** Approximate length bound of a node's stream (XADD MAXLEN ~); default 1,000,000. */
+  maxStreamLength?: number;
+  /** Stream entries read per XREADGROUP; default 1000. */
+  readCount?: number;
+  logger?: Logger;
+}
+
+export interface ClusterStats {
+  /** Messages appended to other nodes' streams. */
+  forwarded: number;
+  /** Messages read from this node's stream and delivered here. */
+  received: number;
+  /** Forwards dropped because the pending queue was full while Redis was away. */
+  dropped: number;
+  /** Pipelines that failed (Redis away) and were retried. */
+  retries: number;
+  /** Times the route table was reloaded after (re)connecting. */
+  resyncs: number;
+}
+
+interface Out {
+  readonly data: Buffer;
+  /** Flush generation of a QoS 1/2 forward (its publisher's acknowledgement waits for it); -1 for QoS 0. */
+  readonly epoch: number;
+}
+
+const GROUP = 'petrel';
+
+export class ClusterNode implements ClusterLink {
+  readonly nodeId: string;
+  readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0 };
+  readonly #prefix: string;
+  readonly #heartbeatMs: number;
+  readonly #timeoutMs: number;
+  readonly #maxPending: number;
+  readonly #maxStream: number;
+  readonly #readCount: number;
+  readonly #logger: Logger;
+  readonly #url: string;
+  /** Commands and pipelines. */
+  readonly #cmd: RedisConnection;
+  /** Route announcements (pub/sub). */
+  readonly #sub: RedisConnection;
+  /** The blocking stream reads. */
+  readonly #blk: RedisConnection;
+  #broker: BrokerCore | undefined;
+  /** Other nodes' filters: (filter, node id) -> node id. */
+  readonly #routes = new TopicTree<string>({ cacheSize: 10_000, cacheBytes: 4 * 1024 * 1024 });
+  /** The filters of each other node, as loaded and announced. */
+  readonly #nodeFilters = new Map<string, Set<string>>();
+  /** Nodes seen alive (other than this one). */
+  readonly #live = new Set<string>();
+  /** This node's filters with the number of local subscriptions on each. */
+  readonly #local = new Map<string, number>();
+  /** Route changes not yet written: filter -> true (add) / false (remove). */
+  #routeChanges = new Map<string, boolean>();
+  /** Forwards per target node, waiting for the next flush (or for Redis). */
+  readonly #out = new Map<string, Out[]>();
+  #queued = 0;
+  #flushScheduled = false;
+  /** The epoch messages published now belong to. */
+  #epoch = 0;
+  /** Outstanding QoS 1/2 forwards per epoch, in epoch order. */
+  readonly #outstanding = new Map<number, number>();
+  readonly #waiters: { epoch: number; resolve: () => void }[] = [];
+  #sending = 0;
+  #closed = false;
+  #started = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #reading: Promise<void> | undefined;
+  #redisDown = false;
+  readonly #seen = new Set<string>();
+  readonly #flushSoon = (): void => this.#flush();
+
+  constructor(options: ClusterNodeOptions) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(options.nodeId)) throw new RangeError(`nodeId must be 1 to 64 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(options.nodeId)}`);
+    this.nodeId = options.nodeId;
+    this.#prefix = options.prefix ?? 'petrel:';
+    this.#heartbeatMs = options.heartbeatInterval ?? 1000;
+    this.#timeoutMs = options.nodeTimeout ?? 5000;
+    if (!(this.#heartbeatMs > 0) || !(this.#timeoutMs > this.#heartbeatMs)) throw new RangeError('nodeTimeout must be longer than heartbeatInterval (both in ms, above 0)');
+    this.#maxPending = options.maxPendingMessages ?? 100_000;
+    this.#maxStream = options.maxStreamLength ?? 1_000_000;
+    this.#readCount = options.readCount ?? 1000;
+    this.#logger = options.logger ?? silentLogger;
+    this.#url = options.redis;
+    this.#cmd = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}` });
+    this.#sub = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}-routes` });
+    this.#blk = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}-in` });
+  }
+
+  /** The Redis URL the node uses (the Redis store of a cluster node uses it too). */
+  get redisUrl(): string {
+    return this.#url;
+  }
+
+  /** The store prefix for this node's sessions: `<prefix><nodeId>:`. */
+  get storePrefix(): string {
+    return `${this.#prefix}${this.nodeId}:`;
+  }
+
+  /** Other nodes currently seen alive. */
+  get liveNodes(): string[] {
+    return [...this.#live].sort();
+  }
+
+  /** The filters of another node as this node knows them. */
+  routesOf(nodeId: string): string[] {
+    return [...(this.#nodeFilters.get(nodeId) ?? [])].sort();
+  }
+
+  #key(name: string): string {
+    return `${this.#prefix}{cluster}:${name}`;
+  }
+
+  #streamOf(nodeId: string): string {
+    return `${this.#prefix}{node:${nodeId}}:in`;
+  }
+
+  get #channel(): string {
+    return this.#key('events');
+  }
+
+  /** Connects, announces this node and its routes, loads the others' and starts reading its stream. */
+  async start(broker: BrokerCore): Promise<void> {
+    if (this.#started) throw new Error('cluster node already started');
+    this.#started = true;
+    this.#broker = broker;
+    this.#sub.on('message', (_channel: string, text: string) => this.#announcement(text));
+    this.#cmd.on('ready', () => {
+      if (this.#redisDown) this.#reconnected();
+    });
+    this.#cmd.on('close', () => {
+      if (!this.#closed && !this.#redisDown) {
+        this.#redisDown = true;
+        this.#logger.warn({ node: this.nodeId }, 'cluster: Redis connection lost; serving local clients, forwards wait (bounded)');
+      }
+    });
+    await Promise.all([this.#cmd, this.#sub, this.#blk].map((conn) => (conn.status === 'wait' ? conn.connect() : undefined)));
+    await this.#sub.subscribe(this.#channel);
+    await this.#resync();
+    this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
+    this.#heartbeat.unref();
+    this.#reading = this.#readLoop();
+    this.#schedule();
+    this.#logger.info({ node: this.nodeId, nodes: this.liveNodes }, 'cluster node started');
+  }
+
+  // ---- ClusterLink: called by the broker -----------------------------------------------------
+
+  published(msg: Message): number {
+    if (this.#closed) return 0;
+    let data: Buffer | undefined;
+    let n = 0;
+    const epoch = msg.qos > 0 ? this.#epoch : -1;
+    const seen = this.#seen;
+    if (msg.retain) {
+      for (const node of this.#live) {
+        data ??= encodeBusMessage(msg, performance.now());
+        this.#enqueue(node, data, epoch);
+        n++;
+      }
+    } else {
+      const nodes = this.#routes.match(msg.topic);
+      if (nodes.length === 0) return 0;
+      for (let i = 0; i < nodes.length; i++) {
+        const node = nodes[i]!;
+        if (nodes.length > 1) {
+          if (seen.has(node)) continue;
+          seen.add(node);
+        }
+        data ??= encodeBusMessage(msg, performance.now());
+        this.#enqueue(node, data, epoch);
+        n++;
+      }
+      if (nodes.length > 1) seen.clear();
+    }
+    if (n > 0) this.#schedule();
+    return n;
+  }
+
+  get pending(): boolean {
+    return this.#outstanding.size > 0;
+  }
+
+  forwarded(): Promise<void> {
+    if (this.#outstanding.size === 0) return Promise.resolve();
+    const epoch = this.#epoch;
+    return new Promise<void>((resolve) => this.#waiters.push({ epoch, resolve }));
+  }
+
+  subscribed(filter: string): void {
+    const n = this.#local.get(filter) ?? 0;
+    this.#local.set(filter, n + 1);
+    if (n === 0) {
+      this.#routeChanges.set(filter, true);
+      this.#schedule();
+    }
+  }
+
+  unsubscribed(filter: string): void {
+    const n = this.#local.get(filter) ?? 0;
+    if (n <= 1) {
+      this.#local.delete(filter);
+      if (n === 1) {
+        this.#routeChanges.set(filter, false);
+        this.#schedule();
+      }
+    } else this.#local.set(filter, n - 1);
+  }
+
+  // ---- forwarding ----------------------------------------------------------------------------
+
+  #enqueue(node: string, data: Buffer, epoch: number): void {
+    let list = this.#out.get(node);
+    if (list === undefined) {
+      list = [];
+      this.#out.set(node, list);
+    }
+    if (this.#queued >= this.#maxPending) this.#dropOldest();
+    list.push({ data, epoch });
+    this.#queued++;
+    if (epoch >= 0) this.#outstanding.set(epoch, (this.#outstanding.get(epoch) ?? 0) + 1);
+  }
+
+  #dropOldest(): void {
+    for (const list of this.#out.values()) {
+      const o = list.shift();
+      if (o === undefined) continue;
+      this.#queued--;
+      this.stats.dropped++;
+      if (this.stats.dropped === 1 || this.stats.dropped % 1000 === 0) {
+        this.#logger.warn({ node: this.nodeId, dropped: this.stats.dropped, maxPendingMessages: this.#maxPending }, 'cluster: forward queue full while Redis is away; oldest forwards dropped');
+      }
+      this.#settle(o.epoch);
+      return;
+    }
+  }
+
+  #settle(epoch: number): void {
+    if (epoch < 0) return;
+    const left = (this.#outstanding.get(epoch) ?? 1) - 1;
+    if (left > 0) {
+      this.#outstanding.set(epoch, left);
+      return;
+    }
+    this.#outstanding.delete(epoch);
+    // The lowest epoch still outstanding (a Map iterates in insertion order, and epochs only grow).
+    let lowest = Infinity;
+    for (const e of this.#outstanding.keys()) {
+      lowest = e;
+      break;
+    }
+    const waiters = this.#waiters;
+    let i = 0;
+    while (i < waiters.length && waiters[i]!.epoch < lowest) waiters[i++]!.resolve();
+    if (i > 0) waiters.splice(0, i);
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flushSoon);
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#epoch++;
+    // Before start (the broker restoring its sessions) and while Redis is away, forwards and
+    // route changes wait: start and the reconnect write every route anyway.
+    if (this.#redisDown || this.#reading === undefined) return;
+    if (this.#routeChanges.size > 0) this.#writeRoutes();
+    for (const [node, list] of this.#out) {
+      if (list.length === 0) continue;
+      this.#out.set(node, []);
+      this.#queued -= list.length;
+      void this.#send(node, list);
+    }
+  }
+
+  async #send(node: string, list: Out[]): Promise<void> {
+    const stream = this.#streamOf(node);
+    const p = this.#cmd.pipeline();
+    for (const o of list) p.xaddBuffer(stream, 'MAXLEN', '~', this.#maxStream, '*', 'm', o.data);
+    this.#sending++;
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await p.exec();
+    } catch {
+      results = null;
+    } finally {
+      this.#sending--;
+    }
+    const failed: Out[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const r = results?.[i];
+      if (r === undefined || r[0] !== null) failed.push(list[i]!);
+      else {
+        this.stats.forwarded++;
+        this.#settle(list[i]!.epoch);
+      }
+    }
+    if (failed.length === 0) return;
+    if (this.#closed) {
+      for (const o of failed) this.#settle(o.epoch);
+      return;
+    }
+    this.stats.retries++;
+    // Back at the head of the node's queue, in order, bounded like any other forward.
+    const current = this.#out.get(node) ?? [];
+    this.#out.set(node, [...failed, ...current]);
+    this.#queued += failed.length;
+    while (this.#queued > this.#maxPending) this.#dropOldest();
+    this.#retrySoon();
+  }
+
+  #retrySoon(): void {
+    if (this.#retryTimer !== undefined || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#schedule();
+    }, Math.min(this.#heartbeatMs, 500));
+    this.#retryTimer.unref();
+  }
+
+  #writeRoutes(): void {
+    const changes = this.#routeChanges;
+    this.#routeChanges = new Map();
+    const p = this.#cmd.pipeline();
+    const set = this.#key(`routes:${this.nodeId}`);
+    for (const [filter, add] of changes) {
+      if (add) p.sadd(set, filter);
+      else p.srem(set, filter);
+      p.publish(this.#channel, `${add ? '+' : '-'}${this.nodeId} ${filter}`);
+    }
+    void p.exec().then((results) => {
+      if (results?.some((r) => r[0] !== null)) this.#routesFailed(changes);
+    }, () => this.#routesFailed(changes));
+  }
+
+  /** Route changes that did not reach Redis are written again (the resync after a reconnect writes them all anyway). */
+  #routesFailed(changes: Map<string, boolean>): void {
+    if (this.#closed) return;
+    for (const [filter, add] of changes) if (!this.#routeChanges.has(filter)) this.#routeChanges.set(filter, add);
+    this.#retrySoon();
+  }
+
+  // ---- the route table -------------------------------------------------------------------------
+
+  #announcement(text: string): void {
+    const kind = text[0];
+    const space = text.indexOf(' ');
+    const node = space < 0 ? text.slice(1) : text.slice(1, space);
+    if (node === this.nodeId) return;
+    if (kind === '+' || kind === '-') {
+      const filter = text.slice(space + 1);
+      this.#live.add(node);
+      if (kind === '+') this.#addRoute(node, filter);
+      else this.#removeRoute(node, filter);
+      this.#logger.debug({ node: this.nodeId, from: node, filter, op: kind }, 'cluster route');
+    } else if (kind === 'r') {
+      this.#live.add(node);
+      void this.#loadNode(node).catch(() => undefined);
+    } else if (kind === 'd') this.#forget(node);
+  }
+
+  #addRoute(node: string, filter: string): void {
+    let set = this.#nodeFilters.get(node);
+    if (set === undefined) {
+      set = new Set();
+      this.#nodeFilters.set(node, set);
+    }
+    if (set.has(filter)) return;
+    set.add(filter);
+    this.#routes.add(filter, node, node);
+  }
+
+  #removeRoute(node: string, filter: string): void {
+    const set = this.#nodeFilters.get(node);
+    if (set === undefined || !set.delete(filter)) return;
+    this.#routes.remove(filter, node);
+  }
+
+  async #loadNode(node: string): Promise<void> {
+    const filters = await this.#cmd.smembers(this.#key(`routes:${node}`));
+    const next = new Set(filters);
+    for (const f of this.#nodeFilters.get(node) ?? []) if (!next.has(f)) this.#removeRoute(node, f);
+    for (const f of next) this.#addRoute(node, f);
+    this.#logger.debug({ node: this.nodeId, from: node, routes: next.size }, 'cluster routes loaded');
+  }
+
+  #forget(node: string): void {
+    if (!this.#live.delete(node) && !this.#nodeFilters.has(node)) return;
+    for (const f of this.#nodeFilters.get(node) ?? []) this.#routes.remove(f, node);
+    this.#nodeFilters.delete(node);
+    // What waits for a dead node stays in its stream for when it comes back.
+    this.#logger.info({ node: this.nodeId, dead: node }, 'cluster: node gone, its routes removed');
+  }
+
+  /** Writes this node's presence and routes, then (re)loads every other node's routes. */
+  async #resync(): Promise<void> {
+    const me = this.nodeId;
+    const set = this.#key(`routes:${me}`);
+    const p = this.#cmd.multi();
+    p.hset(this.#key('nodes'), me, String(Date.now()));
+    p.set(this.#key(`alive:${me}`), '1', 'PX', this.#timeoutMs);
+    p.del(set);
+    const filters = [...this.#local.keys()];
+    for (let i = 0; i < filters.length; i += 1000) p.sadd(set, ...filters.slice(i, i + 1000));
+    p.publish(this.#channel, `r${me}`);
+    await p.exec();
+    this.#routeChanges.clear();
+    await this.#blk.call('XGROUP', 'CREATE', this.#streamOf(me), GROUP, '0', 'MKSTREAM').catch((err: unknown) => {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    });
+    const nodes = Object.keys(await this.#cmd.hgetall(this.#key('nodes'))).filter((n) => n !== me);
+    const alive = await Promise.all(nodes.map((n) => this.#cmd.exists(this.#key(`alive:${n}`))));
+    for (const [i, node] of nodes.entries()) {
+      if (alive[i] === 1) {
+        this.#live.add(node);
+        await this.#loadNode(node);
+      } else this.#forget(node);
+    }
+    this.stats.resyncs++;
+  }
+
+  #reconnected(): void {
+    this.#resync().then(() => {
+      this.#redisDown = false;
+      this.#logger.info({ node: this.nodeId, queued: this.#queued, dropped: this.stats.dropped }, 'cluster: Redis back; routes resynced, queued forwards resumed');
+      this.#schedule();
+    }, (err: unknown) => {
+      this.#logger.warn({ node: this.nodeId, err }, 'cluster: resync failed; retrying');
+      const t = setTimeout(() => this.#reconnected(), Math.min(this.#heartbeatMs, 500));
+      t.unref();
+    });
+  }
+
+  /** Heartbeat: this node is alive; other nodes whose heartbeat lapsed are dead (one survivor reaps them). */
+  async #beat(): Promise<void> {
+    if (this.#closed || this.#redisDown) return;
+    try {
+      const me = this.nodeId;
+      await this.#cmd.multi().hset(this.#key('nodes'), me, String(Date.now())).set(this.#key(`alive:${me}`), '1', 'PX', this.#timeoutMs).exec();
+      const nodes = Object.keys(await this.#cmd.hgetall(this.#key('nodes'))).filter((n) => n !== me);
+      const alive = await Promise.all(nodes.map((n) => this.#cmd.exists(this.#key(`alive:${n}`))));
+      for (const [i, node] of nodes.entries()) {
+        if (alive[i] === 1) {
+          if (!this.#live.has(node)) {
+            this.#live.add(node);
+            await this.#loadNode(node);
+          }
+          continue;
+        }
+        this.#forget(node);
+        // One survivor removes the dead node's routes and membership.
+        const won = await this.#cmd.set(this.#key(`reap:${node}`), me, 'PX', this.#timeoutMs, 'NX');
+        if (won === 'OK') {
+          await this.#cmd.multi().del(this.#key(`routes:${node}`)).hdel(this.#key('nodes'), node).publish(this.#channel, `d${node}`).exec();
+          this.#logger.warn({ node: me, dead: node }, 'cluster: node timed out; its routes were removed');
+        }
+      }
+    } catch {
+      // Redis away: the reconnect resyncs.
+    }
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------
+
+  async #readLoop(): Promise<void> {
+    const stream = this.#streamOf(this.nodeId);
+    // First what was read but not acknowledged before (a crash), then new entries.
+    let from = '0';
+    while (!this.#closed) {
+      let reply: unknown;
+      try {
+        reply = await this.#blk.callBuffer('XREADGROUP', 'GROUP', GROUP, this.nodeId, 'COUNT', this.#readCount, 'BLOCK', 1000, 'STREAMS', stream, from);
+      } catch (err) {
+        if (this.#closed) return;
+        if (String(err).includes('NOGROUP')) {
+          // Redis lost the stream (restarted without persistence): start a new group.
+          await this.#blk.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM').catch(() => undefined);
+          from = '0';
+        } else await this.#waitReady(this.#blk);
+        continue;
+      }
+      const entries = streamEntries(reply);
+      if (entries.length === 0) {
+        if (from === '0') from = '>';
+        continue;
+      }
+      const broker = this.#broker!;
+      const ids: Buffer[] = [];
+      let receivers = 0;
+      for (const [id, data] of entries) {
+        ids.push(id);
+        if (data === undefined) continue;
+        try {
+          receivers += broker.deliverRemote(decodeBusMessage(data));
+          this.stats.received++;
+        } catch (err) {
+          this.#logger.error({ node: this.nodeId, err }, 'cluster: undeliverable bus entry skipped');
+        }
+      }
+      this.#logger.debug({ node: this.nodeId, entries: entries.length, receivers, pending: from === '0' }, 'cluster bus read');
+      try {
+        // What the deliveries stored (persistent sessions) is durable before Redis forgets the entries.
+        await broker.settled();
+        await this.#cmd.multi().xack(stream, GROUP, ...ids).xdel(stream, ...ids).exec();
+      } catch {
+        // Not acknowledged: read again as pending after the reconnect (at least once).
+        from = '0';
+      }
+    }
+  }
+
+  async #waitReady(conn: RedisConnection): Promise<void> {
+    if (conn.status === 'ready' || this.#closed) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, 1000);
+      t.unref();
+      function done(): void {
+        clearTimeout(t);
+        conn.off('ready', done);
+        resolve();
+      }
+      conn.once('ready', done);
+    });
+  }
+
+  /** Stops heartbeats and reading, removes this node's routes and membership, closes the connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    if (this.#started && !this.#redisDown) {
+      const me = this.nodeId;
+      await this.#cmd.multi().del(this.#key(`routes:${me}`), this.#key(`alive:${me}`)).hdel(this.#key('nodes'), me)
+        .publish(this.#channel, `d${me}`).exec().catch(() => undefined);
+    }
+    for (const w of this.#waiters.splice(0)) w.resolve();
+    this.#blk.disconnect();
+    await this.#reading?.catch(() => undefined);
+    for (const c of [this.#cmd, this.#sub]) {
+      try {
+        await c.quit();
+      } catch {
+        c.disconnect();
+      }
+    }
+  }
+}
+
+/** [id, value of field "m"] per entry of an XREADGROUP reply on one stream. */
+function streamEntries(reply: unknown): [Buffer, Buffer | undefined][] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  // [[key, entries], …] from Redis; ioredis may hand a single stream's reply over as [key, entries].
+  const stream = (Array.isArray(reply[0]) ? reply[0] : reply) as [Buffer, [Buffer, Buffer[] | null][] | null];
+  if (!Array.isArray(stream[1])) return [];
+  const out: [Buffer, Buffer | undefined][] = [];
+  for (const [id, fields] of stream[1]) {
+    let data: Buffer | undefined;
+    if (fields !== null) for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString('latin1') === 'm') data = fields[i + 1];
+    out.push([id, data]);
+  }
+  return out;
+}
