@@ -4,12 +4,18 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
-import { MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, topicFilterProblem, topicNameProblem } from '../protocol/index.js';
+import {
+  MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, type Subscription, topicFilterProblem, topicNameProblem,
+} from '../protocol/index.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { systemClock } from '../session/clock.js';
 import { Connection } from './connection.js';
 import type { BrokerEvents, ClientInfo } from './events.js';
-import { createMessage } from './message.js';
+import { checked } from './delivery.js';
+import { subscribeOne } from './handlers/subscribe.js';
+import { unsubscribeOne } from './handlers/unsubscribe.js';
+import { createMessage, type Message } from './message.js';
+import type { SubRecord } from './session.js';
 import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
 import { restoreState } from './restore.js';
@@ -324,6 +330,177 @@ export class BrokerCore {
     await this.closePlugins();
     await st.durability?.close();
   }
+
+  // ---- operations for an operator (the HTTP API): read fresh, never cached on a connection ----
+
+  /** Client ids of the connected clients, in no particular order. */
+  clientIds(): string[] {
+    return [...this.#state.connections.keys()];
+  }
+
+  /** Whether `clientId` has a session (connected or not). */
+  hasSession(clientId: string): boolean {
+    return this.#state.registry.get(clientId) !== undefined;
+  }
+
+  /** Client ids of every session, connected or not, in no particular order. */
+  sessionIds(): string[] {
+    return [...this.#state.registry.values()].map((s) => s.clientId);
+  }
+
+  /**
+   * One connected client as an operator sees it; undefined when it is not connected. Built on each
+   * call (the connection's own ClientInfo is not built for it), so listing many clients leaves
+   * nothing behind on them.
+   */
+  clientDetails(clientId: string): ClientDetails | undefined {
+    const st = this.#state;
+    const conn = st.connections.get(clientId);
+    const session = conn?.session;
+    if (conn === undefined || session === undefined) return undefined;
+    const meta = conn.meta;
+    return {
+      clientId, username: conn.username, protocolVersion: conn.version, remoteAddress: meta.remoteAddress, remotePort: meta.remotePort,
+      listener: meta.listener?.name, transport: meta.listener?.type, keepalive: conn.keepalive, cleanStart: conn.cleanStart,
+      connectedAt: Math.round(st.options.wallClock() - (st.clock.now() - conn.openedAt)),
+      subscriptions: session.subscriptions.size, queued: session.queue.length, inflight: session.inflight.size, expiryInterval: session.expiryInterval,
+    };
+  }
+
+  /** One session with its subscriptions and the milliseconds until it expires (offline only); undefined when there is none. */
+  sessionDetails(clientId: string): (SessionInfo & { expiresIn: number | undefined; subscriptionList: SubscriptionInfo[] }) | undefined {
+    const st = this.#state;
+    const s = st.registry.get(clientId);
+    if (s === undefined) return undefined;
+    return {
+      clientId, connected: s.link !== undefined, expiryInterval: s.expiryInterval, expiresAt: s.expiresAt,
+      expiresIn: s.expiresAt === undefined ? undefined : Math.max(0, s.expiresAt - st.clock.now()),
+      subscriptions: s.subscriptions.size, queued: s.queue.length, inflight: s.inflight.size,
+      subscriptionList: this.subscriptions(clientId) as SubscriptionInfo[],
+    };
+  }
+
+  /** Counts for a status page: cheap to read (the subscription count walks the sessions once). */
+  counts(): BrokerCounts {
+    const st = this.#state;
+    let subscriptions = 0;
+    for (const s of st.registry.values()) subscriptions += s.subscriptions.size;
+    return {
+      connections: st.connections.size, connecting: st.connecting.size, sessions: st.registry.size, subscriptions,
+      retained: st.retained.size, retainedBytes: st.retained.bytes,
+    };
+  }
+
+  /** Connected clients that came in through the listener named `name`. */
+  connectionsOn(name: string): number {
+    return this.#state.limits.connectedOn(name);
+  }
+
+  /**
+   * Subscribes a client's session (connected or not) on an operator's behalf, as a SUBSCRIBE would
+   * but without the authorization hooks (the operator decides): the same limits apply, and the
+   * retained messages the subscription asks for are delivered. Resolves with one code per filter
+   * (the QoS granted, or a refusal code), once stored; undefined when the client has no session.
+   * Throws OptionsError naming the field for a filter or option no client could send.
+   */
+  async subscribeFor(clientId: string, subscriptions: readonly Subscription[]): Promise<number[] | undefined> {
+    subscriptions.forEach((sub, i) => checkSubscription(sub, i));
+    const st = this.#state;
+    const session = st.registry.get(clientId);
+    if (session === undefined) return undefined;
+    const retained: [SubRecord, Message[]][] = [];
+    const codes = subscriptions.map((sub) => subscribeOne(st, session, sub, undefined, retained));
+    if (st.durability?.pending === true) await st.durability.commit();
+    if (!st.registry.isCurrent(session)) return codes;
+    const now = st.clock.now();
+    const check = st.ext.deliveryCheck;
+    for (const [rec, messages] of retained) {
+      for (const m of messages) {
+        const out = check === undefined ? m : checked(check, session, m);
+        // [MQTT-3.3.1-8]: retained messages sent because of a new subscription carry RETAIN 1.
+        if (out !== undefined) session.deliver(out, (out.qos < rec.qos ? out.qos : rec.qos) as QoS, true, rec.subIds, now);
+      }
+    }
+    const granted = subscriptions.filter((_, i) => (codes[i] as number) < 0x80);
+    if (granted.length > 0) st.events.fire('subscribed', clientId, [...granted]);
+    return codes;
+  }
+
+  /** Unsubscribes on an operator's behalf: one boolean per filter (false: there was no such subscription); undefined without a session. */
+  async unsubscribeFor(clientId: string, topicFilters: readonly string[]): Promise<boolean[] | undefined> {
+    const st = this.#state;
+    const session = st.registry.get(clientId);
+    if (session === undefined) return undefined;
+    const removed = topicFilters.map((f) => unsubscribeOne(st, session, f));
+    if (st.durability?.pending === true) await st.durability.commit();
+    const gone = topicFilters.filter((_, i) => removed[i] === true);
+    if (gone.length > 0) st.events.fire('unsubscribed', clientId, gone);
+    return removed;
+  }
+
+  /**
+   * Ends a session on an operator's behalf: a connected client is disconnected first (5.0:
+   * DISCONNECT 0x98), then the session, its subscriptions and queued messages are gone. A pending
+   * will is published, as when a session expires [MQTT-3.1.3-9]. False when there was none.
+   */
+  async deleteSession(clientId: string): Promise<boolean> {
+    const st = this.#state;
+    const connected = this.disconnect(clientId);
+    const session = st.registry.get(clientId);
+    if (session === undefined) return connected;
+    st.registry.end(session);
+    if (st.durability?.pending === true) await st.durability.commit();
+    return true;
+  }
+
+  /** Clears the retained message of `topic` (nothing is delivered); false when there was none. */
+  async deleteRetained(topic: string): Promise<boolean> {
+    const st = this.#state;
+    const deleted = st.unretain(topic);
+    if (st.durability?.pending === true) await st.durability.commit();
+    return deleted;
+  }
+}
+
+/** A connected client, as `clientDetails` shows it. */
+export interface ClientDetails {
+  clientId: string;
+  username: string | undefined;
+  protocolVersion: number;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  /** Name and type of the listener it came in through (undefined: handed over without one). */
+  listener: string | undefined;
+  transport: string | undefined;
+  keepalive: number;
+  cleanStart: boolean;
+  /** Wall-clock time (ms since the epoch) the connection was opened. */
+  connectedAt: number;
+  subscriptions: number;
+  queued: number;
+  inflight: number;
+  expiryInterval: number;
+}
+
+export interface BrokerCounts {
+  /** Connected clients (CONNECT accepted). */
+  connections: number;
+  /** Open connections whose CONNECT is not accepted yet. */
+  connecting: number;
+  sessions: number;
+  subscriptions: number;
+  retained: number;
+  retainedBytes: number;
+}
+
+/** Refuses a subscription no client could send, naming the field. */
+function checkSubscription(sub: Subscription, i: number): void {
+  const at = `subscriptions[${i}]`;
+  if (typeof sub !== 'object' || sub === null) throw new OptionsError(at, 'must be an object', 'subscribe');
+  if (typeof sub.topicFilter !== 'string') throw new OptionsError(`${at}.topicFilter`, 'must be a string', 'subscribe');
+  const problem = topicFilterProblem(sub.topicFilter);
+  if (problem !== undefined) throw new OptionsError(`${at}.topicFilter`, problem, 'subscribe');
+  if (sub.qos !== 0 && sub.qos !== 1 && sub.qos !== 2) throw new OptionsError(`${at}.qos`, 'must be 0, 1 or 2', 'subscribe');
 }
 
 /** Metadata for a stream handed over without any: an in-process pair or a custom transport. */

@@ -1,4 +1,7 @@
-export { BrokerCore, type Plugin, type PluginHandle, type PublishOptions, type RemoteMessage, type RetainedInfo, type SessionInfo, type SubscriptionInfo } from './broker.js';
+export {
+  BrokerCore, type BrokerCounts, type ClientDetails, type Plugin, type PluginHandle, type PublishOptions, type RemoteMessage, type RetainedInfo,
+  type SessionInfo, type SubscriptionInfo,
+} from './broker.js';
 export { type BrokerOptions, OptionsError } from './options.js';
 export type { BrokerEvents, ClientInfo, PublishedMessage } from './events.js';
 export type * from './hooks.js';

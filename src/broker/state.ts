@@ -244,6 +244,14 @@ export class BrokerState implements DropSink, Router {
     if (old !== undefined) durability.unretained(old, true);
   }
 
+  /** Clears the retained message of `topic` (as an empty retained PUBLISH would, without routing one); false when there was none. */
+  unretain(topic: string): boolean {
+    const old = this.retained.get(topic);
+    if (old === undefined || !this.retained.delete(topic)) return false;
+    this.durability?.unretained(old, false);
+    return true;
+  }
+
   /** Retained messages matching `filter`, expired ones removed [MQTT-3.3.2-5]. */
   retainedFor(filter: string): Message[] {
     const now = this.clock.now();

@@ -11,6 +11,7 @@ import { aclAllowsSubscribe } from '../extensions.js';
 import { checked } from '../delivery.js';
 import type { Message } from '../message.js';
 import type { Session, SubRecord } from '../session.js';
+import type { BrokerState } from '../state.js';
 
 export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promise<void> {
   const st = c.state;
@@ -44,7 +45,7 @@ function finish(c: Connection, p: SubscribePacket, verdicts: number[], subId: nu
   p.subscriptions.forEach((sub, i) => {
     const verdict = verdicts[i] as number;
     const granted = verdict < 0x80 && verdict < sub.qos ? { ...sub, qos: verdict as QoS } : sub;
-    const code = verdict < 0x80 ? subscribeOne(c, session, granted, subId, retained) : verdict;
+    const code = verdict < 0x80 ? subscribeOne(c.state, session, granted, subId, retained) : verdict;
     codes.push(code);
   });
   // A stored session's subscriptions are acknowledged once committed.
@@ -77,8 +78,11 @@ function answer(c: Connection, p: SubscribePacket, session: Session, codes: numb
   if (granted.length > 0) c.state.events.fire('subscribed', session.clientId, granted);
 }
 
-function subscribeOne(c: Connection, session: Session, sub: Subscription, subId: number | undefined, retained: [SubRecord, Message[]][]): number {
-  const st = c.state;
+/**
+ * Adds (or replaces) one subscription of `session` after authorization; returns the QoS granted
+ * or a refusal code. Also used for subscriptions an operator makes on a client's behalf.
+ */
+export function subscribeOne(st: BrokerState, session: Session, sub: Subscription, subId: number | undefined, retained: [SubRecord, Message[]][]): number {
   const opts = st.options;
   const shared = parseShared(sub.topicFilter);
   if (shared !== undefined && !opts.sharedSubscriptionsAvailable) return ReasonCode.SharedSubscriptionsNotSupported;
