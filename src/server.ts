@@ -1,7 +1,7 @@
 /** The standalone server: configuration → logger → broker → listeners. */
 import type { Buffer } from 'node:buffer';
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AclFile } from './auth/acl-file.js';
 import { createHttpAuth, type HttpAuth } from './auth/http-auth.js';
@@ -17,6 +17,9 @@ import type { Store } from './persistence/types.js';
 import { type AuthConfig, ConfigError, type ListenerConfig, listenersOf, type PluginConfig, type ServerConfig } from './config/schema.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { type Broker, createBroker } from './petrel.js';
+import { type ApiKeyConfig, newApiKey } from './ops/http/auth.js';
+import { createHttpApi, type HttpApi } from './ops/http/http-api.js';
+import type { MetricsSource } from './ops/http/route.js';
 import type { Listener, ListenOptions } from './transport/listener.js';
 import type { TlsCredentials } from './transport/tls.js';
 
@@ -25,6 +28,8 @@ export interface RunningServer {
   /** The first listener (TCP unless the configuration says otherwise). */
   listener: Listener;
   listeners: Listener[];
+  /** The HTTP API, unless `http.enabled` is false. */
+  http: HttpApi | undefined;
   logger: Logger;
   /**
    * Re-reads what can change without a restart (SIGHUP): the certificates and keys of the TLS
@@ -132,7 +137,56 @@ async function loadPlugin(p: PluginConfig, index: number): Promise<Plugin> {
   return candidate as Plugin;
 }
 
-export async function startServer(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+/** The file in the data directory that keeps the digest of the admin API key created at first start. */
+export const ADMIN_KEY_FILE = 'http-api-key.json';
+
+/**
+ * The admin key of a server configured with no API keys and no users: read back from the data
+ * directory, or created, printed once (log record and stderr) and stored as its digest only.
+ */
+function adminKey(dataDir: string, logger: Logger): ApiKeyConfig {
+  const file = join(dataDir, ADMIN_KEY_FILE);
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (text !== undefined) {
+    const stored = JSON.parse(text) as { hash?: unknown };
+    if (typeof stored.hash !== 'string') throw new Error(`${file}: no "hash" in it; delete the file to have a new key created`);
+    return { name: 'admin', hash: stored.hash, role: 'admin' };
+  }
+  const { key, hash } = newApiKey();
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ hash, role: 'admin', createdAt: new Date().toISOString() })}\n`, { mode: 0o600, flag: 'wx' });
+  logger.warn({ apiKey: key, file }, 'HTTP API admin key created: it is shown only this once (only its digest is stored)');
+  process.stderr.write(`petrel: HTTP API admin key (shown only this once): ${key}\n`);
+  return { name: 'admin', hash, role: 'admin' };
+}
+
+/** Opens the HTTP API of the `http:` section; logs its "listening" record. */
+async function startHttp(broker: Broker, config: ServerConfig, logger: Logger, metrics: MetricsSource | undefined): Promise<HttpApi> {
+  const h = config.http;
+  const keys = h.apiKeys.length === 0 && h.users.length === 0 ? [adminKey(config.store.dataDir, logger)] : h.apiKeys;
+  const api = createHttpApi(broker, {
+    port: h.port, host: h.host ?? config.host, portFallback: config.portFallback,
+    auth: { apiKeys: keys, users: h.users, maxFailures: h.maxLoginFailures, failureWindow: h.loginWindow, tokenTtl: h.tokenTtl },
+    metricsAuth: h.metricsAuth, sseInterval: h.sseInterval, config, logger: logger.child({ component: 'http' }),
+    ...(metrics !== undefined ? { metrics } : {}),
+  });
+  const { host, port } = await api.listen();
+  logger.info({ listener: 'http', type: 'http', host, port }, 'listening');
+  return api;
+}
+
+/** What the server can be given besides its configuration. */
+export interface ServerExtras {
+  /** What GET /metrics serves (e.g. a Prometheus registry's text). */
+  metrics?: MetricsSource;
+}
+
+export async function startServer(config: ServerConfig, logger: Logger = createLogger(config.logLevel), extras: ServerExtras = {}): Promise<RunningServer> {
   const specs = listenersOf(config);
   const auth = providersOf(config.auth);
   const s = config.store;
@@ -167,6 +221,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
     throw err;
   }
   const listeners: Listener[] = [];
+  let http: HttpApi | undefined;
   try {
     for (const spec of specs) {
       const listener = await broker.listen(listenOptionsOf(spec, config));
@@ -174,15 +229,18 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
       // The start-up records, one per listener: supervisors and tests read the bound ports from them.
       logger.info({ listener: listener.name, type: listener.type, host: listener.host, port: listener.port }, 'listening');
     }
+    if (config.http.enabled) http = await startHttp(broker, config, logger, extras.metrics);
   } catch (err) {
     await cluster?.close();
     await broker.close();
+    auth?.http?.close();
     throw err;
   }
   return {
     broker,
     listener: listeners[0] as Listener,
     listeners,
+    http,
     logger,
     reload: async () => {
       const reloaded: string[] = [];
@@ -214,6 +272,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
       logger.info({ reloaded }, 'reload requested');
     },
     stop: async () => {
+      await http?.close();
       // The node leaves first (its routes go), so no more messages come for the closing broker.
       await cluster?.close();
       await broker.close();

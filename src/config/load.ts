@@ -24,6 +24,7 @@ export const FLAGS = {
   cert: { type: 'string', value: '<file>', help: 'TLS certificate (PEM) for --tls-port' },
   key: { type: 'string', value: '<file>', help: 'TLS private key (PEM) for --tls-port' },
   ca: { type: 'string', value: '<file>', help: 'CA certificates (PEM): clients may present a certificate it signed' },
+  'http-port': { type: 'string', value: '<port|off>', help: 'HTTP API port, or off (default 18083)' },
   host: { type: 'string', value: '<address>', help: 'address to bind (default 0.0.0.0)' },
   store: { type: 'string', value: '<sqlite|memory>', help: 'where persistent sessions and retained messages live (default sqlite)' },
   'data-dir': { type: 'string', value: '<dir>', help: 'directory of the SQLite store (default ./data)' },
@@ -86,6 +87,10 @@ export function parseCommandLine(argv: string[]): Command {
   portFlag('port', values.port, false);
   portFlag('wsPort', values['ws-port'], true);
   portFlag('tlsPort', values['tls-port'], false);
+  portFlag('http.port', values['http-port'], true);
+  const httpPort = flags['http.port'];
+  delete flags['http.port'];
+  if (httpPort !== undefined) flags.http = httpPort === false ? { enabled: false } : { enabled: true, port: httpPort };
   for (const k of ['cert', 'key', 'ca'] as const) if (values[k] !== undefined) flags[k] = values[k];
   if (values.store !== undefined || values['data-dir'] !== undefined) {
     flags.store = {

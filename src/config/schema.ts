@@ -5,6 +5,7 @@
  */
 import { brokerOptionRules, OptionsError, type Rule, ruleProblem, type ValueOptions } from '../broker/options.js';
 import type { LogLevel } from '../observability/logger.js';
+import { ApiAuth, type ApiKeyConfig, AuthConfigError, type UserConfig } from '../ops/http/auth.js';
 
 /** One listener of the `listeners:` list. Certificate, key and CA are file names (PEM). */
 export interface ListenerConfig {
@@ -90,10 +91,33 @@ export interface ClusterConfig {
   nodeTimeout: number;
 }
 
+/** The `http:` section: the HTTP API (src/ops/http/). */
+export interface HttpConfig {
+  enabled: boolean;
+  port: number;
+  /** Address to bind; default: the top-level `host`. */
+  host?: string;
+  /** API keys (Authorization: Bearer <key>): a key, or { name, key | hash: "sha256:<hex>", role: admin | viewer }. */
+  apiKeys: (string | ApiKeyConfig)[];
+  /** Users for Basic auth and POST /api/v1/login: { username, password: <hash from petrel passwd>, role }. */
+  users: UserConfig[];
+  /** Whether GET /metrics needs credentials. */
+  metricsAuth: boolean;
+  /** Failed logins one address may make per `loginWindow` seconds before it gets 429. */
+  maxLoginFailures: number;
+  loginWindow: number;
+  /** Seconds a login token lives. */
+  tokenTtl: number;
+  /** Milliseconds between two Server-Sent Events of /api/v1/stats/sse. */
+  sseInterval: number;
+}
+
 export interface ServerConfig {
   store: StoreConfig;
   /** One node of a cluster over Redis; not set: a standalone broker. With a cluster the store is the Redis store. */
   cluster?: ClusterConfig;
+  /** The HTTP API; with no apiKeys and no users, an admin key is created at first start (its hash kept in store.dataDir). */
+  http: HttpConfig;
   /** Authentication and authorization providers; not set: anyone may connect (with a warning). */
   auth?: AuthConfig;
   /** Plugins loaded at start, in order. */
@@ -126,7 +150,7 @@ const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const portOrOff: Rule = { kind: 'int', min: 0, max: 65535 };
 const optionalString: Rule = { kind: 'string', optional: true };
 
-const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store' | 'cluster'>, Rule> = {
+const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store' | 'cluster' | 'http'>, Rule> = {
   port: int(0, 65535),
   cert: optionalString,
   key: optionalString,
@@ -160,6 +184,9 @@ const listenerRules: Record<keyof ListenerConfig, Rule> = {
 export function defaultConfig(): ServerConfig {
   return {
     store: { type: 'sqlite', dataDir: './data', durability: 'commit', intervalMs: 1000 },
+    http: {
+      enabled: true, port: 18083, apiKeys: [], users: [], metricsAuth: true, maxLoginFailures: 10, loginWindow: 60, tokenTtl: 28_800, sseInterval: 1000,
+    },
     port: 1883,
     wsPort: 8083,
     tlsPort: false,
@@ -229,7 +256,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function validateConfig(input: unknown, base: ServerConfig = defaultConfig()): ServerConfig {
   if (input === undefined || input === null) return base;
   if (!isObject(input)) throw new ConfigError('(root)', 'must be a mapping of keys to values');
-  const out: ServerConfig = { ...base, broker: { ...base.broker } };
+  const out: ServerConfig = { ...base, broker: { ...base.broker }, http: { ...base.http } };
   for (const [key, value] of Object.entries(input)) {
     if (key === 'broker') {
       if (!isObject(value)) throw new ConfigError('broker', 'must be a mapping');
@@ -264,6 +291,10 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
     }
     if (key === 'cluster') {
       out.cluster = validateCluster(value, out.cluster);
+      continue;
+    }
+    if (key === 'http') {
+      out.http = validateHttp(value, out.http);
       continue;
     }
     if (key === 'wsPort' || key === 'tlsPort') {
@@ -413,4 +444,31 @@ function validatePlugins(value: unknown): PluginConfig[] {
     if (p.module === undefined || p.module === '') throw new ConfigError(`${at}.module`, 'is required: a path or a package name');
     return p;
   });
+}
+
+function validateHttp(value: unknown, base: HttpConfig): HttpConfig {
+  const list = (p: string, v: unknown): unknown[] => {
+    if (!Array.isArray(v)) throw new ConfigError(p, 'must be a list');
+    return v;
+  };
+  const http: HttpConfig = { ...base, ...mapping<Partial<HttpConfig>>('http', value, {
+    enabled: { kind: 'bool' },
+    port: int(0, 65535),
+    host: { kind: 'string' },
+    apiKeys: list,
+    users: list,
+    metricsAuth: { kind: 'bool' },
+    maxLoginFailures: int(1, 1_000_000),
+    loginWindow: int(1, 86_400),
+    tokenTtl: int(60, 31_536_000),
+    sseInterval: int(100, 3_600_000),
+  }) };
+  try {
+    // The same checks the API makes at start: a bad key hash or password hash names its entry.
+    new ApiAuth({ apiKeys: http.apiKeys, users: http.users });
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new ConfigError(`http.${err.field}`, err.message.slice(err.field.length + 2));
+    throw err;
+  }
+  return http;
 }

@@ -45,7 +45,7 @@ function tempDir(t: TestContext): string {
 }
 
 function serverArgs(configFile: string): string[] {
-  return ['--config', configFile, '--port', '0', '--ws-port', 'off', '--host', '127.0.0.1'];
+  return ['--config', configFile, '--port', '0', '--ws-port', 'off', '--http-port', 'off', '--host', '127.0.0.1'];
 }
 
 function writeConfig(dir: string, config: Record<string, unknown>, name = 'petrel.json'): string {

@@ -21,7 +21,11 @@ const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', impo
  */
 const TOP_KEYS: Record<keyof ServerConfig, true> = {
   port: true, wsPort: true, tlsPort: true, cert: true, key: true, ca: true, listeners: true, host: true, portFallback: true,
-  logLevel: true, broker: true, auth: true, plugins: true, store: true, cluster: true,
+  logLevel: true, broker: true, auth: true, plugins: true, store: true, cluster: true, http: true,
+};
+const HTTP_KEYS: Record<keyof ServerConfig['http'], true> = {
+  enabled: true, port: true, host: true, apiKeys: true, users: true, metricsAuth: true, maxLoginFailures: true, loginWindow: true,
+  tokenTtl: true, sseInterval: true,
 };
 const BROKER_KEYS: Record<keyof ServerConfig['broker'], true> = {
   maxPacketSize: true, maxInflight: true, maxQueuedMessages: true, queueQos0Offline: true, retryInterval: true,
@@ -97,6 +101,11 @@ describe('config/petrel.example.yaml', () => {
       const doc = documented(key, 2);
       assert.ok(doc !== undefined, `"broker.${key}" is not in the sample`);
       assert.match(doc.comment, /Default/, `"broker.${key}" has no comment giving its default`);
+    }
+    for (const key of Object.keys(HTTP_KEYS)) {
+      const doc = documented(key, 2);
+      assert.ok(doc !== undefined, `"http.${key}" is not in the sample`);
+      assert.match(doc.comment, /Default/, `"http.${key}" has no comment giving its default`);
     }
     // Nothing in the sample that the schema does not know (validateConfig would refuse it too).
     const data = parseYaml(text) as Record<string, unknown>;

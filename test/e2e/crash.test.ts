@@ -41,7 +41,7 @@ function dataDir(t: TestContext): string {
 
 /** Starts the server on `dir` (SQLite store, commit durability: the defaults) on a free port. */
 async function startPetrel(t: TestContext, dir: string): Promise<Petrel> {
-  const child = spawn(process.execPath, [BIN, '--port', '0', '--ws-port', 'off', '--host', '127.0.0.1', '--data-dir', dir],
+  const child = spawn(process.execPath, [BIN, '--port', '0', '--ws-port', 'off', '--http-port', 'off', '--host', '127.0.0.1', '--data-dir', dir],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not spawn petrel');

@@ -78,7 +78,7 @@ async function startPetrel(t: TestContext, config: object): Promise<Petrel> {
   const file = join(dir, 'petrel.json');
   writeFileSync(file, JSON.stringify(config));
   const child = spawn(process.execPath,
-    [BIN, '--port', '0', '--ws-port', '0', '--host', HOST, '--config', file, '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    [BIN, '--port', '0', '--ws-port', '0', '--http-port', 'off', '--host', HOST, '--config', file, '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   t.after(async () => {
     // Stopped by its PID only.

@@ -32,7 +32,7 @@ interface Petrel {
 async function startPetrel(t: TestContext, args: string[], listeners: number): Promise<Petrel> {
   const data = mkdtempSync(join(tmpdir(), 'petrel-listeners-data-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [BIN, ...args, '--data-dir', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args, '--http-port', 'off', '--data-dir', data], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();

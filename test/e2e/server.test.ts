@@ -44,7 +44,9 @@ interface RunningServer {
 
 function spawnPetrel(args: string[]): { child: ChildProcess; exited: Promise<Exit>; stdout: () => string; stderr: () => string } {
   // Tests never bind fixed ports: without a --ws-port of its own, a test's server opens no WebSocket listener.
-  const ws = args.includes('--ws-port') ? args : [...args, '--ws-port', 'off'];
+  const noWs = args.includes('--ws-port') ? args : [...args, '--ws-port', 'off'];
+  // ... nor an HTTP API (test/e2e/http-api.test.ts starts it on port 0).
+  const ws = noWs.includes('--http-port') ? noWs : [...noWs, '--http-port', 'off'];
   // ... and keeps its store (the default SQLite one) in a directory of its own.
   const all = [...ws, '--data-dir', mkdtempSync(join(tmpdir(), 'petrel-e2e-data-'))];
   const child = spawn(process.execPath, [BIN, ...all], { stdio: ['ignore', 'pipe', 'pipe'] });
