@@ -461,6 +461,21 @@ describe('the broker and the API itself', () => {
     assert.deepEqual(r.json(), { code: 1, data: { receivers: 0 } });
   });
 
+  test('an empty body labelled application/json is no body: fine where parameters are in the query, a 400 naming body where one is needed', async (t) => {
+    const broker = createBroker();
+    const api = createHttpApi(broker, { auth: { apiKeys: [KEY] } });
+    t.after(async () => {
+      await api.close();
+      await broker.close();
+    });
+    await broker.publish({ topic: 'gone', payload: 'x', retain: true });
+    const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    assert.deepEqual((await api.app.inject({ method: 'POST', url: '/api/v1/retained/delete?topic=gone', headers, payload: '' })).json(), { code: 1 });
+    const publish = await api.app.inject({ method: 'POST', url: '/api/v1/mqtt/publish', headers, payload: '' });
+    assert.equal(publish.statusCode, 400);
+    assert.equal(publish.json().field, 'body');
+  });
+
   test('MQTT.js subscriber over TCP gets a message published over HTTP', async (t) => {
     const { broker, req } = await setup(t);
     const l = await broker.listen({ port: 0, host: '127.0.0.1' });

@@ -6,7 +6,7 @@
  * It uses the broker's public methods only, and nothing runs per MQTT message: every answer is
  * computed when asked for.
  */
-import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
+import { fastify, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Logger, silentLogger } from '../../observability/logger.js';
 import type { Broker } from '../../petrel.js';
 import { ApiAuth, type AuthOptions } from './auth.js';
@@ -88,8 +88,16 @@ export function createHttpApi(broker: Broker, options: HttpApiOptions = {}): Htt
   };
   routes.push(...mqttRoutes(ctx), ...clientRoutes(ctx), ...systemRoutes(ctx));
 
-  // mica-mqtt's examples send JSON with curl -d, which labels it application/x-www-form-urlencoded.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // JSON with prototype-poisoning protection; an empty body is no body (a POST whose parameters
+  // are in the query often still says application/json). mica-mqtt's examples send JSON with
+  // curl -d, which labels it application/x-www-form-urlencoded: read as JSON too.
+  const json = app.getDefaultJsonParser('error', 'error');
+  const parseJson = (req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void => {
+    if (body === '') done(null, undefined);
+    else json(req, body, done);
+  };
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'string' }, parseJson);
 
   app.addHook('onRequest', async (req, reply) => {
     const config = (req.routeOptions.config ?? {}) as RouteConfig;
