@@ -76,6 +76,16 @@ export default tseslint.config(
     },
   },
   {
+    // The HTTP API uses the broker's public API only (BrokerCore / Broker), never its internals.
+    files: ['src/ops/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: netBan,
+        patterns: [{ regex: '^(\\.\\./)+(broker/(?!(broker|index)\\.js$)|transport/(?!types\\.js$)|server|bin)', message: 'src/ops/ uses the public broker API (broker/broker.ts, petrel.ts), not broker internals or transports.' }],
+      }],
+    },
+  },
+  {
     files: ['src/transport/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
