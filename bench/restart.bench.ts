@@ -87,7 +87,7 @@ function restart(dataDir: string): Promise<Run> {
     const start = process.hrtime.bigint();
     // BENCH_PETREL_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server.
     const flags = (process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const child = spawn(process.execPath, [...flags, BIN, '--port', '0', '--ws-port', 'off', '--host', '127.0.0.1', '--data-dir', dataDir],
+    const child = spawn(process.execPath, [...flags, BIN, '--port', '0', '--ws-port', 'off', '--http-port', 'off', '--host', '127.0.0.1', '--data-dir', dataDir],
       { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = child.pid;
     if (pid === undefined) {

@@ -52,7 +52,8 @@ function mosquittoDurableSettings(dir: string): string[] {
  * WebSocket listener (on by default, port 8083) is turned off, or moved to a free port for the
  * WebSocket runs; the TLS one is added on a free port for the TLS runs.
  */
-export const PETREL_ARGS = ['--host', '127.0.0.1'];
+// No HTTP API: it costs nothing per message, and a fixed port would collide between brokers of one run.
+export const PETREL_ARGS = ['--host', '127.0.0.1', '--http-port', 'off'];
 
 export interface RunningBroker {
   name: BrokerName;
