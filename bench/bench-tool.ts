@@ -69,7 +69,7 @@ function firstLine<T>(child: ChildProcess, ms: number, match: (line: string) => 
 
 async function startPetrel(tmp: string): Promise<Running> {
   // Defaults but for where it listens and keeps its data (the default SQLite store, in the run's directory).
-  const cmd = onCore('0', [process.execPath, PETREL, '--host', '127.0.0.1', '--port', '0', '--ws-port', 'off', '--data-dir', path.join(tmp, 'petrel-data')]);
+  const cmd = onCore('0', [process.execPath, PETREL, '--host', '127.0.0.1', '--port', '0', '--ws-port', 'off', '--http-port', 'off', '--data-dir', path.join(tmp, 'petrel-data')]);
   const child = spawn(cmd[0] as string, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   if (child.pid === undefined) throw new Error('could not spawn petrel');
   const port = await firstLine(child, START_MS, (line) => {

@@ -103,7 +103,7 @@ export class PetrelNode {
       `  nodeTimeout: ${c.nodeTimeout ?? 1500}`,
       '',
     ].join('\n'));
-    const child = spawn(process.execPath, [BIN, '--config', file, '--port', '0', '--ws-port', 'off', '--host', '127.0.0.1'],
+    const child = spawn(process.execPath, [BIN, '--config', file, '--port', '0', '--ws-port', 'off', '--http-port', 'off', '--host', '127.0.0.1'],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     this.#out = '';
