@@ -209,6 +209,16 @@ export class SqliteStore implements Store {
   readonly #released = new Set<string>();
   /** Byte sizes (as the queue's `bytes` column counts them) of the messages stored by the running transaction. */
   readonly #sizes = new Map<string, number>();
+  /**
+   * What the queue and inflight tables can hold, so that a delete of a row that was never written
+   * (a delivery stored, sent and acknowledged between two compactions nets down to that) costs no
+   * statement: per session, the highest queue seq the table may hold (at open, and put since), and
+   * the packet ids its inflight rows have. Kept from open() on; off after a failed compaction (its
+   * rollback would leave them ahead of the tables) until the next open().
+   */
+  readonly #queueMax = new Map<string, number>();
+  readonly #inflightRows = new Map<string, Set<number>>();
+  #tracking = false;
   #transactions = 0;
   #writes = 0;
   #checkpoints = 0;
@@ -559,6 +569,7 @@ export class SqliteStore implements Store {
       if (cut) db.pragma('synchronous = FULL');
       this.#runCompaction!(netOps(ops), this.#generation, this.#offset);
     } catch (err) {
+      this.#tracking = false;
       if (this.#compactTimer === undefined && !this.#closed) {
         this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
         this.#compactTimer.unref();
@@ -620,6 +631,8 @@ export class SqliteStore implements Store {
         for (const id of s.queueOf.all(op.clientId) as string[]) this.#unref(id);
         for (const id of s.inflightOf.all(op.clientId) as string[]) this.#unref(id);
         for (const stmt of s.drop) stmt.run(op.clientId);
+        this.#inflightRows.delete(op.clientId);
+        this.#queueMax.delete(op.clientId);
         return;
       }
       case 'subscribe': {
@@ -636,26 +649,40 @@ export class SqliteStore implements Store {
       case 'enqueue': {
         const e = op.entry;
         if (!this.#ref(e.messageId)) return;
-        const old = s.queueAt.get(e.clientId, e.seq) as string | undefined;
+        const max = this.#queueMax.get(e.clientId);
+        const absent = this.#tracking && (max === undefined || e.seq > max);
+        const old = absent ? undefined : s.queueAt.get(e.clientId, e.seq) as string | undefined;
         const bytes = this.#sizes.get(e.messageId) ?? (s.messageBytes.get(e.messageId) as number | undefined) ?? 0;
         s.putQueue.run(e.clientId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds), bytes);
+        if (max === undefined || e.seq > max) this.#queueMax.set(e.clientId, e.seq);
         if (old !== undefined) this.#unref(old);
         return;
       }
       case 'dequeue': {
+        if (this.#tracking) {
+          const max = this.#queueMax.get(op.clientId);
+          if (max === undefined || op.seq > max) return;
+        }
         const old = s.dequeue.get(op.clientId, op.seq) as string | undefined;
         if (old !== undefined) this.#unref(old);
         return;
       }
       case 'inflight': {
         const e = op.entry;
-        const old = s.inflightAt.get(e.clientId, e.packetId) as string | undefined;
+        let rows = this.#inflightRows.get(e.clientId);
+        const absent = this.#tracking && rows?.has(e.packetId) !== true;
+        const old = absent ? undefined : s.inflightAt.get(e.clientId, e.packetId) as string | undefined;
         if (old !== e.messageId && !this.#ref(e.messageId)) return;
         s.putInflight.run(e.clientId, e.packetId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds), e.state);
+        if (rows === undefined) this.#inflightRows.set(e.clientId, rows = new Set());
+        rows.add(e.packetId);
         if (old !== undefined && old !== e.messageId) this.#unref(old);
         return;
       }
       case 'complete': {
+        const rows = this.#inflightRows.get(op.clientId);
+        if (this.#tracking && rows?.has(op.packetId) !== true) return;
+        rows?.delete(op.packetId);
         const old = s.complete.get(op.clientId, op.packetId) as string | undefined;
         if (old !== undefined) this.#unref(old);
         return;
@@ -731,6 +758,8 @@ export class SqliteStore implements Store {
         },
       });
     }
+    this.#queueMax.clear();
+    this.#inflightRows.clear();
     if (lazyQueues) {
       // Counted per session in one pass of the queue's key order; the entries stay on disk.
       const summaries: NonNullable<StoredState['queueSummaries']> = [];
@@ -738,13 +767,16 @@ export class SqliteStore implements Store {
         'SELECT client_id, count(*), min(seq), max(seq), sum(bytes) FROM queue GROUP BY client_id',
       ).raw().iterate() as IterableIterator<Row>) {
         summaries.push({ clientId: r[0] as string, count: r[1] as number, firstSeq: r[2] as number, lastSeq: r[3] as number, bytes: r[4] as number });
+        this.#queueMax.set(r[0] as string, r[3] as number);
       }
       state.queueSummaries = summaries;
     } else {
       for (const r of db.prepare(
         'SELECT client_id, seq, message_id, qos, retain, subscription_ids FROM queue ORDER BY client_id, seq',
       ).raw().iterate() as IterableIterator<Row>) {
-        state.queue.push(queueEntry(r));
+        const entry = queueEntry(r);
+        state.queue.push(entry);
+        if (!(entry.seq <= (this.#queueMax.get(entry.clientId) ?? -Infinity))) this.#queueMax.set(entry.clientId, entry.seq);
       }
     }
     for (const r of db.prepare(
@@ -752,6 +784,9 @@ export class SqliteStore implements Store {
     ).raw().iterate() as IterableIterator<Row>) {
       const entry: InflightEntry = { ...queueEntry(r), packetId: r[6] as number, state: r[7] as 'publish' | 'pubrel' };
       state.inflight.push(entry);
+      let rows = this.#inflightRows.get(entry.clientId);
+      if (rows === undefined) this.#inflightRows.set(entry.clientId, rows = new Set());
+      rows.add(entry.packetId);
     }
     for (const r of db.prepare('SELECT client_id, packet_id FROM inbound_qos2').raw().iterate() as IterableIterator<Row>) {
       state.inboundQos2.push({ clientId: r[0] as string, packetId: r[1] as number });
@@ -766,6 +801,7 @@ export class SqliteStore implements Store {
       const message = storedMessage(r[0] as string, r.slice(1));
       state.messages.set(message.id, message);
     }
+    this.#tracking = true;
     return state;
   }
 }

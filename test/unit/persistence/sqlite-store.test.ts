@@ -218,6 +218,20 @@ describe('SqliteStore', () => {
     }
   });
 
+  test('deletes of rows an earlier compaction wrote reach the tables; deletes of rows never written change nothing', async () => {
+    const store = open({ compactMs: 1_000_000 });
+    await store.open();
+    await store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 5, 'm1') }, { op: 'inflight', entry: inflight('a', 6, 3, 'm1') }]);
+    assert.equal((await store.readQueue('a', 0, 10)).length, 1, 'compacted');
+    await store.write([{ op: 'dequeue', clientId: 'a', seq: 5 }, { op: 'complete', clientId: 'a', packetId: 3 }]);
+    // Never written: a later seq, another packet id, another session.
+    await store.write([{ op: 'dequeue', clientId: 'a', seq: 9 }, { op: 'complete', clientId: 'a', packetId: 4 }, { op: 'complete', clientId: 'z', packetId: 1 }]);
+    assert.deepEqual(await store.readQueue('a', 0, 10), []);
+    await store.close();
+    const state = await reread();
+    assert.deepEqual([state.queue, state.inflight, [...state.messages.keys()]], [[], [], []]);
+  });
+
   test('writes before open and after close reject; close writes what is pending', async () => {
     const store = open();
     await assert.rejects(store.write([]), (err: unknown) => err instanceof StoreError && err.code === 'not-open');
