@@ -76,6 +76,51 @@ interface Out {
 
 const GROUP = 'petrel';
 
+/**
+ * The client id lease (KEYS[1]: the store's base key; ARGV: client id, node, TTL ms): taken when
+ * nobody else holds it, with a new fencing token (HINCRBY). Returns {token, session owner} or
+ * {0, holder}.
+ */
+const ACQUIRE_SCRIPT = `
+local B = KEYS[1]
+local L = B .. 'lease:' .. ARGV[1]
+local v = redis.call('GET', L)
+if v and string.sub(v, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then return { 0, v } end
+local token = redis.call('HINCRBY', B .. 'f', ARGV[1], 1)
+redis.call('SET', L, ARGV[2] .. '|' .. token, 'PX', ARGV[3])
+return { token, redis.call('HGET', B .. 'o', ARGV[1]) or '' }
+`;
+
+/** Renews this node's leases (ARGV: node, TTL ms, then client id and token pairs); returns the client ids whose lease is gone. */
+const RENEW_SCRIPT = `
+local B = KEYS[1]
+local lost = {}
+for i = 3, #ARGV, 2 do
+  local L = B .. 'lease:' .. ARGV[i]
+  if redis.call('GET', L) == ARGV[1] .. '|' .. ARGV[i + 1] then redis.call('PEXPIRE', L, ARGV[2])
+  else lost[#lost + 1] = ARGV[i] end
+end
+return lost
+`;
+
+/** Gives a lease back if it is still the one taken (ARGV: client id, "<node>|<token>"). */
+const RELEASE_SCRIPT = `
+local L = KEYS[1] .. 'lease:' .. ARGV[1]
+if redis.call('GET', L) == ARGV[2] then redis.call('DEL', L) end
+return 1
+`;
+
+/** What the broker must do for the node when another node takes one of its clients over. */
+export interface ClusterBroker {
+  releaseSession(clientId: string, clean: boolean): Promise<void>;
+}
+
+interface LeaseScripts {
+  petrelAcquire(key: string, clientId: string, node: string, ttl: string): Promise<[number, string]>;
+  petrelRenew(key: string, ...args: string[]): Promise<string[]>;
+  petrelRelease(key: string, clientId: string, value: string): Promise<number>;
+}
+
 export class ClusterNode implements ClusterLink {
   readonly nodeId: string;
   readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0 };
@@ -121,6 +166,12 @@ export class ClusterNode implements ClusterLink {
   #reading: Promise<void> | undefined;
   #redisDown = false;
   readonly #seen = new Set<string>();
+  /** Client ids connected here, with the token of their lease (renewed with each heartbeat). */
+  readonly #leases = new Map<string, number>();
+  /** Claims in progress here (lease taken, CONNECT not accepted yet): a release request waits for them. */
+  readonly #settling = new Map<string, { done: Promise<void>; resolve: () => void }>();
+  /** Claims waiting for another node's release of a client id: resolved by its answer. */
+  readonly #releaseWaiters = new Map<string, Set<() => void>>();
   readonly #flushSoon = (): void => this.#flush();
 
   constructor(options: ClusterNodeOptions) {
@@ -138,6 +189,17 @@ export class ClusterNode implements ClusterLink {
     this.#cmd = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}` });
     this.#sub = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}-routes` });
     this.#blk = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}-in` });
+    this.#cmd.defineCommand('petrelAcquire', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
+    this.#cmd.defineCommand('petrelRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
+    this.#cmd.defineCommand('petrelRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  }
+
+  get #storeKey(): string {
+    return `${this.#prefix}{store}:`;
+  }
+
+  get #lease(): LeaseScripts {
+    return this.#cmd as unknown as LeaseScripts;
   }
 
   /** The Redis URL the node uses (the Redis store of a cluster node uses it too). */
@@ -145,9 +207,9 @@ export class ClusterNode implements ClusterLink {
     return this.#url;
   }
 
-  /** The store prefix for this node's sessions: `<prefix><nodeId>:`. */
+  /** The prefix of the store every node shares (sessions are cluster-wide; see `RedisStore` `node`). */
   get storePrefix(): string {
-    return `${this.#prefix}${this.nodeId}:`;
+    return this.#prefix;
   }
 
   /** Other nodes currently seen alive. */
@@ -258,6 +320,131 @@ export class ClusterNode implements ClusterLink {
         this.#schedule();
       }
     } else this.#local.set(filter, n - 1);
+  }
+
+  // ---- client ids cluster-wide ----------------------------------------------------------------
+
+  /**
+   * Takes the lease of `clientId` (SET NX semantics with a fencing token): while another node
+   * holds it, that node is asked to let the client go (its connection gets 0x8E) and the claim
+   * waits for its answer, or for the lease to lapse when that node is dead; then, when the session
+   * itself is held by another live node, that node is asked to write it out and let it go. Bounded
+   * by twice the node timeout; past that the claim fails (the CONNECT is refused).
+   */
+  async claim(clientId: string, clean: boolean): Promise<number> {
+    const deadline = Date.now() + 2 * this.#timeoutMs;
+    const me = this.nodeId;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new Error('cluster node closed');
+      const [token, info] = await this.#lease.petrelAcquire(this.#storeKey, clientId, me, String(this.#timeoutMs));
+      if (token > 0) {
+        let resolve = (): void => undefined;
+        const done = new Promise<void>((r) => {
+          resolve = r;
+        });
+        this.#settling.set(clientId, { done, resolve });
+        const owner = nodeOf(info);
+        if (owner !== undefined && owner !== me && this.#live.has(owner)) {
+          // The session is held (offline) by a live node: it writes it out and lets it go first.
+          await this.#askRelease(owner, clientId, clean, Math.max(0, deadline - Date.now()));
+        }
+        this.#logger.debug({ node: me, clientId, token, from: owner ?? null }, 'cluster: client id claimed');
+        return token;
+      }
+      const holder = nodeOf(info);
+      const left = deadline - Date.now();
+      if (left <= 0 || attempt > 1000) throw new Error(`client id ${clientId} is held by node ${holder ?? '?'}`);
+      if (holder !== undefined && this.#live.has(holder)) await this.#askRelease(holder, clientId, clean, Math.min(left, this.#timeoutMs));
+      // A dead holder's lease lapses within the node timeout.
+      else await delay(Math.min(left, this.#heartbeatMs));
+    }
+  }
+
+  connected(clientId: string, token: number): void {
+    this.#leases.set(clientId, token);
+    this.#settled(clientId);
+  }
+
+  unclaimed(clientId: string, token: number): void {
+    this.#settled(clientId);
+    if (this.#leases.get(clientId) === token) this.#leases.delete(clientId);
+    if (this.#closed) return;
+    void this.#lease.petrelRelease(this.#storeKey, clientId, `${this.nodeId}|${token}`).catch(() => undefined);
+  }
+
+  #settled(clientId: string): void {
+    const s = this.#settling.get(clientId);
+    if (s === undefined) return;
+    this.#settling.delete(clientId);
+    s.resolve();
+  }
+
+  /** Asks `node` to let `clientId` go; resolves on its answer or after `ms`. */
+  async #askRelease(node: string, clientId: string, clean: boolean, ms: number): Promise<void> {
+    let waiters = this.#releaseWaiters.get(clientId);
+    if (waiters === undefined) this.#releaseWaiters.set(clientId, waiters = new Set());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake = (): void => undefined;
+    const answered = new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    waiters.add(wake);
+    try {
+      await this.#cmd.publish(this.#channel, `j${JSON.stringify({ k: 'release', from: this.nodeId, to: node, cid: clientId, clean })}`);
+      await answered;
+    } finally {
+      clearTimeout(timer);
+      waiters.delete(wake);
+      if (waiters.size === 0) this.#releaseWaiters.delete(clientId);
+    }
+  }
+
+  /** Another node takes `clientId` over: after a claim in progress here settles, the broker lets it go, then the lease. */
+  async #release(from: string, clientId: string, clean: boolean): Promise<void> {
+    const settling = this.#settling.get(clientId);
+    if (settling !== undefined) await Promise.race([settling.done, delay(this.#timeoutMs)]);
+    const token = this.#leases.get(clientId);
+    try {
+      await (this.#broker as ClusterBroker | undefined)?.releaseSession(clientId, clean);
+    } catch (err) {
+      this.#logger.error({ node: this.nodeId, clientId, err }, 'cluster: session release failed');
+    }
+    if (token !== undefined && this.#leases.get(clientId) === token) {
+      this.#leases.delete(clientId);
+      await this.#lease.petrelRelease(this.#storeKey, clientId, `${this.nodeId}|${token}`).catch(() => undefined);
+    }
+    this.#logger.info({ node: this.nodeId, clientId, to: from }, 'cluster: client taken over by another node');
+    await this.#cmd.publish(this.#channel, `j${JSON.stringify({ k: 'released', from: this.nodeId, to: from, cid: clientId })}`).catch(() => undefined);
+  }
+
+  #request(text: string): void {
+    let r: { k?: unknown; from?: unknown; to?: unknown; cid?: unknown; clean?: unknown };
+    try {
+      r = JSON.parse(text.slice(1)) as typeof r;
+    } catch {
+      return;
+    }
+    if (r.to !== this.nodeId || typeof r.cid !== 'string' || typeof r.from !== 'string') return;
+    if (r.k === 'release') void this.#release(r.from, r.cid, r.clean === true);
+    else if (r.k === 'released') for (const wake of this.#releaseWaiters.get(r.cid) ?? []) wake();
+  }
+
+  /** Heartbeat: the leases of the clients connected here; a lease another node has now means the client was taken over. */
+  async #renewLeases(): Promise<void> {
+    if (this.#leases.size === 0) return;
+    const entries = [...this.#leases];
+    for (let i = 0; i < entries.length; i += 1000) {
+      const args: string[] = [this.nodeId, String(this.#timeoutMs)];
+      for (const [cid, token] of entries.slice(i, i + 1000)) args.push(cid, String(token));
+      const lost = await this.#lease.petrelRenew(this.#storeKey, ...args);
+      for (const cid of lost) {
+        if (this.#leases.get(cid) === undefined) continue;
+        this.#leases.delete(cid);
+        this.#logger.warn({ node: this.nodeId, clientId: cid }, 'cluster: lease lost; the client is let go');
+        void (this.#broker as ClusterBroker | undefined)?.releaseSession(cid, false);
+      }
+    }
   }
 
   // ---- forwarding ----------------------------------------------------------------------------
@@ -400,6 +587,10 @@ export class ClusterNode implements ClusterLink {
 
   #announcement(text: string): void {
     const kind = text[0];
+    if (kind === 'j') {
+      this.#request(text);
+      return;
+    }
     const space = text.indexOf(' ');
     const node = space < 0 ? text.slice(1) : text.slice(1, space);
     if (node === this.nodeId) return;
@@ -493,6 +684,7 @@ export class ClusterNode implements ClusterLink {
     try {
       const me = this.nodeId;
       await this.#cmd.multi().hset(this.#key('nodes'), me, String(Date.now())).set(this.#key(`alive:${me}`), '1', 'PX', this.#timeoutMs).exec();
+      await this.#renewLeases();
       const nodes = Object.keys(await this.#cmd.hgetall(this.#key('nodes'))).filter((n) => n !== me);
       const alive = await Promise.all(nodes.map((n) => this.#cmd.exists(this.#key(`alive:${n}`))));
       for (const [i, node] of nodes.entries()) {
@@ -602,6 +794,18 @@ export class ClusterNode implements ClusterLink {
       }
     }
   }
+}
+
+/** The node of an owner or lease value "<node>|<token>"; undefined for none. */
+function nodeOf(value: string): string | undefined {
+  const bar = value.lastIndexOf('|');
+  return bar <= 0 ? undefined : value.slice(0, bar);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
 }
 
 /** [id, value of field "m"] per entry of an XREADGROUP reply on one stream. */
