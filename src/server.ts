@@ -209,7 +209,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
     await broker.restore();
     if (cluster !== undefined) {
       logger.info({ store: 'redis', node: cluster.nodeId }, 'store ready');
-      await cluster.start(broker);
+      await cluster.start(broker, store instanceof RedisStore ? store : undefined);
     } else if (store !== undefined) logger.info({ store: s.type, dataDir: s.dataDir, durability: s.durability }, 'store ready');
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const plugin = await loadPlugin(p, i);

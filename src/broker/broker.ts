@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
-  MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, type Subscription, topicFilterProblem, topicNameProblem,
+  MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, type Subscription, topicFilterProblem, topicNameProblem, type WillMessage,
 } from '../protocol/index.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { systemClock } from '../session/clock.js';
@@ -264,6 +264,11 @@ export class BrokerCore {
     if (session !== undefined && session.link === undefined) st.registry.release(session, clean);
     await st.durability?.commit().catch(() => undefined);
     await st.durability?.store.releaseSession?.(clientId);
+  }
+
+  /** Publishes the will of a client that is not connected here (a survivor for a dead node's client), as the client's. */
+  publishWill(clientId: string, will: WillMessage): void {
+    this.#state.publishWill(clientId, will);
   }
 
   /** Resolves once every change made so far is durable in the store (at once without a store). */

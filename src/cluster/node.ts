@@ -32,6 +32,8 @@ import type { ClusterLink } from '../broker/cluster.js';
 import type { Message } from '../broker/message.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { connectRedis, type RedisConnection } from '../persistence/redis/connection.js';
+import type { StoredSession, StoreOp } from '../persistence/types.js';
+import type { WillMessage } from '../protocol/index.js';
 import { TopicTree } from '../router/index.js';
 import { decodeBusMessage, encodeBusMessage } from './codec.js';
 
@@ -113,6 +115,13 @@ return 1
 /** What the broker must do for the node when another node takes one of its clients over. */
 export interface ClusterBroker {
   releaseSession(clientId: string, clean: boolean): Promise<void>;
+  publishWill(clientId: string, will: WillMessage): void;
+}
+
+/** What a survivor needs of the shared store to act for a dead node's sessions (the RedisStore). */
+export interface SharedSessions {
+  ownedSessions(node: string): Promise<{ clientId: string; owner: string; session: StoredSession }[]>;
+  writeIfOwner(clientId: string, owner: string, ops: readonly StoreOp[]): Promise<boolean>;
 }
 
 interface LeaseScripts {
@@ -139,6 +148,9 @@ export class ClusterNode implements ClusterLink {
   /** The blocking stream reads. */
   readonly #blk: RedisConnection;
   #broker: BrokerCore | undefined;
+  #sessions: SharedSessions | undefined;
+  /** Deadlines of dead nodes' sessions this node acts for (wills, expiry). */
+  readonly #deadTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Other nodes' filters: (filter, node id) -> node id. */
   readonly #routes = new TopicTree<string>({ cacheSize: 10_000, cacheBytes: 4 * 1024 * 1024 });
   /** The filters of each other node, as loaded and announced. */
@@ -235,10 +247,11 @@ export class ClusterNode implements ClusterLink {
   }
 
   /** Connects, announces this node and its routes, loads the others' and starts reading its stream. */
-  async start(broker: BrokerCore): Promise<void> {
+  async start(broker: BrokerCore, sessions?: SharedSessions): Promise<void> {
     if (this.#started) throw new Error('cluster node already started');
     this.#started = true;
     this.#broker = broker;
+    this.#sessions = sessions;
     this.#sub.on('message', (_channel: string, text: string) => this.#announcement(text));
     this.#cmd.on('ready', () => {
       if (this.#redisDown) this.#reconnected();
@@ -445,6 +458,64 @@ export class ClusterNode implements ClusterLink {
         void (this.#broker as ClusterBroker | undefined)?.releaseSession(cid, false);
       }
     }
+  }
+
+  // ---- a dead node's sessions -------------------------------------------------------------------
+
+  /**
+   * The survivor that reaped `dead` acts for its sessions: those whose client was connected lost
+   * their connection now (stored as offline, expiring after their interval, the will due after its
+   * delay); every will is published when due and every session ends when it expires, each step
+   * only while the dead node still owns the session (it may come back, or its client connect
+   * elsewhere and take the session over: then that node decides).
+   */
+  async #actFor(dead: string): Promise<void> {
+    const store = this.#sessions;
+    if (store === undefined) return;
+    const now = Date.now();
+    let wills = 0;
+    for (const { clientId, owner, session: s } of await store.ownedSessions(dead)) {
+      let { expiresAt, will, willAt } = s;
+      if (expiresAt === undefined && willAt === undefined && s.expiryInterval !== 0xffffffff) {
+        // Connected when the node died (an offline session has its expiry set, or never expires).
+        expiresAt = now + s.expiryInterval * 1000;
+      }
+      if (will !== undefined && willAt === undefined) willAt = now + (will.properties?.willDelayInterval ?? 0) * 1000;
+      const record: StoredSession = { ...s, expiresAt, willAt };
+      if (!await store.writeIfOwner(clientId, owner, [{ op: 'session', session: record }])) continue;
+      if (will !== undefined && willAt !== undefined) wills++;
+      this.#deadline(Math.min(willAt ?? Infinity, expiresAt ?? Infinity), () => this.#deadDue(clientId, owner, record));
+    }
+    this.#logger.info({ node: this.nodeId, dead, wills }, 'cluster: acting for the dead node\'s sessions');
+  }
+
+  /** A will or the expiry of a dead node's session is due: published / ended if the session is still the dead node's. */
+  async #deadDue(clientId: string, owner: string, s: StoredSession): Promise<void> {
+    const store = this.#sessions!;
+    const now = Date.now();
+    const expired = s.expiresAt !== undefined && now >= s.expiresAt;
+    // [MQTT-3.1.3-9]: the will goes at the end of its delay or when the session ends, whichever is first.
+    const will = s.will !== undefined && s.willAt !== undefined && (expired || now >= s.willAt) ? s.will : undefined;
+    const next: StoredSession = { ...s, will: will === undefined ? s.will : undefined, willAt: will === undefined ? s.willAt : undefined };
+    const ops: StoreOp[] = expired ? [{ op: 'dropSession', clientId }] : [{ op: 'session', session: next }];
+    if (!await store.writeIfOwner(clientId, owner, ops)) return;
+    if (will !== undefined) {
+      this.#logger.info({ node: this.nodeId, clientId, topic: will.topic }, 'cluster: will of a dead node\'s client published');
+      (this.#broker as ClusterBroker | undefined)?.publishWill(clientId, { ...will });
+    }
+    if (expired) this.#logger.info({ node: this.nodeId, clientId }, 'cluster: session of a dead node expired');
+    else if (next.expiresAt !== undefined) this.#deadline(next.expiresAt, () => this.#deadDue(clientId, owner, next));
+  }
+
+  #deadline(at: number, run: () => Promise<void>): void {
+    if (at === Infinity || this.#closed) return;
+    const t = setTimeout(() => {
+      this.#deadTimers.delete(t);
+      if (Date.now() < at) this.#deadline(at, run);
+      else void run().catch((err: unknown) => this.#logger.error({ node: this.nodeId, err }, 'cluster: a dead node\'s deadline failed'));
+    }, Math.min(Math.max(0, at - Date.now()), 0x7fffffff));
+    t.unref();
+    this.#deadTimers.add(t);
   }
 
   // ---- forwarding ----------------------------------------------------------------------------
@@ -701,6 +772,7 @@ export class ClusterNode implements ClusterLink {
         if (won === 'OK') {
           await this.#cmd.multi().del(this.#key(`routes:${node}`)).hdel(this.#key('nodes'), node).publish(this.#channel, `d${node}`).exec();
           this.#logger.warn({ node: me, dead: node }, 'cluster: node timed out; its routes were removed');
+          void this.#actFor(node).catch((err: unknown) => this.#logger.error({ node: me, dead: node, err }, 'cluster: the dead node\'s sessions could not be handled'));
         }
       }
     } catch {
@@ -778,6 +850,8 @@ export class ClusterNode implements ClusterLink {
     this.#closed = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    for (const t of this.#deadTimers) clearTimeout(t);
+    this.#deadTimers.clear();
     if (this.#started && !this.#redisDown) {
       const me = this.nodeId;
       await this.#cmd.multi().del(this.#key(`routes:${me}`), this.#key(`alive:${me}`)).hdel(this.#key('nodes'), me)

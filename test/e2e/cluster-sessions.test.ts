@@ -3,9 +3,11 @@
  * redis-server, MQTT.js clients): a persistent session resumes on another node with its queued
  * QoS 1 messages, a client id connected to another node is taken over there (5.0: DISCONNECT
  * 0x8E) [MQTT-3.1.4-2], and two connects with one client id at the same moment on two nodes end
- * with exactly one connection.
+ * with exactly one connection; when a node is SIGKILLed, a survivor publishes the wills of its
+ * clients and ends its sessions when they expire.
  */
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { Redis } from 'ioredis';
 import mqtt, { type IDisconnectPacket, type MqttClient } from 'mqtt';
@@ -124,5 +126,30 @@ describe('sessions across the nodes of a cluster', () => {
     } finally {
       r.disconnect();
     }
+  });
+
+  test('a SIGKILLed node: a survivor publishes its clients\' wills [MQTT-3.1.2-8] and expires its sessions, the will at the session end [MQTT-3.1.3-9]', async (t) => {
+    const watcher = new Inbox(await client(t, c, 'will-watcher'));
+    await watcher.client.subscribeAsync('wills/#', { qos: 1 });
+    await Promise.all([a.route('c', 'wills/#'), b.route('c', 'wills/#')]);
+    // A clean session's will (published at once) and a persistent session that expires in 2 s,
+    // its will delayed beyond that (so it goes when the session ends).
+    const mortal = await connectClient(b.url, 5, { clientId: 'mortal', will: { topic: 'wills/mortal', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    const fleeting = await connectClient(b.url, 5, {
+      clientId: 'fleeting', clean: false, properties: { sessionExpiryInterval: 2 },
+      will: { topic: 'wills/fleeting', payload: Buffer.from('expired'), qos: 1, retain: false, properties: { willDelayInterval: 600 } },
+    });
+    t.after(() => endAll([mortal, fleeting]));
+    await b.stop('SIGKILL');
+    await watcher.next('wills/mortal', 15_000);
+    await watcher.next('wills/fleeting', 15_000);
+    assert.equal(watcher.on('wills/mortal').length, 1);
+    const expired = (r: LogRecord): boolean => r.msg === 'cluster: session of a dead node expired' && r.clientId === 'fleeting';
+    await Promise.any([a.waitFor(expired, 'the expiry'), c.waitFor(expired, 'the expiry')]);
+    // The session is gone cluster-wide: connecting elsewhere finds none [MQTT-3.2.2-3].
+    const again = new Inbox(mqtt.connect(a.url, clientOptions(5, { clientId: 'fleeting', clean: false, properties: { sessionExpiryInterval: 2 } })));
+    t.after(() => endAll([again.client]));
+    const [connack] = await waitFor(again.client, 'connect');
+    assert.equal((connack as { sessionPresent: boolean }).sessionPresent, false);
   });
 });

@@ -255,6 +255,10 @@ function acceptNow(c: Connection, pending: PendingConnect, authProps: Properties
       durability.sessionConnected(session, c.will);
       // Its QoS 1/2 deliveries are stored from now on.
       session.durable = durability;
+    } else if (c.will !== undefined && st.cluster !== undefined) {
+      // In a cluster, a will is stored with its session even when the session ends with the
+      // connection: if this node dies, a survivor publishes it.
+      durability.sessionConnected(session, c.will);
     } else durability.sessionEnded(session);
   }
   c.keepalive = p.keepalive;

@@ -166,10 +166,19 @@ export class RedisStore implements Store {
     await this.#last.catch(() => undefined);
   }
 
-  /** Writes to `clientId`'s session apply only while its owner is `owner` (a survivor acting for a dead node). */
-  fenceAs(clientId: string, owner: string | undefined): void {
-    if (owner === undefined) this.#owners.delete(clientId);
-    else this.#owners.set(clientId, owner);
+  /**
+   * Applies `ops` (all for `clientId`) only while `owner` still owns the session; true when applied.
+   * A survivor acting for a dead node uses it: the node, back or a client's new node, wins.
+   */
+  async writeIfOwner(clientId: string, owner: string, ops: readonly StoreOp[]): Promise<boolean> {
+    const args: Arg[] = [this.#retainedKey, '1', clientId, owner];
+    for (const op of ops) encodeOp(op, args);
+    try {
+      const lost = await this.#scripts.petrelWriteBuffer(this.#key, ...args);
+      return !(Array.isArray(lost) && lost.length > 0);
+    } catch (err) {
+      throw asStoreError(err, 'write failed');
+    }
   }
 
   /** The sessions `node` owns: client id, owner value and session record (a survivor reading a dead node's). */
