@@ -475,7 +475,8 @@ export class ClusterNode implements ClusterLink {
     const now = Date.now();
     let wills = 0;
     for (const { clientId, owner, session: s } of await store.ownedSessions(dead)) {
-      let { expiresAt, will, willAt } = s;
+      const will = s.will;
+      let { expiresAt, willAt } = s;
       if (expiresAt === undefined && willAt === undefined && s.expiryInterval !== 0xffffffff) {
         // Connected when the node died (an offline session has its expiry set, or never expires).
         expiresAt = now + s.expiryInterval * 1000;
