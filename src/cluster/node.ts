@@ -93,13 +93,21 @@ redis.call('SET', L, ARGV[2] .. '|' .. token, 'PX', ARGV[3])
 return { token, redis.call('HGET', B .. 'o', ARGV[1]) or '' }
 `;
 
-/** Renews this node's leases (ARGV: node, TTL ms, then client id and token pairs); returns the client ids whose lease is gone. */
+/**
+ * Renews this node's leases (ARGV: node, TTL ms, then client id and token pairs); returns the
+ * client ids whose lease another node holds now. A lease that lapsed (Redis was away longer than
+ * the TTL) is taken again while nobody else has it and the session is still this node's with
+ * that token.
+ */
 const RENEW_SCRIPT = `
 local B = KEYS[1]
 local lost = {}
 for i = 3, #ARGV, 2 do
   local L = B .. 'lease:' .. ARGV[i]
-  if redis.call('GET', L) == ARGV[1] .. '|' .. ARGV[i + 1] then redis.call('PEXPIRE', L, ARGV[2])
+  local mine = ARGV[1] .. '|' .. ARGV[i + 1]
+  local v = redis.call('GET', L)
+  if v == mine then redis.call('PEXPIRE', L, ARGV[2])
+  elseif not v and redis.call('HGET', B .. 'o', ARGV[i]) == mine then redis.call('SET', L, mine, 'PX', ARGV[2])
   else lost[#lost + 1] = ARGV[i] end
 end
 return lost
