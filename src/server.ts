@@ -194,20 +194,22 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
   const cluster = c === undefined ? undefined : new ClusterNode({
     redis: c.redis, nodeId: c.nodeId ?? clusterNodeId(), heartbeatInterval: c.heartbeatInterval, nodeTimeout: c.nodeTimeout, logger,
   });
-  // In a cluster the store is Redis: a node's sessions are kept under its node id.
-  const store: Store | undefined = cluster !== undefined ? new RedisStore({ redis: cluster.redisUrl, prefix: cluster.storePrefix })
+  // In a cluster the store is Redis, shared by the nodes: each session is owned by one node at a time.
+  const store: Store | undefined = cluster !== undefined ? new RedisStore({ redis: cluster.redisUrl, prefix: cluster.storePrefix, node: cluster.nodeId })
     : s.type === 'sqlite' ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs }) : undefined;
   const broker = createBroker({
     ...config.broker, logger, ...(store !== undefined ? { store } : {}), ...(cluster !== undefined ? { cluster } : {}),
     ...(auth !== undefined ? auth.providers.hooks() : {}),
   });
+  // A write for a session another node took over (its fencing token is newer): that client is let go here.
+  if (store instanceof RedisStore) store.onLost = (ids) => ids.forEach((id) => void broker.releaseSession(id, false));
   if (auth === undefined) logger.warn('no auth configured: anonymous access is on, any client may connect, publish and subscribe');
   else if (auth.providers.anonymous) logger.warn('anonymous access is on: clients without username and password may connect');
   try {
     await broker.restore();
     if (cluster !== undefined) {
       logger.info({ store: 'redis', node: cluster.nodeId }, 'store ready');
-      await cluster.start(broker);
+      await cluster.start(broker, store instanceof RedisStore ? store : undefined);
     } else if (store !== undefined) logger.info({ store: s.type, dataDir: s.dataDir, durability: s.durability }, 'store ready');
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const plugin = await loadPlugin(p, i);

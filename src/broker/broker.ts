@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
-  MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, type Subscription, topicFilterProblem, topicNameProblem,
+  MqttError, PacketType, type Properties, ProtocolVersion, type QoS, ReasonCode, type Subscription, topicFilterProblem, topicNameProblem, type WillMessage,
 } from '../protocol/index.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { systemClock } from '../session/clock.js';
@@ -244,6 +244,31 @@ export class BrokerCore {
     const n = st.deliverRemote(msg);
     st.emitPublished(msg);
     return n;
+  }
+
+  /**
+   * Another node of the cluster takes `clientId` over: its connection here, if any, is closed
+   * (5.0: DISCONNECT 0x8E Session taken over [MQTT-3.1.4-2]), and its session leaves this broker
+   * without ending: once what it wrote is in the store, the other node reads it from there.
+   * `clean`: the new connection starts clean, so the old will is published (else it is not
+   * [MQTT-3.1.2-8]) and a will waiting for its delay is published now.
+   */
+  async releaseSession(clientId: string, clean: boolean): Promise<void> {
+    const st = this.#state;
+    const conn = st.connections.get(clientId);
+    if (conn !== undefined) {
+      if (!clean && conn.session !== undefined && conn.session.expiryInterval !== 0) conn.will = undefined;
+      conn.fail(new MqttError(ReasonCode.SessionTakenOver, 'session taken over'));
+    }
+    const session = st.registry.get(clientId);
+    if (session !== undefined && session.link === undefined) st.registry.release(session, clean);
+    await st.durability?.commit().catch(() => undefined);
+    await st.durability?.store.releaseSession?.(clientId);
+  }
+
+  /** Publishes the will of a client that is not connected here (a survivor for a dead node's client), as the client's. */
+  publishWill(clientId: string, will: WillMessage): void {
+    this.#state.publishWill(clientId, will);
   }
 
   /** Resolves once every change made so far is durable in the store (at once without a store). */

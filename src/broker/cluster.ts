@@ -7,6 +7,8 @@
 import type { Message } from './message.js';
 
 export interface ClusterLink {
+  /** This node's id. */
+  readonly nodeId: string;
   /**
    * A message published on this node (a client's PUBLISH, a will, `broker.publish`), after it was
    * routed here. The link forwards it to the nodes whose subscriptions match; returns how many.
@@ -23,4 +25,15 @@ export interface ClusterLink {
   subscribed(filter: string): void;
   /** The inverse of `subscribed`, once per earlier call. */
   unsubscribed(filter: string): void;
+  /**
+   * Cluster-wide client ids (optional): resolves with a fencing token once this node holds the
+   * lease of `clientId` and the node that held its connection or its session (wherever it is)
+   * let it go (its connection taken over, its session written); rejects when that cannot happen
+   * in time (the CONNECT is refused). Every `claim` is followed by `connected` or `unclaimed`.
+   */
+  claim?(clientId: string, clean: boolean): Promise<number>;
+  /** The claimed client is connected here (its lease is renewed while it stays). */
+  connected?(clientId: string, token: number): void;
+  /** The connection that claimed `clientId` with `token` ended (or never completed): its lease goes. */
+  unclaimed?(clientId: string, token: number): void;
 }

@@ -158,6 +158,8 @@ export class Connection implements SessionLink, Waiter {
   #aliases: AliasTables | undefined;
   /** Session Expiry Interval from CONNECT (5.0 DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]). */
   connectExpiry = 0;
+  /** In a cluster: the fencing token of the client id lease this connection holds (0: none). */
+  leaseToken = 0;
   /** Enhanced authentication state (5.0), when CONNECT named a method. */
   auth: { method: string; exchange: AuthExchange; pending: PendingConnect | undefined; reauthenticating?: boolean } | undefined;
   /**

@@ -23,7 +23,7 @@ export interface RegistryHost extends DropSink {
   readonly wheel: TimerWheel<unknown>;
   readonly sessionLimits: SessionLimits;
   /** Takes a session's subscriptions out of the router and hands its shared-group messages on ('ended') or those an online member can take ('lost'). */
-  unroute(session: Session, why: 'ended' | 'lost'): void;
+  unroute(session: Session, why: 'ended' | 'lost' | 'moved'): void;
   publishWill(clientId: string, will: WillMessage, client: ClientInfo | undefined): void;
 }
 
@@ -140,6 +140,25 @@ export class SessionRegistry {
     session.reset();
     const pending = this.#pendingWills.get(session.clientId);
     if (pending !== undefined) this.willDue(pending);
+  }
+
+  /**
+   * The session moves to another node of a cluster: it leaves this broker (router, memory)
+   * without ending, so nothing of it is dropped from the store, where the other node reads it.
+   * A will waiting for its delay goes with the stored record (published now when `publishWill`).
+   */
+  release(session: Session, publishWill: boolean): void {
+    if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId);
+    this.#host.unroute(session, 'moved');
+    session.clearSubscriptions();
+    for (const o of session.stored()) o.msg.storeRefs = Math.max(0, o.msg.storeRefs - 1);
+    session.durable = undefined;
+    session.forgetSpilled();
+    session.reset();
+    const pending = this.#pendingWills.get(session.clientId);
+    if (pending === undefined) return;
+    this.#pendingWills.delete(session.clientId);
+    if (publishWill) this.#host.publishWill(pending.clientId, pending.will, pending.client);
   }
 
   /** An offline session's expiry deadline came (timer wheel): ends it when it is due. */

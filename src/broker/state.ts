@@ -379,9 +379,10 @@ export class BrokerState implements DropSink, Router {
   }
 
   /** Takes a session's subscriptions out of the router (when it ends) and hands its shared-group messages on. */
-  unroute(session: Session, why: 'ended' | 'lost'): void {
-    if (why === 'ended') for (const rec of session.subscriptions.values()) this.removeSubscription(rec);
-    this.redistribute(session, why);
+  unroute(session: Session, why: 'ended' | 'lost' | 'moved'): void {
+    if (why !== 'lost') for (const rec of session.subscriptions.values()) this.removeSubscription(rec);
+    // A session that moves to another node keeps its deliveries (the store holds them for it).
+    if (why !== 'moved') this.redistribute(session, why);
   }
 
   /**
@@ -459,6 +460,7 @@ export class BrokerState implements DropSink, Router {
       this.connections.delete(session.clientId);
       this.limits.disconnected(conn);
     }
+    if (conn.leaseToken !== 0) this.cluster?.unclaimed?.(session.clientId, conn.leaseToken);
     if (session.link !== conn) return;
     session.link = undefined;
     // An offline session keeps its bounded queue; publishers no longer wait for it.

@@ -32,6 +32,8 @@ import type { ClusterLink } from '../broker/cluster.js';
 import type { Message } from '../broker/message.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { connectRedis, type RedisConnection } from '../persistence/redis/connection.js';
+import type { StoredSession, StoreOp } from '../persistence/types.js';
+import type { WillMessage } from '../protocol/index.js';
 import { TopicTree } from '../router/index.js';
 import { decodeBusMessage, encodeBusMessage } from './codec.js';
 
@@ -76,6 +78,66 @@ interface Out {
 
 const GROUP = 'petrel';
 
+/**
+ * The client id lease (KEYS[1]: the store's base key; ARGV: client id, node, TTL ms): taken when
+ * nobody else holds it, with a new fencing token (HINCRBY). Returns {token, session owner} or
+ * {0, holder}.
+ */
+const ACQUIRE_SCRIPT = `
+local B = KEYS[1]
+local L = B .. 'lease:' .. ARGV[1]
+local v = redis.call('GET', L)
+if v and string.sub(v, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then return { 0, v } end
+local token = redis.call('HINCRBY', B .. 'f', ARGV[1], 1)
+redis.call('SET', L, ARGV[2] .. '|' .. token, 'PX', ARGV[3])
+return { token, redis.call('HGET', B .. 'o', ARGV[1]) or '' }
+`;
+
+/**
+ * Renews this node's leases (ARGV: node, TTL ms, then client id and token pairs); returns the
+ * client ids whose lease another node holds now. A lease that lapsed (Redis was away longer than
+ * the TTL) is taken again while nobody else has it and the session is still this node's with
+ * that token.
+ */
+const RENEW_SCRIPT = `
+local B = KEYS[1]
+local lost = {}
+for i = 3, #ARGV, 2 do
+  local L = B .. 'lease:' .. ARGV[i]
+  local mine = ARGV[1] .. '|' .. ARGV[i + 1]
+  local v = redis.call('GET', L)
+  if v == mine then redis.call('PEXPIRE', L, ARGV[2])
+  elseif not v and redis.call('HGET', B .. 'o', ARGV[i]) == mine then redis.call('SET', L, mine, 'PX', ARGV[2])
+  else lost[#lost + 1] = ARGV[i] end
+end
+return lost
+`;
+
+/** Gives a lease back if it is still the one taken (ARGV: client id, "<node>|<token>"). */
+const RELEASE_SCRIPT = `
+local L = KEYS[1] .. 'lease:' .. ARGV[1]
+if redis.call('GET', L) == ARGV[2] then redis.call('DEL', L) end
+return 1
+`;
+
+/** What the broker must do for the node when another node takes one of its clients over. */
+export interface ClusterBroker {
+  releaseSession(clientId: string, clean: boolean): Promise<void>;
+  publishWill(clientId: string, will: WillMessage): void;
+}
+
+/** What a survivor needs of the shared store to act for a dead node's sessions (the RedisStore). */
+export interface SharedSessions {
+  ownedSessions(node: string): Promise<{ clientId: string; owner: string; session: StoredSession }[]>;
+  writeIfOwner(clientId: string, owner: string, ops: readonly StoreOp[]): Promise<boolean>;
+}
+
+interface LeaseScripts {
+  petrelAcquire(key: string, clientId: string, node: string, ttl: string): Promise<[number, string]>;
+  petrelRenew(key: string, ...args: string[]): Promise<string[]>;
+  petrelRelease(key: string, clientId: string, value: string): Promise<number>;
+}
+
 export class ClusterNode implements ClusterLink {
   readonly nodeId: string;
   readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0 };
@@ -94,6 +156,9 @@ export class ClusterNode implements ClusterLink {
   /** The blocking stream reads. */
   readonly #blk: RedisConnection;
   #broker: BrokerCore | undefined;
+  #sessions: SharedSessions | undefined;
+  /** Deadlines of dead nodes' sessions this node acts for (wills, expiry). */
+  readonly #deadTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Other nodes' filters: (filter, node id) -> node id. */
   readonly #routes = new TopicTree<string>({ cacheSize: 10_000, cacheBytes: 4 * 1024 * 1024 });
   /** The filters of each other node, as loaded and announced. */
@@ -121,6 +186,12 @@ export class ClusterNode implements ClusterLink {
   #reading: Promise<void> | undefined;
   #redisDown = false;
   readonly #seen = new Set<string>();
+  /** Client ids connected here, with the token of their lease (renewed with each heartbeat). */
+  readonly #leases = new Map<string, number>();
+  /** Claims in progress here (lease taken, CONNECT not accepted yet): a release request waits for them. */
+  readonly #settling = new Map<string, { done: Promise<void>; resolve: () => void }>();
+  /** Claims waiting for another node's release of a client id: resolved by its answer. */
+  readonly #releaseWaiters = new Map<string, Set<() => void>>();
   readonly #flushSoon = (): void => this.#flush();
 
   constructor(options: ClusterNodeOptions) {
@@ -138,6 +209,17 @@ export class ClusterNode implements ClusterLink {
     this.#cmd = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}` });
     this.#sub = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}-routes` });
     this.#blk = connectRedis(options.redis, { connectionName: `petrel-${this.nodeId}-in` });
+    this.#cmd.defineCommand('petrelAcquire', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
+    this.#cmd.defineCommand('petrelRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
+    this.#cmd.defineCommand('petrelRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  }
+
+  get #storeKey(): string {
+    return `${this.#prefix}{store}:`;
+  }
+
+  get #lease(): LeaseScripts {
+    return this.#cmd as unknown as LeaseScripts;
   }
 
   /** The Redis URL the node uses (the Redis store of a cluster node uses it too). */
@@ -145,9 +227,9 @@ export class ClusterNode implements ClusterLink {
     return this.#url;
   }
 
-  /** The store prefix for this node's sessions: `<prefix><nodeId>:`. */
+  /** The prefix of the store every node shares (sessions are cluster-wide; see `RedisStore` `node`). */
   get storePrefix(): string {
-    return `${this.#prefix}${this.nodeId}:`;
+    return this.#prefix;
   }
 
   /** Other nodes currently seen alive. */
@@ -173,10 +255,11 @@ export class ClusterNode implements ClusterLink {
   }
 
   /** Connects, announces this node and its routes, loads the others' and starts reading its stream. */
-  async start(broker: BrokerCore): Promise<void> {
+  async start(broker: BrokerCore, sessions?: SharedSessions): Promise<void> {
     if (this.#started) throw new Error('cluster node already started');
     this.#started = true;
     this.#broker = broker;
+    this.#sessions = sessions;
     this.#sub.on('message', (_channel: string, text: string) => this.#announcement(text));
     this.#cmd.on('ready', () => {
       if (this.#redisDown) this.#reconnected();
@@ -258,6 +341,190 @@ export class ClusterNode implements ClusterLink {
         this.#schedule();
       }
     } else this.#local.set(filter, n - 1);
+  }
+
+  // ---- client ids cluster-wide ----------------------------------------------------------------
+
+  /**
+   * Takes the lease of `clientId` (SET NX semantics with a fencing token): while another node
+   * holds it, that node is asked to let the client go (its connection gets 0x8E) and the claim
+   * waits for its answer, or for the lease to lapse when that node is dead; then, when the session
+   * itself is held by another live node, that node is asked to write it out and let it go. Bounded
+   * by twice the node timeout; past that the claim fails (the CONNECT is refused).
+   */
+  async claim(clientId: string, clean: boolean): Promise<number> {
+    const deadline = Date.now() + 2 * this.#timeoutMs;
+    const me = this.nodeId;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new Error('cluster node closed');
+      const [token, info] = await this.#lease.petrelAcquire(this.#storeKey, clientId, me, String(this.#timeoutMs));
+      if (token > 0) {
+        let resolve = (): void => undefined;
+        const done = new Promise<void>((r) => {
+          resolve = r;
+        });
+        this.#settling.set(clientId, { done, resolve });
+        const owner = nodeOf(info);
+        if (owner !== undefined && owner !== me && this.#live.has(owner)) {
+          // The session is held (offline) by a live node: it writes it out and lets it go first.
+          await this.#askRelease(owner, clientId, clean, Math.max(0, deadline - Date.now()));
+        }
+        this.#logger.debug({ node: me, clientId, token, from: owner ?? null }, 'cluster: client id claimed');
+        return token;
+      }
+      const holder = nodeOf(info);
+      const left = deadline - Date.now();
+      if (left <= 0 || attempt > 1000) throw new Error(`client id ${clientId} is held by node ${holder ?? '?'}`);
+      if (holder !== undefined && this.#live.has(holder)) await this.#askRelease(holder, clientId, clean, Math.min(left, this.#timeoutMs));
+      // A dead holder's lease lapses within the node timeout.
+      else await delay(Math.min(left, this.#heartbeatMs));
+    }
+  }
+
+  connected(clientId: string, token: number): void {
+    this.#leases.set(clientId, token);
+    this.#settled(clientId);
+  }
+
+  unclaimed(clientId: string, token: number): void {
+    this.#settled(clientId);
+    if (this.#leases.get(clientId) === token) this.#leases.delete(clientId);
+    if (this.#closed) return;
+    void this.#lease.petrelRelease(this.#storeKey, clientId, `${this.nodeId}|${token}`).catch(() => undefined);
+  }
+
+  #settled(clientId: string): void {
+    const s = this.#settling.get(clientId);
+    if (s === undefined) return;
+    this.#settling.delete(clientId);
+    s.resolve();
+  }
+
+  /** Asks `node` to let `clientId` go; resolves on its answer or after `ms`. */
+  async #askRelease(node: string, clientId: string, clean: boolean, ms: number): Promise<void> {
+    let waiters = this.#releaseWaiters.get(clientId);
+    if (waiters === undefined) this.#releaseWaiters.set(clientId, waiters = new Set());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake = (): void => undefined;
+    const answered = new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    waiters.add(wake);
+    try {
+      await this.#cmd.publish(this.#channel, `j${JSON.stringify({ k: 'release', from: this.nodeId, to: node, cid: clientId, clean })}`);
+      await answered;
+    } finally {
+      clearTimeout(timer);
+      waiters.delete(wake);
+      if (waiters.size === 0) this.#releaseWaiters.delete(clientId);
+    }
+  }
+
+  /** Another node takes `clientId` over: after a claim in progress here settles, the broker lets it go, then the lease. */
+  async #release(from: string, clientId: string, clean: boolean): Promise<void> {
+    const settling = this.#settling.get(clientId);
+    if (settling !== undefined) await Promise.race([settling.done, delay(this.#timeoutMs)]);
+    const token = this.#leases.get(clientId);
+    try {
+      await (this.#broker as ClusterBroker | undefined)?.releaseSession(clientId, clean);
+    } catch (err) {
+      this.#logger.error({ node: this.nodeId, clientId, err }, 'cluster: session release failed');
+    }
+    if (token !== undefined && this.#leases.get(clientId) === token) {
+      this.#leases.delete(clientId);
+      await this.#lease.petrelRelease(this.#storeKey, clientId, `${this.nodeId}|${token}`).catch(() => undefined);
+    }
+    this.#logger.info({ node: this.nodeId, clientId, to: from }, 'cluster: client taken over by another node');
+    await this.#cmd.publish(this.#channel, `j${JSON.stringify({ k: 'released', from: this.nodeId, to: from, cid: clientId })}`).catch(() => undefined);
+  }
+
+  #request(text: string): void {
+    let r: { k?: unknown; from?: unknown; to?: unknown; cid?: unknown; clean?: unknown };
+    try {
+      r = JSON.parse(text.slice(1)) as typeof r;
+    } catch {
+      return;
+    }
+    if (r.to !== this.nodeId || typeof r.cid !== 'string' || typeof r.from !== 'string') return;
+    if (r.k === 'release') void this.#release(r.from, r.cid, r.clean === true);
+    else if (r.k === 'released') for (const wake of this.#releaseWaiters.get(r.cid) ?? []) wake();
+  }
+
+  /** Heartbeat: the leases of the clients connected here; a lease another node has now means the client was taken over. */
+  async #renewLeases(): Promise<void> {
+    if (this.#leases.size === 0) return;
+    const entries = [...this.#leases];
+    for (let i = 0; i < entries.length; i += 1000) {
+      const args: string[] = [this.nodeId, String(this.#timeoutMs)];
+      for (const [cid, token] of entries.slice(i, i + 1000)) args.push(cid, String(token));
+      const lost = await this.#lease.petrelRenew(this.#storeKey, ...args);
+      for (const cid of lost) {
+        if (this.#leases.get(cid) === undefined) continue;
+        this.#leases.delete(cid);
+        this.#logger.warn({ node: this.nodeId, clientId: cid }, 'cluster: lease lost; the client is let go');
+        void (this.#broker as ClusterBroker | undefined)?.releaseSession(cid, false);
+      }
+    }
+  }
+
+  // ---- a dead node's sessions -------------------------------------------------------------------
+
+  /**
+   * The survivor that reaped `dead` acts for its sessions: those whose client was connected lost
+   * their connection now (stored as offline, expiring after their interval, the will due after its
+   * delay); every will is published when due and every session ends when it expires, each step
+   * only while the dead node still owns the session (it may come back, or its client connect
+   * elsewhere and take the session over: then that node decides).
+   */
+  async #actFor(dead: string): Promise<void> {
+    const store = this.#sessions;
+    if (store === undefined) return;
+    const now = Date.now();
+    let wills = 0;
+    for (const { clientId, owner, session: s } of await store.ownedSessions(dead)) {
+      const will = s.will;
+      let { expiresAt, willAt } = s;
+      if (expiresAt === undefined && willAt === undefined && s.expiryInterval !== 0xffffffff) {
+        // Connected when the node died (an offline session has its expiry set, or never expires).
+        expiresAt = now + s.expiryInterval * 1000;
+      }
+      if (will !== undefined && willAt === undefined) willAt = now + (will.properties?.willDelayInterval ?? 0) * 1000;
+      const record: StoredSession = { ...s, expiresAt, willAt };
+      if (!await store.writeIfOwner(clientId, owner, [{ op: 'session', session: record }])) continue;
+      if (will !== undefined && willAt !== undefined) wills++;
+      this.#deadline(Math.min(willAt ?? Infinity, expiresAt ?? Infinity), () => this.#deadDue(clientId, owner, record));
+    }
+    this.#logger.info({ node: this.nodeId, dead, wills }, 'cluster: acting for the dead node\'s sessions');
+  }
+
+  /** A will or the expiry of a dead node's session is due: published / ended if the session is still the dead node's. */
+  async #deadDue(clientId: string, owner: string, s: StoredSession): Promise<void> {
+    const store = this.#sessions!;
+    const now = Date.now();
+    const expired = s.expiresAt !== undefined && now >= s.expiresAt;
+    // [MQTT-3.1.3-9]: the will goes at the end of its delay or when the session ends, whichever is first.
+    const will = s.will !== undefined && s.willAt !== undefined && (expired || now >= s.willAt) ? s.will : undefined;
+    const next: StoredSession = { ...s, will: will === undefined ? s.will : undefined, willAt: will === undefined ? s.willAt : undefined };
+    const ops: StoreOp[] = expired ? [{ op: 'dropSession', clientId }] : [{ op: 'session', session: next }];
+    if (!await store.writeIfOwner(clientId, owner, ops)) return;
+    if (will !== undefined) {
+      this.#logger.info({ node: this.nodeId, clientId, topic: will.topic }, 'cluster: will of a dead node\'s client published');
+      (this.#broker as ClusterBroker | undefined)?.publishWill(clientId, { ...will });
+    }
+    if (expired) this.#logger.info({ node: this.nodeId, clientId }, 'cluster: session of a dead node expired');
+    else if (next.expiresAt !== undefined) this.#deadline(next.expiresAt, () => this.#deadDue(clientId, owner, next));
+  }
+
+  #deadline(at: number, run: () => Promise<void>): void {
+    if (at === Infinity || this.#closed) return;
+    const t = setTimeout(() => {
+      this.#deadTimers.delete(t);
+      if (Date.now() < at) this.#deadline(at, run);
+      else void run().catch((err: unknown) => this.#logger.error({ node: this.nodeId, err }, 'cluster: a dead node\'s deadline failed'));
+    }, Math.min(Math.max(0, at - Date.now()), 0x7fffffff));
+    t.unref();
+    this.#deadTimers.add(t);
   }
 
   // ---- forwarding ----------------------------------------------------------------------------
@@ -400,6 +667,10 @@ export class ClusterNode implements ClusterLink {
 
   #announcement(text: string): void {
     const kind = text[0];
+    if (kind === 'j') {
+      this.#request(text);
+      return;
+    }
     const space = text.indexOf(' ');
     const node = space < 0 ? text.slice(1) : text.slice(1, space);
     if (node === this.nodeId) return;
@@ -493,6 +764,7 @@ export class ClusterNode implements ClusterLink {
     try {
       const me = this.nodeId;
       await this.#cmd.multi().hset(this.#key('nodes'), me, String(Date.now())).set(this.#key(`alive:${me}`), '1', 'PX', this.#timeoutMs).exec();
+      await this.#renewLeases();
       const nodes = Object.keys(await this.#cmd.hgetall(this.#key('nodes'))).filter((n) => n !== me);
       const alive = await Promise.all(nodes.map((n) => this.#cmd.exists(this.#key(`alive:${n}`))));
       for (const [i, node] of nodes.entries()) {
@@ -509,6 +781,7 @@ export class ClusterNode implements ClusterLink {
         if (won === 'OK') {
           await this.#cmd.multi().del(this.#key(`routes:${node}`)).hdel(this.#key('nodes'), node).publish(this.#channel, `d${node}`).exec();
           this.#logger.warn({ node: me, dead: node }, 'cluster: node timed out; its routes were removed');
+          void this.#actFor(node).catch((err: unknown) => this.#logger.error({ node: me, dead: node, err }, 'cluster: the dead node\'s sessions could not be handled'));
         }
       }
     } catch {
@@ -586,6 +859,8 @@ export class ClusterNode implements ClusterLink {
     this.#closed = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    for (const t of this.#deadTimers) clearTimeout(t);
+    this.#deadTimers.clear();
     if (this.#started && !this.#redisDown) {
       const me = this.nodeId;
       await this.#cmd.multi().del(this.#key(`routes:${me}`), this.#key(`alive:${me}`)).hdel(this.#key('nodes'), me)
@@ -602,6 +877,18 @@ export class ClusterNode implements ClusterLink {
       }
     }
   }
+}
+
+/** The node of an owner or lease value "<node>|<token>"; undefined for none. */
+function nodeOf(value: string): string | undefined {
+  const bar = value.lastIndexOf('|');
+  return bar <= 0 ? undefined : value.slice(0, bar);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
 }
 
 /** [id, value of field "m"] per entry of an XREADGROUP reply on one stream. */

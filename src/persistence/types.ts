@@ -138,6 +138,14 @@ export interface OpenOptions {
   readonly lazyQueues?: boolean;
 }
 
+/** One session taken over by this node (`Store.loadSession`). */
+export interface LoadedSession {
+  /** That session alone (no retained messages); empty when the store had no such session. */
+  readonly state: StoredState;
+  /** Who held it before ("<node>|<token>"); undefined when nobody did. */
+  readonly previousOwner: string | undefined;
+}
+
 export interface Store {
   /** False for the memory store: nothing survives the process. */
   readonly durable: boolean;
@@ -160,4 +168,12 @@ export interface Store {
   readQueue(clientId: string, afterSeq: number, limit: number): Promise<{ entry: QueueEntry; message: StoredMessage }[]>;
   /** Writes what is pending and closes. */
   close(): Promise<void>;
+  /**
+   * Optional (stores shared by the nodes of a cluster): makes this node the owner of `clientId`'s
+   * session under fencing token `token` and returns what is stored of it. From then on every write
+   * for that client applies only while this node is still its owner with that token.
+   */
+  loadSession?(clientId: string, token: number): Promise<LoadedSession>;
+  /** Optional: this node lets `clientId`'s session go; resolves once every write made before is applied. */
+  releaseSession?(clientId: string): Promise<void>;
 }

@@ -13,6 +13,7 @@ import type { AuthVerdict } from '../extensions.js';
 import type { Connection } from '../connection.js';
 import type { ClientInfo } from '../events.js';
 import { ownedProperties } from '../message.js';
+import { restoreState } from '../restore.js';
 import { responseTopicInvalid } from './publish.js';
 
 export function handleConnect(c: Connection, packet: ConnectPacket): void | Promise<void> {
@@ -73,7 +74,7 @@ export function handleConnect(c: Connection, packet: ConnectPacket): void | Prom
   return verdict.then((v) => authenticated(c, pending, v));
 }
 
-function authenticated(c: Connection, pending: PendingConnect, verdict: AuthVerdict): void {
+function authenticated(c: Connection, pending: PendingConnect, verdict: AuthVerdict): void | Promise<void> {
   if (c.phase === 'closed') return;
   const code = verdict.code;
   if (code !== ReasonCode.Success) return refuse(c, code, code === ReasonCode.UnspecifiedError ? 'authentication could not complete' : 'authentication failed', pending.packet);
@@ -84,7 +85,7 @@ function authenticated(c: Connection, pending: PendingConnect, verdict: AuthVerd
     pending.assigned = pending.packet.protocolVersion === ProtocolVersion.V5;
   }
   if (verdict.username !== undefined || verdict.acl !== undefined || verdict.data !== undefined) pending.grant = verdict;
-  accept(c, pending, undefined);
+  return accept(c, pending, undefined);
 }
 
 const authFailed: AuthStep = { status: 'failure', reasonCode: ReasonCode.UnspecifiedError };
@@ -127,7 +128,7 @@ function startEnhancedAuth(c: Connection, pending: PendingConnect, method: strin
 }
 
 /** Applies one step of an exchange during CONNECT: AUTH 0x18, CONNACK success, or CONNACK failure. */
-export function authStep(c: Connection, step: AuthStep): void {
+export function authStep(c: Connection, step: AuthStep): void | Promise<void> {
   const auth = c.auth;
   if (auth === undefined || auth.pending === undefined || c.phase === 'closed') return;
   if (step.status === 'continue') {
@@ -140,7 +141,7 @@ export function authStep(c: Connection, step: AuthStep): void {
   if (step.status === 'failure') return refuse(c, step.reasonCode ?? ReasonCode.NotAuthorized, 'authentication failed', auth.pending.packet);
   const pending = auth.pending;
   auth.pending = undefined;
-  accept(c, pending, { authenticationMethod: auth.method, ...(step.data ? { authenticationData: step.data } : {}) });
+  return accept(c, pending, { authenticationMethod: auth.method, ...(step.data ? { authenticationData: step.data } : {}) });
 }
 
 /** Answers CONNACK with a failure code and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. */
@@ -164,7 +165,56 @@ export interface PendingConnect {
   grant?: AuthVerdict;
 }
 
-function accept(c: Connection, pending: PendingConnect, authProps: Properties | undefined): void {
+function accept(c: Connection, pending: PendingConnect, authProps: Properties | undefined): void | Promise<void> {
+  const cluster = c.state.cluster;
+  if (cluster?.claim === undefined) return acceptNow(c, pending, authProps);
+  return claimed(c, cluster.claim(pending.clientId, pending.packet.clean), pending, authProps);
+}
+
+/**
+ * In a cluster: the client id is leased cluster-wide first (the node that had the client, or its
+ * session, lets it go: 0x8E there), then its session is loaded from the shared store unless it is
+ * here already, then CONNECT is accepted as usual. A lease that cannot be had in time: 0x89.
+ */
+async function claimed(c: Connection, claim: Promise<number>, pending: PendingConnect, authProps: Properties | undefined): Promise<void> {
+  const st = c.state;
+  const cluster = st.cluster!;
+  let token: number;
+  try {
+    token = await claim;
+  } catch (err) {
+    st.logger.warn({ clientId: pending.clientId, err }, 'cluster: client id lease not obtained');
+    return refuse(c, ReasonCode.ServerBusy, 'client identifier busy on another node', pending.packet);
+  }
+  const store = st.durability?.store;
+  try {
+    if (c.phase !== 'closed' && store?.loadSession !== undefined) {
+      const loaded = await store.loadSession(pending.clientId, token);
+      const here = st.registry.get(pending.clientId);
+      const prevNode = loaded.previousOwner?.slice(0, loaded.previousOwner.lastIndexOf('|'));
+      const moved = prevNode !== undefined && prevNode !== cluster.nodeId;
+      if (here !== undefined && moved) st.registry.release(here, false);
+      if ((here === undefined || moved) && loaded.state.sessions.length > 0) restoreState(st, loaded.state);
+    }
+  } catch (err) {
+    cluster.unclaimed?.(pending.clientId, token);
+    st.logger.error({ clientId: pending.clientId, err }, 'cluster: session could not be loaded');
+    return refuse(c, ReasonCode.UnspecifiedError, 'session could not be loaded', pending.packet);
+  }
+  if (c.phase === 'closed') {
+    cluster.unclaimed?.(pending.clientId, token);
+    return;
+  }
+  c.leaseToken = token;
+  acceptNow(c, pending, authProps);
+  if (c.phase === 'connected') cluster.connected?.(pending.clientId, token);
+  else {
+    c.leaseToken = 0;
+    cluster.unclaimed?.(pending.clientId, token);
+  }
+}
+
+function acceptNow(c: Connection, pending: PendingConnect, authProps: Properties | undefined): void {
   const { packet: p, clientId, assigned, grant } = pending;
   const st = c.state;
   const now = st.clock.now();
@@ -205,6 +255,10 @@ function accept(c: Connection, pending: PendingConnect, authProps: Properties | 
       durability.sessionConnected(session, c.will);
       // Its QoS 1/2 deliveries are stored from now on.
       session.durable = durability;
+    } else if (c.will !== undefined && st.cluster !== undefined) {
+      // In a cluster, a will is stored with its session even when the session ends with the
+      // connection: if this node dies, a survivor publishes it.
+      durability.sessionConnected(session, c.will);
     } else durability.sessionEnded(session);
   }
   c.keepalive = p.keepalive;

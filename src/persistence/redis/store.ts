@@ -22,10 +22,10 @@ import type { QoS } from '../../protocol/index.js';
 import { decodeProperties, encodeProperties } from '../codec.js';
 import { StoreError } from '../errors.js';
 import type {
-  InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp,
+  InflightEntry, LoadedSession, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp,
 } from '../types.js';
 import { connectRedis, type RedisConnection } from './connection.js';
-import { READ_ALL_SCRIPT, READ_QUEUE_SCRIPT, WRITE_SCRIPT } from './scripts.js';
+import { LOAD_SESSION_SCRIPT, OWNED_SESSIONS_SCRIPT, READ_ALL_SCRIPT, READ_QUEUE_SCRIPT, WRITE_SCRIPT } from './scripts.js';
 
 export interface RedisStoreOptions {
   /** A Redis URL (see connection.ts), or a connection the caller owns (not closed by the store). */
@@ -36,6 +36,13 @@ export interface RedisStoreOptions {
   waitReplicas?: number;
   /** Timeout of that WAIT in ms; default 1000. */
   waitTimeoutMs?: number;
+  /**
+   * A node of a cluster whose nodes share the store: `open` returns only the sessions this node
+   * owns, retained topics are this node's own (`t:<node>`), and `loadSession` takes a session over.
+   */
+  node?: string;
+  /** Called with the client ids whose writes were skipped because another node owns their session now. */
+  onLost?: (clientIds: string[]) => void;
 }
 
 export interface RedisStoreStats {
@@ -56,7 +63,9 @@ type Reply = Buffer | Reply[] | number | null;
 
 interface Scripted {
   petrelWriteBuffer(key: string, ...args: Arg[]): Promise<unknown>;
-  petrelReadAllBuffer(key: string): Promise<Reply[]>;
+  petrelReadAllBuffer(key: string, retainedKey: string, node: string): Promise<Reply[]>;
+  petrelLoadSessionBuffer(key: string, clientId: string, owner: string): Promise<Reply[]>;
+  petrelOwnedBuffer(key: string, node: string): Promise<Buffer[]>;
   petrelReadQueueBuffer(key: string, clientId: string, afterSeq: string, limit: string): Promise<Buffer[]>;
 }
 
@@ -67,6 +76,11 @@ export class RedisStore implements Store {
   readonly #key: string;
   readonly #waitReplicas: number;
   readonly #waitTimeoutMs: number;
+  readonly #node: string;
+  readonly #retainedKey: string;
+  /** Client id -> the owner value ("<node>|<token>") its writes are fenced with. */
+  readonly #owners = new Map<string, string>();
+  onLost: ((clientIds: string[]) => void) | undefined;
   #opened = false;
   #closed = false;
   #pending: Pending[] = [];
@@ -83,9 +97,14 @@ export class RedisStore implements Store {
     this.#key = `${options.prefix ?? 'petrel:'}{store}:`;
     this.#waitReplicas = options.waitReplicas ?? 0;
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    this.#node = options.node ?? '';
+    this.#retainedKey = this.#node === '' ? 't' : `t:${this.#node}`;
+    this.onLost = options.onLost;
     const r = this.#redis;
     r.defineCommand('petrelWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
     r.defineCommand('petrelReadAll', { numberOfKeys: 1, lua: READ_ALL_SCRIPT, readOnly: true });
+    r.defineCommand('petrelLoadSession', { numberOfKeys: 1, lua: LOAD_SESSION_SCRIPT });
+    r.defineCommand('petrelOwned', { numberOfKeys: 1, lua: OWNED_SESSIONS_SCRIPT, readOnly: true });
     r.defineCommand('petrelReadQueue', { numberOfKeys: 1, lua: READ_QUEUE_SCRIPT, readOnly: true });
   }
 
@@ -108,10 +127,69 @@ export class RedisStore implements Store {
       if (this.#redis.status === 'wait') await this.#redis.connect();
       this.#opened = true;
       this.#flush();
-      return readState(await this.#scripts.petrelReadAllBuffer(this.#key));
+      const reply = await this.#scripts.petrelReadAllBuffer(this.#key, this.#retainedKey, this.#node);
+      const owners = pairs(reply[3]);
+      for (let i = 0; i + 1 < owners.length; i += 2) this.#owners.set(owners[i]!.toString('utf8'), owners[i + 1]!.toString('utf8'));
+      return readState(reply);
     } catch (err) {
       throw asStoreError(err, 'cannot open the Redis store');
     }
+  }
+
+  /**
+   * Takes `clientId`'s session over for this node (see Store.loadSession): what was written before
+   * is sent first, on the same connection, so the session read is the latest.
+   */
+  async loadSession(clientId: string, token: number): Promise<LoadedSession> {
+    if (this.#closed) throw new StoreError('closed', 'the store is closed');
+    if (!this.#opened) throw new StoreError('not-open', 'read before open()');
+    if (this.#node === '') throw new StoreError('failed', 'loadSession needs the node option');
+    this.#flush();
+    const owner = `${this.#node}|${token}`;
+    const reply = this.#scripts.petrelLoadSessionBuffer(this.#key, clientId, owner);
+    // Writes flushed from now on are fenced with the new owner.
+    this.#owners.set(clientId, owner);
+    try {
+      const r = await reply;
+      const prev = pairs(r[3]);
+      return { state: readState(r), previousOwner: prev.length === 2 ? prev[1]!.toString('utf8') : undefined };
+    } catch (err) {
+      throw asStoreError(err, 'cannot load a session from the Redis store');
+    }
+  }
+
+  /** This node lets the session go: resolves once every write made before is applied. */
+  async releaseSession(clientId: string): Promise<void> {
+    if (this.#closed || !this.#opened) return;
+    this.#flush();
+    this.#owners.delete(clientId);
+    await this.#last.catch(() => undefined);
+  }
+
+  /**
+   * Applies `ops` (all for `clientId`) only while `owner` still owns the session; true when applied.
+   * A survivor acting for a dead node uses it: the node, back or a client's new node, wins.
+   */
+  async writeIfOwner(clientId: string, owner: string, ops: readonly StoreOp[]): Promise<boolean> {
+    const args: Arg[] = [this.#retainedKey, '1', clientId, owner];
+    for (const op of ops) encodeOp(op, args);
+    try {
+      const lost = await this.#scripts.petrelWriteBuffer(this.#key, ...args);
+      return !(Array.isArray(lost) && lost.length > 0);
+    } catch (err) {
+      throw asStoreError(err, 'write failed');
+    }
+  }
+
+  /** The sessions `node` owns: client id, owner value and session record (a survivor reading a dead node's). */
+  async ownedSessions(node: string): Promise<{ clientId: string; owner: string; session: StoredSession }[]> {
+    const flat = await this.#scripts.petrelOwnedBuffer(this.#key, node);
+    const out: { clientId: string; owner: string; session: StoredSession }[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const clientId = flat[i]!.toString('utf8');
+      out.push({ clientId, owner: flat[i + 1]!.toString('utf8'), session: decodeSession(clientId, flat[i + 2]!.toString('utf8')) });
+    }
+    return out;
   }
 
   write(ops: readonly StoreOp[]): Promise<void> {
@@ -164,12 +242,27 @@ export class RedisStore implements Store {
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
-    const args: Arg[] = [];
+    const args: Arg[] = [this.#retainedKey, '0'];
+    const owners = this.#owners;
+    let fenced: Set<string> | undefined;
     for (let i = 0; i < batch.length; i++) {
       const ops = batch[i]!.ops;
-      for (let j = 0; j < ops.length; j++) encodeOp(ops[j]!, args);
+      for (let j = 0; j < ops.length; j++) {
+        const op = ops[j]!;
+        encodeOp(op, args);
+        if (owners.size === 0) continue;
+        const cid = clientOf(op);
+        if (cid !== undefined && owners.has(cid)) (fenced ??= new Set()).add(cid);
+      }
     }
-    const sent = this.#scripts.petrelWriteBuffer(this.#key, ...args);
+    if (fenced !== undefined) {
+      const header: Arg[] = [this.#retainedKey, String(fenced.size)];
+      for (const cid of fenced) header.push(cid, owners.get(cid)!);
+      args.splice(0, 2, ...header);
+    }
+    const sent = this.#scripts.petrelWriteBuffer(this.#key, ...args).then((lost) => {
+      if (Array.isArray(lost) && lost.length > 0) this.onLost?.((lost as Buffer[]).map((b) => b.toString('utf8')));
+    });
     const done = this.#waitReplicas > 0
       ? sent.then(() => (this.#redis as unknown as { wait(n: number, t: number): Promise<number> }).wait(this.#waitReplicas, this.#waitTimeoutMs))
       : sent;
@@ -185,6 +278,15 @@ export class RedisStore implements Store {
 }
 
 // ---- Encodings -------------------------------------------------------------------------------
+
+function clientOf(op: StoreOp): string | undefined {
+  switch (op.op) {
+    case 'session': return op.session.clientId;
+    case 'enqueue': case 'inflight': return op.entry.clientId;
+    case 'dropSession': case 'subscribe': case 'unsubscribe': case 'dequeue': case 'complete': case 'pubrec': case 'pubrel': return op.clientId;
+    default: return undefined;
+  }
+}
 
 function withId(id: string, rest: string): string {
   return `${Buffer.byteLength(id)}:${id}${rest}`;
@@ -329,7 +431,7 @@ function readState(reply: Reply[]): StoredState {
     state.messages.set(id, decodeMessage(id, m[i + 1]!));
   }
   const clients: { cid: string; at: number }[] = [];
-  for (let at = 3; at + 4 < reply.length; at += 5) clients.push({ cid: (reply[at] as Buffer).toString('utf8'), at });
+  for (let at = 4; at + 4 < reply.length; at += 5) clients.push({ cid: (reply[at] as Buffer).toString('utf8'), at });
   clients.sort((a, b) => (a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0));
   for (const { cid, at } of clients) {
     const b = pairs(reply[at + 1]);
