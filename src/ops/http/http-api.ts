@@ -186,7 +186,7 @@ export function createHttpApi(broker: Broker, options: HttpApiOptions = {}): Htt
       scope.addHook('onRoute', (route) => {
         route.config = { ...(route.config as RouteConfig | undefined), access: 'public' };
       });
-      await scope.register(fastifyStatic, { root: dashboard, prefix: '/dashboard/', redirect: true, cacheControl: false });
+      await scope.register(fastifyStatic, { root: dashboard, prefix: '/dashboard', redirect: true, cacheControl: false });
       scope.get('/', async (_req, reply) => reply.redirect('/dashboard/'));
     });
   }
