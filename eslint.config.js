@@ -8,7 +8,7 @@ export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'build/**', '.scratch/**', '.bench-tmp/**'] },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -82,6 +82,18 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         paths: netBan,
         patterns: [{ regex: '^(\\.\\./)+(broker/(?!(broker|index)\\.js$)|transport/(?!types\\.js$)|server|bin)', message: 'src/ops/ uses the public broker API (broker/broker.ts, petrel.ts), not broker internals or transports.' }],
+      }],
+    },
+  },
+  {
+    // The dashboard runs in a browser: no Node modules, and Petrel only through petrel/client (the browser build).
+    files: ['dashboard/**/*.ts', 'dashboard/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '^node:', message: 'The dashboard runs in a browser.' },
+          { regex: '^(\\.\\./)+(src|dist|build)/', message: 'The dashboard reaches Petrel through the HTTP API and petrel/client only.' },
+        ],
       }],
     },
   },

@@ -1,8 +1,8 @@
 /** The standalone server: configuration → logger → broker → listeners. */
 import type { Buffer } from 'node:buffer';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AclFile } from './auth/acl-file.js';
 import { createHttpAuth, type HttpAuth } from './auth/http-auth.js';
 import { createJwtAuth } from './auth/jwt.js';
@@ -165,6 +165,9 @@ function adminKey(dataDir: string, logger: Logger): ApiKeyConfig {
   return { name: 'admin', hash, role: 'admin' };
 }
 
+/** The built web dashboard (`npm run build` writes it beside the compiled server: dist/dashboard/). */
+const DASHBOARD_DIR = fileURLToPath(new URL('./dashboard/', import.meta.url));
+
 /** Opens the HTTP API of the `http:` section; logs its "listening" record. */
 async function startHttp(broker: Broker, config: ServerConfig, logger: Logger, metrics: MetricsSource | undefined): Promise<HttpApi> {
   const h = config.http;
@@ -173,7 +176,7 @@ async function startHttp(broker: Broker, config: ServerConfig, logger: Logger, m
     port: h.port, host: h.host ?? config.host, portFallback: config.portFallback,
     auth: { apiKeys: keys, users: h.users, maxFailures: h.maxLoginFailures, failureWindow: h.loginWindow, tokenTtl: h.tokenTtl },
     metricsAuth: h.metricsAuth, sseInterval: h.sseInterval, config, logger: logger.child({ component: 'http' }),
-    ...(metrics !== undefined ? { metrics } : {}),
+    ...(metrics !== undefined ? { metrics } : {}), ...(existsSync(DASHBOARD_DIR) ? { dashboard: DASHBOARD_DIR } : {}),
   });
   const { host, port } = await api.listen();
   logger.info({ listener: 'http', type: 'http', host, port }, 'listening');

@@ -60,6 +60,8 @@ export interface Listener {
   readonly protocol: ListenerType;
   readonly host: string;
   readonly port: number;
+  /** ws and wss: the path upgraded to MQTT over WebSocket. */
+  readonly path?: string;
   /** The object every connection's metadata points at. */
   readonly info: ListenerInfo;
   /** tls and wss: replaces certificate, key and CA; connections already open keep theirs. */
@@ -342,6 +344,7 @@ export async function listen(handler: StreamHandler, options: ListenOptions = {}
     protocol: type,
     host: info.host,
     port,
+    ...(type === 'ws' || type === 'wss' ? { path: options.path ?? '/mqtt' } : {}),
     info,
     setCredentials,
     close: () => new Promise<void>((resolve) => {

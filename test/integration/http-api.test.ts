@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from '../../src/client/client.js';
@@ -340,6 +342,70 @@ describe('the broker and the API itself', () => {
     t.after(() => endAll(clients));
     const r = await req('GET', '/api/v1/listeners');
     assert.deepEqual(r.json.data, [{ name: 'main', type: 'tcp', host: '127.0.0.1', port: l.port, connections: 2 }]);
+  });
+
+  test('a WebSocket listener reports its path (what a browser connects to); TCP listeners have none', async (t) => {
+    const { broker, req } = await setup(t);
+    const tcp = await broker.listen({ port: 0, host: '127.0.0.1', name: 'plain' });
+    const ws = await broker.listen({ type: 'ws', port: 0, host: '127.0.0.1', name: 'web', path: '/ws' });
+    const r = await req('GET', '/api/v1/listeners');
+    assert.deepEqual(r.json.data, [
+      { name: 'plain', type: 'tcp', host: '127.0.0.1', port: tcp.port, connections: 0 },
+      { name: 'web', type: 'ws', host: '127.0.0.1', port: ws.port, path: '/ws', connections: 0 },
+    ]);
+  });
+
+  test('GET /api/v1/subscriptions: every session\'s subscriptions sorted by client id then filter, narrowed by clientId or match, paged by cursor', async (t) => {
+    const { broker, req } = await setup(t);
+    const a = await broker.connectLocal({ clientId: 'a' });
+    const ab = await broker.connectLocal({ clientId: 'ab' });
+    t.after(async () => {
+      await a.end();
+      await ab.end();
+    });
+    await a.subscribe(['x/#', 'cmd/a'], { qos: 1 });
+    await ab.subscribe('cmd/ab');
+    const list = async (url: string): Promise<{ rows: string[]; next: unknown; total: unknown }> => {
+      const d = data(await req('GET', url));
+      return { rows: (d.list as { clientId: string; topicFilter: string }[]).map((s) => `${s.clientId} ${s.topicFilter}`), next: d.next, total: d.totalRow };
+    };
+    // "a" with all its filters before "ab", whatever the filters.
+    assert.deepEqual((await list('/api/v1/subscriptions')).rows, ['a cmd/a', 'a x/#', 'ab cmd/ab']);
+    assert.deepEqual((await list('/api/v1/subscriptions?clientId=ab')).rows, ['ab cmd/ab']);
+    assert.deepEqual((await list('/api/v1/subscriptions?match=cmd')).rows, ['a cmd/a', 'ab cmd/ab']);
+    assert.deepEqual((await list('/api/v1/subscriptions?clientId=nobody')).rows, []);
+    const first = await list('/api/v1/subscriptions?_limit=2');
+    assert.deepEqual([first.rows, first.total], [['a cmd/a', 'a x/#'], 3]);
+    assert.equal(typeof first.next, 'string');
+    const second = await list(`/api/v1/subscriptions?_limit=2&after=${encodeURIComponent(first.next as string)}`);
+    assert.deepEqual([second.rows, second.next], [['ab cmd/ab'], null]);
+    const one = data(await req('GET', '/api/v1/subscriptions?clientId=a&match=x')).list as Record<string, unknown>[];
+    assert.deepEqual(one, [{ clientId: 'a', topicFilter: 'x/#', mqttQoS: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionIdentifier: null }]);
+  });
+
+  test('the dashboard option serves its files at /dashboard/ without credentials (/ redirects there); the API still needs them', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'petrel-dashboard-files-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>dash</title>');
+    const broker = createBroker();
+    const api = createHttpApi(broker, { auth: { apiKeys: [KEY] }, dashboard: dir });
+    t.after(async () => {
+      await api.close();
+      await broker.close();
+    });
+    const index = await api.app.inject({ method: 'GET', url: '/dashboard/' });
+    assert.equal(index.statusCode, 200);
+    assert.match(index.body, /<title>dash<\/title>/);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/dashboard/index.html' })).statusCode, 200);
+    const root = await api.app.inject({ method: 'GET', url: '/' });
+    assert.deepEqual([root.statusCode, root.headers.location], [302, '/dashboard/']);
+    const bare = await api.app.inject({ method: 'GET', url: '/dashboard' });
+    assert.equal(bare.statusCode, 301);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/api/v1/stats' })).statusCode, 401);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/api/v1/clients' })).statusCode, 401);
+    // Without the option there is nothing public there.
+    const { req } = await setup(t);
+    assert.equal((await req('GET', '/dashboard/')).status, 404);
   });
 
   test('config: shown with every secret redacted, the rest as given; 404 when none was given', async (t) => {

@@ -6,6 +6,7 @@
  * It uses the broker's public methods only, and nothing runs per MQTT message: every answer is
  * computed when asked for.
  */
+import fastifyStatic from '@fastify/static';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type Logger, silentLogger } from '../../observability/logger.js';
 import type { Broker } from '../../petrel.js';
@@ -39,6 +40,11 @@ export interface HttpApiOptions {
   ready?: () => boolean;
   /** Largest request body in bytes. Default: four times the broker's maxPacketSize (at least 1 MiB). */
   bodyLimit?: number;
+  /**
+   * A directory of static files (the built web dashboard) served at `/dashboard/` without
+   * credentials (`/` redirects there); the data it shows needs them.
+   */
+  dashboard?: string;
 }
 
 export interface HttpApi {
@@ -170,6 +176,18 @@ export function createHttpApi(broker: Broker, options: HttpApiOptions = {}): Htt
         ...(r.streamed === true ? {} : { response: { 200: r.response } }),
       },
       handler: r.handler,
+    });
+  }
+
+  const dashboard = options.dashboard;
+  if (dashboard !== undefined) {
+    void app.register(async (scope) => {
+      // The files are public; every route the static plugin adds here is marked so for the auth hook.
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config as RouteConfig | undefined), access: 'public' };
+      });
+      await scope.register(fastifyStatic, { root: dashboard, prefix: '/dashboard', redirect: true, cacheControl: false });
+      scope.get('/', async (_req, reply) => reply.redirect('/dashboard/'));
     });
   }
 

@@ -88,6 +88,23 @@ export function clientRoutes(ctx: RouteContext): RouteDef[] {
       },
     },
     {
+      method: 'GET', url: '/api/v1/subscriptions', tag: 'clients', access: 'read', streamed: true,
+      summary: "Every session's subscriptions, sorted by client id then topic filter, a page at a time (clientId: one session's; match: filters containing this text)",
+      querystring: pageQuery({ clientId: { type: 'string', minLength: 1 }, match: { type: 'string', minLength: 1 } }),
+      response: pageSchema(subscriptionSchema),
+      handler: async (req, reply) => {
+        const q = req.query as PageQuery & { clientId?: string; match?: string };
+        // One id per subscription: client id, U+0000 (in neither a client id nor a filter [MQTT-1.5.4-2]), filter; sorted, it orders by client id first.
+        const byId = new Map<string, Record<string, unknown>>();
+        for (const clientId of q.clientId !== undefined ? [q.clientId] : broker.sessionIds()) {
+          for (const s of broker.subscriptions(clientId) ?? []) {
+            if (q.match === undefined || s.topicFilter.includes(q.match)) byId.set(`${clientId}\u0000${s.topicFilter}`, subscriptionView(clientId, s));
+          }
+        }
+        return reply.type('application/json').send(pageStream(pageOf([...byId.keys()], q), (id) => byId.get(id)));
+      },
+    },
+    {
       method: 'GET', url: '/api/v1/sessions', tag: 'sessions', access: 'read', streamed: true,
       summary: 'Sessions, connected or not, sorted by client id, a page at a time',
       querystring: pageQuery(), response: pageSchema(sessionSchema),

@@ -58,14 +58,23 @@ export function systemRoutes(ctx: RouteContext): RouteDef[] {
       },
     },
     {
-      method: 'GET', url: '/api/v1/listeners', tag: 'system', access: 'read', summary: 'MQTT listeners and the clients connected through each',
+      method: 'GET', url: '/api/v1/listeners', tag: 'system', access: 'read',
+      summary: 'MQTT listeners and the clients connected through each (ws and wss: the WebSocket path too)',
       response: ok({
         type: 'array',
-        items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' }, host: { type: 'string' }, port: { type: 'integer' }, connections: { type: 'integer' } } },
+        items: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' }, type: { type: 'string' }, host: { type: 'string' }, port: { type: 'integer' }, path: { type: 'string' },
+            connections: { type: 'integer' },
+          },
+        },
       }),
       handler: async () => ({
         code: 1,
-        data: broker.listeners.map((l) => ({ name: l.name, type: l.type, host: l.host, port: l.port, connections: broker.connectionsOn(l.name) })),
+        data: broker.listeners.map((l) => ({
+          name: l.name, type: l.type, host: l.host, port: l.port, ...(l.path !== undefined ? { path: l.path } : {}), connections: broker.connectionsOn(l.name),
+        })),
       }),
     },
     {
