@@ -16,7 +16,7 @@ import { PasswordFile } from '../../src/auth/password-file.js';
 /** Compiled CLI, next to this compiled test: build/test/e2e → build/src/bin. */
 const BIN = fileURLToPath(new URL('../../src/bin/petrel.js', import.meta.url));
 /** Starting node (and one scrypt) on a loaded machine can be slow; this bounds every run. */
-const RUN_MS = 15_000;
+const RUN_MS = 60_000;
 
 interface Run {
   code: number | null;
