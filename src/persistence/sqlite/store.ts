@@ -190,8 +190,8 @@ export class SqliteStore implements Store {
   #lastCut = 0;
   /** 'commit' mode: writes whose record is in the log, waiting for the next sync. */
   #unsynced: Pending[] = [];
-  /** The sync running in the thread pool, if any (one at a time; it covers every record written before it started). */
-  #syncing: Promise<void> | undefined;
+  /** Syncs running in the thread pool, in start order; each covers every record written before it started. */
+  readonly #syncing: { waiting: Pending[]; done: Promise<void> }[] = [];
   #pending: Pending[] = [];
   /** Ops of the pending writes, for the size of the next journal blob. */
   #pendingOps = 0;
@@ -327,7 +327,7 @@ export class SqliteStore implements Store {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer);
-    await this.#syncing;
+    await Promise.all(this.#syncing.map((x) => x.done));
     const db = this.#db;
     this.#db = undefined;
     this.#stmts = undefined;
@@ -362,28 +362,35 @@ export class SqliteStore implements Store {
 
   /**
    * 'commit' mode: syncs the log in the thread pool, so the event loop goes on reading and
-   * writing records meanwhile; the writes it covers resolve when it completes. One sync at a time:
-   * the records written while one runs are covered by the next, so a slow disk makes batches
-   * bigger, not the loop slower.
+   * writing records meanwhile. Up to MAX_SYNCS run at once (the file system joins them into its
+   * own journal commits), each covering the records written before it started; when one
+   * completes, its writes and those of every sync started before it resolve, in order.
    */
   #startSync(): void {
     const fd = this.#fd;
-    if (this.#syncing !== undefined || this.#unsynced.length === 0 || fd === undefined) return;
+    if (this.#syncing.length >= MAX_SYNCS || this.#unsynced.length === 0 || fd === undefined) return;
     const waiting = this.#unsynced;
     this.#unsynced = [];
     this.#syncs++;
-    this.#syncing = new Promise<void>((done) => {
-      fdatasync(fd, (err) => {
-        this.#syncing = undefined;
-        const error = err === null ? undefined : asStoreError(err, 'the operation log could not be synced');
-        for (let i = 0; i < waiting.length; i++) {
-          if (error === undefined) waiting[i]!.resolve();
-          else waiting[i]!.reject(error);
+    let finished!: () => void;
+    const entry = { waiting, done: new Promise<void>((resolve) => (finished = resolve)) };
+    this.#syncing.push(entry);
+    fdatasync(fd, (err) => {
+      const at = this.#syncing.indexOf(entry);
+      // This sync and the ones started before it: their records were all written before it started.
+      const covered = this.#syncing.splice(0, at + 1);
+      const error = err === null ? undefined : asStoreError(err, 'the operation log could not be synced');
+      for (const sync of covered) {
+        for (let i = 0; i < sync.waiting.length; i++) {
+          if (error === undefined) sync.waiting[i]!.resolve();
+          else sync.waiting[i]!.reject(error);
         }
-        done();
-        if (!this.#closed) this.#startSync();
-      });
+        sync.waiting.length = 0;
+      }
+      finished();
+      if (!this.#closed) this.#startSync();
     });
+    // More records may come while these run: another sync can start right away.
   }
 
   #connect(): void {
@@ -839,6 +846,9 @@ function queueEntry(r: Row): QueueEntry {
     subscriptionIds: decodeNumbers(r[5] as string | null),
   };
 }
+
+/** Log syncs in flight at once in 'commit' mode. */
+const MAX_SYNCS = 4;
 
 /** The log is cut (after a synced compaction) once it holds this many bytes, whatever the time. */
 const CUT_BYTES = 64 * 1024 * 1024;
