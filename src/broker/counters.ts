@@ -104,10 +104,10 @@ export class BrokerCounters {
     this.dropped[i] = (this.dropped[i] as number) + 1;
   }
 
-  /** A CONNECT was accepted on `listener` (undefined: an in-process stream without a listener). */
+  /** A CONNECT was accepted on `listener` (undefined, counted as 'none': a stream handed over without a listener). */
   connected(listener: string | undefined, protocolVersion: number): void {
     this.connectsAccepted++;
-    const name = listener ?? '';
+    const name = listener ?? 'none';
     const key = `${name}\u0000${protocolVersion}`;
     const entry = this.#connects.get(key);
     if (entry !== undefined) entry.total++;

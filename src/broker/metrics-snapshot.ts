@@ -23,7 +23,7 @@ export interface PacketCount {
 
 /** Clients of one listener and protocol level. */
 export interface ListenerClients {
-  /** The listener's name; '' for streams handed to `handle()` without one. */
+  /** The listener's name; 'none' for streams handed to `handle()` without one. */
   listener: string;
   /** '3.1', '3.1.1' or '5.0'. */
   protocol: string;
@@ -125,7 +125,7 @@ export function brokerMetrics(st: BrokerState): BrokerMetrics {
     byListener.set(`${listener}\u0000${protocol}`, { listener, protocol, connected: 0, total });
   }
   for (const conn of st.connections.values()) {
-    const listener = conn.meta.listener?.name ?? '';
+    const listener = conn.meta.listener?.name ?? 'none';
     const protocol = protocolName(conn.version);
     const key = `${listener}\u0000${protocol}`;
     const entry = byListener.get(key);

@@ -14,7 +14,7 @@ import type { ClusterLink } from './cluster.js';
 
 /** The broker's `$SYS/` topics (sys-topics.ts), in Mosquitto's layout. */
 export interface SysOptions {
-  /** Publish them. Default true. */
+  /** Publish them. Default false for an embedded broker (the server's `sys:` section turns them on). */
   enabled?: boolean;
   /** Seconds between updates (Mosquitto's sys_interval). Default 10. */
   interval?: number;
@@ -137,7 +137,7 @@ export interface BrokerOptions extends BrokerHooks {
   /**
    * `$SYS/broker/...` topics (version, uptime, clients, messages, bytes, load averages,
    * subscriptions, retained messages, heap), retained and updated every `interval` seconds.
-   * Default { enabled: true, interval: 10 }.
+   * Default { enabled: false, interval: 10 }; the standalone server's default is enabled.
    */
   sys?: SysOptions;
 }
@@ -353,6 +353,6 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     flapWindow: o.flapWindow ?? 10,
     flapBanTime: o.flapBanTime ?? 60,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),
-    sys: { enabled: o.sys?.enabled ?? true, interval: o.sys?.interval ?? 10 },
+    sys: { enabled: o.sys?.enabled ?? false, interval: o.sys?.interval ?? 10 },
   };
 }
