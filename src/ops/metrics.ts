@@ -10,8 +10,7 @@
  * prom-client's default collectors under the same prefix.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type HistogramConfiguration, type LabelValues, Registry } from 'prom-client';
-import type { BrokerMetrics, PacketName } from '../broker/metrics-snapshot.js';
-import type { HistogramSnapshot } from '../broker/counters.js';
+import type { BrokerMetrics, HistogramSnapshot, PacketName } from '../broker/index.js';
 
 export interface MetricsOptions {
   /** Prefix of every metric name. Default 'petrel_'. */
