@@ -205,9 +205,10 @@ describe('$SYS topics', () => {
 });
 
 describe('the server\'s sys section', () => {
-  test('on by default: an MQTT.js subscriber on $SYS/# gets version and clients/connected; RunningServer.metrics renders', async (t) => {
+  test('on by default: an MQTT.js subscriber on $SYS/# gets version and clients/connected; RunningServer.metrics renders, and GET /metrics serves it', async (t) => {
     const server = await startServer(validateConfig({
       port: 0, wsPort: false, host: '127.0.0.1', logLevel: 'silent', store: { type: 'memory' },
+      http: { port: 0, apiKeys: ['sys-topics-test-key-0123456789'], metricsAuth: false },
     }), silentLogger);
     t.after(() => server.stop());
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.listener.port}`, { clientId: 'sys-mqttjs', reconnectPeriod: 0 });
@@ -225,11 +226,15 @@ describe('the server\'s sys section', () => {
     const text = parseExposition(await server.metrics.render());
     assert.equal(sample(text, 'petrel_clients_connected', { protocol: '3.1.1' }), 1);
     assert.equal(sample(text, 'petrel_packets_received_total', { type: 'subscribe' }), 1);
+    const res = await fetch(`http://127.0.0.1:${server.http?.address?.port ?? 0}/metrics`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), server.metrics.contentType);
+    assert.equal(sample(parseExposition(await res.text()), 'petrel_clients_connected', { protocol: '3.1.1' }), 1);
   });
 
   test('sys.enabled false in the configuration: no $SYS tree', async (t) => {
     const server = await startServer(validateConfig({
-      port: 0, wsPort: false, host: '127.0.0.1', logLevel: 'silent', store: { type: 'memory' }, sys: { enabled: false },
+      port: 0, wsPort: false, host: '127.0.0.1', logLevel: 'silent', store: { type: 'memory' }, sys: { enabled: false }, http: { enabled: false },
     }), silentLogger);
     t.after(() => server.stop());
     const c = new TestClient(server.broker, 4);
