@@ -3,7 +3,9 @@ export { Broker, BrokerClosedError, createBroker } from './petrel.js';
 export {
   BrokerCore, type Plugin, type PluginHandle, type PublishOptions, type RetainedInfo, type SessionInfo, type SubscriptionInfo,
 } from './broker/broker.js';
-export { type BrokerOptions, OptionsError } from './broker/options.js';
+export { type BrokerOptions, OptionsError, type SysOptions } from './broker/options.js';
+export type { BrokerMetrics, ListenerClients, PacketCount, PacketName } from './broker/metrics-snapshot.js';
+export type { HistogramSnapshot, HookKind } from './broker/counters.js';
 export { ConfigError } from './config/schema.js';
 export type { BrokerEvents, ClientInfo, PublishedMessage } from './broker/events.js';
 export type {

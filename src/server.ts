@@ -20,6 +20,7 @@ import { type Broker, createBroker } from './petrel.js';
 import { type ApiKeyConfig, newApiKey } from './ops/http/auth.js';
 import { createHttpApi, type HttpApi } from './ops/http/http-api.js';
 import type { MetricsSource } from './ops/http/route.js';
+import { createMetrics, type PetrelMetrics } from './ops/metrics.js';
 import type { Listener, ListenOptions } from './transport/listener.js';
 import type { TlsCredentials } from './transport/tls.js';
 
@@ -31,6 +32,8 @@ export interface RunningServer {
   /** The HTTP API, unless `http.enabled` is false. */
   http: HttpApi | undefined;
   logger: Logger;
+  /** The broker's Prometheus metrics (`contentType`, `render()`); the HTTP API's GET /metrics serves them. */
+  metrics: PetrelMetrics;
   /**
    * Re-reads what can change without a restart (SIGHUP): the certificates and keys of the TLS
    * and secure WebSocket listeners (open connections keep theirs). A file that cannot be read
@@ -201,11 +204,13 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
   const store: Store | undefined = cluster !== undefined ? new RedisStore({ redis: cluster.redisUrl, prefix: cluster.storePrefix, node: cluster.nodeId })
     : s.type === 'sqlite' ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs }) : undefined;
   const broker = createBroker({
-    ...config.broker, logger, ...(store !== undefined ? { store } : {}), ...(cluster !== undefined ? { cluster } : {}),
+    ...config.broker, logger, sys: config.sys, ...(store !== undefined ? { store } : {}), ...(cluster !== undefined ? { cluster } : {}),
     ...(auth !== undefined ? auth.providers.hooks() : {}),
   });
   // A write for a session another node took over (its fencing token is newer): that client is let go here.
   if (store instanceof RedisStore) store.onLost = (ids) => ids.forEach((id) => void broker.releaseSession(id, false));
+  // The broker's Prometheus metrics: GET /metrics of the HTTP API serves them unless extras bring other ones.
+  const metrics = createMetrics(broker);
   if (auth === undefined) logger.warn('no auth configured: anonymous access is on, any client may connect, publish and subscribe');
   else if (auth.providers.anonymous) logger.warn('anonymous access is on: clients without username and password may connect');
   try {
@@ -234,7 +239,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
       // The start-up records, one per listener: supervisors and tests read the bound ports from them.
       logger.info({ listener: listener.name, type: listener.type, host: listener.host, port: listener.port }, 'listening');
     }
-    if (config.http.enabled) http = await startHttp(broker, config, logger, extras.metrics);
+    if (config.http.enabled) http = await startHttp(broker, config, logger, extras.metrics ?? metrics);
   } catch (err) {
     await cluster?.close();
     await broker.close();
@@ -247,6 +252,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
     listeners,
     http,
     logger,
+    metrics,
     reload: async () => {
       const reloaded: string[] = [];
       const a = config.auth;

@@ -19,6 +19,7 @@ import type { SubRecord } from './session.js';
 import { type BrokerOptions, OptionsError, resolveOptions } from './options.js';
 import { BrokerState, type BrokerStats } from './state.js';
 import { restoreState } from './restore.js';
+import { type BrokerMetrics, brokerMetrics } from './metrics-snapshot.js';
 import type { ConnectionMeta } from '../transport/types.js';
 import type { BrokerHooks, HookName, InterceptOptions, InterceptorKind, Interceptors } from './hooks.js';
 
@@ -484,6 +485,18 @@ export class BrokerCore {
     const deleted = st.unretain(topic);
     if (st.durability?.pending === true) await st.durability.commit();
     return deleted;
+  }
+
+  // ---- metrics -------------------------------------------------------------------------------
+
+  /**
+   * A snapshot of the broker's counters (packets and bytes by type, messages, drops by reason,
+   * connections by listener and protocol, sessions, subscriptions, retained messages, queues,
+   * inflight, hook and store latencies). One pass over connections and sessions: for a scrape,
+   * not for every message. `petrel/ops` `createMetrics` turns it into Prometheus text.
+   */
+  metrics(): BrokerMetrics {
+    return brokerMetrics(this.#state);
   }
 }
 

@@ -55,7 +55,12 @@ const heldSize = (p: Packet): number => (p.type === PacketType.Publish ? p.paylo
 
 const CONNECTION = Symbol('petrel.connection');
 const connectionOf = (stream: unknown): Connection => (stream as Record<symbol, Connection>)[CONNECTION] as Connection;
-function onPacket(this: Connection, packet: Packet): void {
+function onPacket(this: Connection, packet: Packet, bytes: number): void {
+  // Counters (counters.ts): two typed-array increments per packet.
+  const counters = this.state.counters;
+  const type = packet.type;
+  counters.packetsIn[type] = (counters.packetsIn[type] as number) + 1;
+  counters.bytesIn[type] = (counters.bytesIn[type] as number) + bytes;
   this.accept(packet);
 }
 function onData(this: Duplex, chunk: Buffer): void {
@@ -563,7 +568,15 @@ export class Connection implements SessionLink, Waiter {
     if (this.phase === 'closed' || this.#muted) return;
     this.#pendingControl = true;
     this.#push(buf, 0);
+    this.#counted((buf[0] as number) >> 4, buf.length);
     this.#queued(buf.length);
+  }
+
+  /** Counts a packet handed to the stream (counters.ts): two typed-array increments. */
+  #counted(type: number, bytes: number): void {
+    const counters = this.state.counters;
+    counters.packetsOut[type] = (counters.packetsOut[type] as number) + 1;
+    counters.bytesOut[type] = (counters.bytesOut[type] as number) + bytes;
   }
 
   /** PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0 and no properties: 4 bytes, no allocation until flush. */
@@ -573,6 +586,7 @@ export class Connection implements SessionLink, Waiter {
     if (type !== PacketType.Pubrel) this.#pendingControl = true;
     if (this.clientMaxPacketSize < 4) return this.#unsendable();
     this.#push(((type << 4) | (type === PacketType.Pubrel ? 2 : 0)) * 65536 + packetId, 0);
+    this.#counted(type, 4);
     this.#queued(4);
   }
 
@@ -598,6 +612,7 @@ export class Connection implements SessionLink, Waiter {
 
   #pushPrepared(prepared: PreparedPublish, packetId: number, dup: boolean): boolean {
     this.#push(prepared, dup ? packetId + 65536 : packetId);
+    this.#counted(PacketType.Publish, prepared.bytes.length);
     this.#queued(prepared.bytes.length);
     return true;
   }
@@ -662,6 +677,7 @@ export class Connection implements SessionLink, Waiter {
     this.#customUsed = at + size;
     this.#customCount++;
     this.#push(msg, -size);
+    this.#counted(PacketType.Publish, size);
     this.#queued(size);
     return true;
   }

@@ -21,6 +21,7 @@ import type { InflightEntry, QueueEntry, Store, StoredMessage, StoredState, Stor
 import type { Clock } from '../session/clock.js';
 import { createMessage, type Message } from './message.js';
 import type { DurableSink, Outgoing, Session, SubRecord } from './session.js';
+import { BrokerCounters } from './counters.js';
 
 /** What `replyAfterCommit` needs of a connection. */
 export interface ReplyTarget {
@@ -63,11 +64,16 @@ export class Durability implements DurableSink {
   #last: Promise<void> = Promise.resolve();
   /** Called with an error when a write fails (the broker logs it). */
   onError: ((err: unknown) => void) | undefined;
+  /** Batches, records, failures and latencies of the writes (counters.ts). */
+  readonly #counters: BrokerCounters;
+  /** When (performance.now()) the first record of the batch being collected came. */
+  #batchStart = 0;
 
-  constructor(store: Store, clock: Clock, wall: () => number) {
+  constructor(store: Store, clock: Clock, wall: () => number, counters: BrokerCounters = new BrokerCounters()) {
     this.store = store;
     this.#clock = clock;
     this.#wall = wall;
+    this.#counters = counters;
   }
 
   /** Clock time → wall-clock ms. */
@@ -85,6 +91,7 @@ export class Durability implements DurableSink {
   }
 
   #add(op: StoreOp): void {
+    if (this.#ops.length === 0) this.#batchStart = performance.now();
     this.#ops.push(op);
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -104,8 +111,18 @@ export class Durability implements DurableSink {
     const ops = this.#ops;
     if (ops.length === 0) return this.#last;
     this.#ops = [];
+    const counters = this.#counters;
+    const batchStart = this.#batchStart;
+    const writeStart = performance.now();
     const write = this.store.write(ops);
-    this.#last = write.catch((err: unknown) => {
+    this.#last = write.then(() => {
+      const end = performance.now();
+      counters.storeBatches++;
+      counters.storeOps += ops.length;
+      counters.storeWrite.observe((end - writeStart) / 1000);
+      counters.storeCommit.observe((end - batchStart) / 1000);
+    }, (err: unknown) => {
+      counters.storeErrors++;
       this.onError?.(err);
     });
     return write;

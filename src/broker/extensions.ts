@@ -20,6 +20,7 @@ import type {
 import { createMessage, type Message } from './message.js';
 import type { UserCode } from './user-code.js';
 import type { Clock } from '../session/clock.js';
+import type { HookKind, LatencyHistogram } from './counters.js';
 
 /** What authenticate decided: a CONNACK code, and for an accepted client what it changes. */
 export interface AuthVerdict {
@@ -184,6 +185,8 @@ interface Entry<F> {
 export class Extensions {
   readonly #userCode: UserCode;
   readonly #clock: Clock;
+  /** Where the latency of each kind of user code is recorded (counters.ts). */
+  readonly #latency: Readonly<Record<HookKind, LatencyHistogram>>;
   readonly #hooks: BrokerHooks = {};
   readonly #interceptors: { [K in InterceptorKind]: Entry<Interceptors[K]>[] } = { publish: [], delivery: [], will: [] };
   #seq = 0;
@@ -199,9 +202,10 @@ export class Extensions {
   interceptPublish: ((msg: InterceptedMessage, client: ClientContext | undefined) => InterceptedMessage | null | Promise<InterceptedMessage | null>) | undefined;
   interceptWill: ((msg: InterceptedMessage, client: ClientContext | undefined) => InterceptedMessage | null | Promise<InterceptedMessage | null>) | undefined;
 
-  constructor(userCode: UserCode, clock: Clock, hooks: BrokerHooks) {
+  constructor(userCode: UserCode, clock: Clock, hooks: BrokerHooks, latency: Readonly<Record<HookKind, LatencyHistogram>>) {
     this.#userCode = userCode;
     this.#clock = clock;
+    this.#latency = latency;
     for (const name of ['authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeDelivery'] as const) {
       const fn = hooks[name];
       if (fn !== undefined) this.setHook(name, fn as never);
@@ -218,6 +222,7 @@ export class Extensions {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError(`hook ${name} must be a function`);
     this.#hooks[name] = fn;
     const uc = this.#userCode;
+    const latency = this.#latency;
     const { NotAuthorized: denied, UnspecifiedError: failed } = ReasonCode;
     switch (name) {
       case 'authenticate': {
@@ -227,12 +232,12 @@ export class Extensions {
         this.authenticate = auth === undefined ? undefined : (c, p, clientId) => uc.run('authenticate', clientId, auth, {
           clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: c.remoteAddress,
           connection: c.meta,
-        }, authVerdict, deniedV, failedV);
+        }, authVerdict, deniedV, failedV, latency.authenticate);
         break;
       }
       case 'authorizePublish': {
         const pub = fn as AuthorizePublishHook | undefined;
-        this.authorizePublish = pub === undefined ? undefined : (call) => uc.run('authorizePublish', call.clientId, pub, call, publishVerdict, denied, failed);
+        this.authorizePublish = pub === undefined ? undefined : (call) => uc.run('authorizePublish', call.clientId, pub, call, publishVerdict, denied, failed, latency.authorizePublish);
         break;
       }
       case 'authorizeSubscribe': {
@@ -242,7 +247,7 @@ export class Extensions {
           return uc.run('authorizeSubscribe', info.clientId, sub, {
             clientId: info.clientId, username: info.username, protocolVersion: info.protocolVersion, remoteAddress: info.remoteAddress,
             connection: info.connection, topicFilter: s.topicFilter, qos: s.qos, client: info,
-          }, subscribeVerdict, denied, failed);
+          }, subscribeVerdict, denied, failed, latency.authorizeSubscribe);
         };
         break;
       }
@@ -274,21 +279,23 @@ export class Extensions {
   #rebuild(kind: InterceptorKind): void {
     if (kind === 'delivery') return this.#rebuildDelivery();
     const list = this.#interceptors[kind] as Entry<PublishInterceptor>[];
-    const run = list.length === 0 ? undefined : (msg: InterceptedMessage, client: ClientContext | undefined) => this.#pipeline(list, 0, msg, client);
+    const latency = kind === 'publish' ? this.#latency.publishInterceptor : this.#latency.willInterceptor;
+    const run = list.length === 0 ? undefined
+      : (msg: InterceptedMessage, client: ClientContext | undefined) => this.#pipeline(list, 0, msg, client, latency);
     if (kind === 'publish') this.interceptPublish = run;
     else this.interceptWill = run;
   }
 
   /** Runs `list` from `i` on: each answer feeds the next; null stops (dropped); a failure drops. */
-  #pipeline(list: readonly Entry<PublishInterceptor>[], from: number, msg: InterceptedMessage, client: ClientContext | undefined):
+  #pipeline(list: readonly Entry<PublishInterceptor>[], from: number, msg: InterceptedMessage, client: ClientContext | undefined, latency: LatencyHistogram):
     InterceptedMessage | null | Promise<InterceptedMessage | null> {
     let current: InterceptedMessage = msg;
     const clientId = client?.clientId;
     for (let i = from; i < list.length; i++) {
       const entry = list[i] as Entry<PublishInterceptor>;
-      const r = this.#userCode.run(entry.name, clientId, (m: InterceptedMessage) => entry.fn(m, client), current, interceptedOf, null, null);
+      const r = this.#userCode.run(entry.name, clientId, (m: InterceptedMessage) => entry.fn(m, client), current, interceptedOf, null, null, latency);
       if (r instanceof Promise) {
-        return r.then((settled) => (settled === null ? null : this.#pipeline(list, i + 1, settled, client)));
+        return r.then((settled) => (settled === null ? null : this.#pipeline(list, i + 1, settled, client, latency)));
       }
       if (r === null) return null;
       current = r;
@@ -304,7 +311,8 @@ export class Extensions {
       return;
     }
     const uc = this.#userCode;
-    this.deliveryCheck = (clientId, client, msg) => {
+    const latency = this.#latency.delivery;
+    const check = (clientId: string, client: ClientInfo | undefined, msg: Message): Message | undefined => {
       if (authorize !== undefined) {
         let ok: unknown;
         try {
@@ -340,6 +348,12 @@ export class Extensions {
         });
       }
       return current;
+    };
+    this.deliveryCheck = (clientId, client, msg) => {
+      const start = performance.now();
+      const out = check(clientId, client, msg);
+      latency.observe((performance.now() - start) / 1000);
+      return out;
     };
   }
 }

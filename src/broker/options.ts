@@ -12,6 +12,14 @@ import type { BrokerHooks } from './hooks.js';
 import type { AuthMechanism } from './auth-mechanism.js';
 import type { ClusterLink } from './cluster.js';
 
+/** The broker's `$SYS/` topics (sys-topics.ts), in Mosquitto's layout. */
+export interface SysOptions {
+  /** Publish them. Default false for an embedded broker (the server's `sys:` section turns them on). */
+  enabled?: boolean;
+  /** Seconds between updates (Mosquitto's sys_interval). Default 10. */
+  interval?: number;
+}
+
 export interface BrokerOptions extends BrokerHooks {
   /** Structured logger (pino-compatible). Default: silent. */
   logger?: Logger;
@@ -126,10 +134,19 @@ export interface BrokerOptions extends BrokerHooks {
   flapWindow?: number;
   /** Seconds a flapping client id is refused. Default 60. */
   flapBanTime?: number;
+  /**
+   * `$SYS/broker/...` topics (version, uptime, clients, messages, bytes, load averages,
+   * subscriptions, retained messages, heap), retained and updated every `interval` seconds.
+   * Default { enabled: false, interval: 10 }; the standalone server's default is enabled.
+   */
+  sys?: SysOptions;
 }
 
-/** Options that are code (objects, functions) injected by embedders, not configuration values. */
-export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | 'store' | 'cluster' | 'wallClock' | keyof BrokerHooks;
+/**
+ * Options that are code (objects, functions) injected by embedders, not configuration values,
+ * and `sys`, a section of its own in the server's configuration.
+ */
+export type CodeOption = 'logger' | 'clock' | 'ticker' | 'authMechanisms' | 'store' | 'cluster' | 'wallClock' | 'sys' | keyof BrokerHooks;
 /** The options a configuration file can set: plain values, each with a rule below. */
 export type ValueOptions = Omit<BrokerOptions, CodeOption>;
 
@@ -233,7 +250,23 @@ const codeChecks: Readonly<Record<CodeOption, (v: unknown) => string | undefined
   wallClock: fn,
   authMechanisms: (v) => (Array.isArray(v) && v.every((m) => isObject(m) && typeof m.method === 'string' && typeof m.start === 'function')
     ? undefined : 'must be a list of mechanisms, each with a method name and a start function'),
+  sys: sysProblem,
 };
+
+/** The rules of the `sys` option's keys (the server's `sys:` section uses them too). */
+export const sysOptionRules: Readonly<Record<keyof SysOptions, Rule>> = { enabled: bool, interval: int(1, 86_400) };
+
+function sysProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return `must be an object with enabled and interval, got ${show(v)}`;
+  for (const [key, value] of Object.entries(v)) {
+    const rule = (sysOptionRules as Record<string, Rule>)[key];
+    if (rule === undefined) return `unknown key "${key}"`;
+    if (value === undefined) continue;
+    const problem = ruleProblem(rule, value);
+    if (problem !== undefined) return `${key} ${problem}`;
+  }
+  return undefined;
+}
 
 /**
  * Refuses unknown options and bad values with an OptionsError naming the option. An option set
@@ -260,8 +293,9 @@ export const systemTicker: Ticker = {
   },
 };
 
-type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms' | 'store' | 'cluster';
+type Optional = 'responseInformation' | 'serverReference' | 'authMechanisms' | 'store' | 'cluster' | 'sys';
 export type ResolvedOptions = Required<Omit<BrokerOptions, Optional | keyof BrokerHooks>> & {
+  sys: Required<SysOptions>;
   responseInformation: string | undefined;
   serverReference: string | undefined;
   authMechanisms: ReadonlyMap<string, AuthMechanism>;
@@ -319,5 +353,6 @@ export function resolveOptions(o: BrokerOptions, defaults: { logger: Logger; clo
     flapWindow: o.flapWindow ?? 10,
     flapBanTime: o.flapBanTime ?? 60,
     authMechanisms: new Map((o.authMechanisms ?? []).map((m) => [m.method, m])),
+    sys: { enabled: o.sys?.enabled ?? false, interval: o.sys?.interval ?? 10 },
   };
 }

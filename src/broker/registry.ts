@@ -8,6 +8,7 @@ import type { WillMessage } from '../protocol/index.js';
 import type { TimerWheel } from '../session/timer-wheel.js';
 import type { BrokerEmitter, ClientInfo } from './events.js';
 import type { Durability } from './durability.js';
+import type { BrokerCounters } from './counters.js';
 import { type DropSink, Session, type SessionLimits } from './session.js';
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
@@ -22,6 +23,7 @@ export interface RegistryHost extends DropSink {
   readonly events: BrokerEmitter;
   readonly wheel: TimerWheel<unknown>;
   readonly sessionLimits: SessionLimits;
+  readonly counters: BrokerCounters;
   /** Takes a session's subscriptions out of the router and hands its shared-group messages on ('ended') or those an online member can take ('lost'). */
   unroute(session: Session, why: 'ended' | 'lost' | 'moved'): void;
   publishWill(clientId: string, will: WillMessage, client: ClientInfo | undefined): void;
@@ -69,6 +71,7 @@ export class SessionRegistry {
     let session = this.#sessions.get(clientId);
     if (session !== undefined && session.link === undefined && session.expiresAt !== undefined && now >= session.expiresAt) {
       this.end(session);
+      host.counters.sessionsExpired++;
       host.events.fire('sessionExpired', clientId);
       session = undefined;
     }
@@ -165,6 +168,7 @@ export class SessionRegistry {
   expireIfDue(session: Session, now: number): void {
     if (session.expiresAt === undefined || now < session.expiresAt) return;
     this.end(session);
+    this.#host.counters.sessionsExpired++;
     this.#host.events.fire('sessionExpired', session.clientId);
   }
 

@@ -285,6 +285,21 @@ export class Session {
     return (this.#inflight ??= new Map());
   }
 
+  /** How many deliveries are in flight, without creating the map (metrics read every session). */
+  get inflightCount(): number {
+    return this.#inflight?.size ?? 0;
+  }
+
+  /** How many subscriptions the session holds, without creating the map. */
+  get subscriptionCount(): number {
+    return this.#subscriptions?.size ?? 0;
+  }
+
+  /** Queue entries held only in the store (spilled by an offline persistent session). */
+  get spilledCount(): number {
+    return this.#spilled;
+  }
+
   /** Hands a message to the session: sent now if the link and the window allow, queued otherwise. */
   deliver(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, now: number, group?: SharedGroup<SubRecord>): void {
     const link = this.link;

@@ -29,10 +29,12 @@ import {
   type DropSink, type Outgoing, type Session, type SessionLimits, sessionLimits, StallWatch, type SubRecord,
 } from './session.js';
 import { tick } from './timers.js';
+import { BrokerCounters } from './counters.js';
+import { SysTopics } from './sys-topics.js';
 import { asError, type HookDeadline, UserCode } from './user-code.js';
 
 
-export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget;
+export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget | SysTopics;
 
 /** The metadata of a will published after its client left (no connection to describe). */
 const NO_CONNECTION: ConnectionMeta = Object.freeze({ remoteAddress: undefined, remotePort: undefined, listener: undefined });
@@ -79,6 +81,15 @@ export class BrokerState implements DropSink, Router {
   readonly retained = new RetainedIndex<Message>(messageBytes);
   readonly wheel: TimerWheel<Timed>;
   readonly stats: BrokerStats = { messagesReceived: 0, messagesRouted: 0, messagesDropped: 0, connectionsAccepted: 0 };
+  /** Packets, bytes, drops by reason, latencies (counters.ts): read by `BrokerCore.metrics()` and $SYS. */
+  readonly counters = new BrokerCounters();
+  /**
+   * The broker's own retained `$SYS/` messages (sys-topics.ts), apart from the clients' retained
+   * messages: they count against no quota, are never stored and only `$` filters reach them.
+   */
+  readonly sysRetained = new RetainedIndex<Message>(messageBytes);
+  /** Clock time the broker was created (uptime). */
+  readonly startedAt: number;
   strategy: ShareStrategy;
   routeMark = 0;
   closing = false;
@@ -99,6 +110,7 @@ export class BrokerState implements DropSink, Router {
     this.options = options;
     this.sessionLimits = sessionLimits(options);
     this.clock = options.clock;
+    this.startedAt = this.clock.now();
     this.logger = options.logger;
     this.wheel = new TimerWheel<Timed>(this.clock.now(), TICK_MS);
     const userCode = new UserCode(this.wheel as TimerWheel<unknown>, this.clock, options.hookTimeout * 1000, this.logger);
@@ -114,8 +126,8 @@ export class BrokerState implements DropSink, Router {
         }
       } else userCode.failed(err, `listener:${event}`, undefined);
     };
-    this.ext = new Extensions(userCode, this.clock, hooks);
-    this.durability = options.store === undefined ? undefined : new Durability(options.store, this.clock, options.wallClock);
+    this.ext = new Extensions(userCode, this.clock, hooks, this.counters.hooks);
+    this.durability = options.store === undefined ? undefined : new Durability(options.store, this.clock, options.wallClock, this.counters);
     if (this.durability !== undefined) this.durability.onError = (err) => this.logger.error({ err }, 'store write failed');
     this.cluster = options.cluster;
     this.registry = new SessionRegistry(this);
@@ -127,7 +139,12 @@ export class BrokerState implements DropSink, Router {
     };
     this.tree = new TopicTree<RouteEntry>({ cacheSize: options.matchCacheSize, cacheBytes: options.matchCacheBytes });
     this.#stopTicker = options.ticker.start(() => tick(this, this.clock.now()), TICK_MS);
+    this.sys = options.sys.enabled ? new SysTopics(this, options.sys.interval) : undefined;
+    this.sys?.start(this.startedAt);
   }
+
+  /** The $SYS/ publisher (sys-topics.ts); undefined when the `sys` option turned it off. */
+  readonly sys: SysTopics | undefined;
 
   /** Every open connection, connected or not. */
   openConnections(): Connection[] {
@@ -260,7 +277,24 @@ export class BrokerState implements DropSink, Router {
       if (isExpired(m, now)) this.retained.delete(m.topic);
       else out.push(m);
     }
+    // Only a filter starting with '$' can match a $SYS topic [MQTT-4.7.2-1].
+    if (filter.charCodeAt(0) === 0x24 && this.sysRetained.size > 0) {
+      for (const m of this.sysRetained.match(filter)) {
+        if (isExpired(m, now)) this.sysRetained.delete(m.topic);
+        else out.push(m);
+      }
+    }
     return out;
+  }
+
+  /**
+   * Publishes one of the broker's `$SYS/` messages: kept as the topic's retained message (in
+   * `sysRetained`, never in the store) and routed to current subscribers, which only `$`
+   * filters match [MQTT-4.7.2-1].
+   */
+  publishSys(msg: Message): void {
+    this.sysRetained.set(msg.topic, { ...msg, encoded: undefined, receivers: 2 });
+    this.stats.messagesRouted += route(this, msg, this.clock.now());
   }
 
   /**
@@ -300,6 +334,7 @@ export class BrokerState implements DropSink, Router {
 
   dropped(session: Session, msg: Message, reason: DropReason): void {
     this.stats.messagesDropped++;
+    this.counters.drop(reason);
     if (this.events.listenerCount('messageDropped') > 0) this.events.fire('messageDropped', session.clientId, msg.topic, reason);
   }
 

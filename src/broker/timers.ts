@@ -10,6 +10,7 @@ import { Session, StallWatch } from './session.js';
 import type { PendingWill } from './registry.js';
 import type { BrokerState } from './state.js';
 import { HookDeadline } from './user-code.js';
+import { SysTopics } from './sys-topics.js';
 
 export function tick(st: BrokerState, now: number): void {
   for (const item of st.wheel.advance(now)) {
@@ -21,6 +22,7 @@ export function tick(st: BrokerState, now: number): void {
       else if (item instanceof HookDeadline) st.userCode.expire(item, now);
       else if (item instanceof StallWatch) checkStall(st, item, now);
       else if (item instanceof InboundBudget) st.limits.release(item, now);
+      else if (item instanceof SysTopics) item.fire(now);
       else checkWill(st, item);
     } catch (err) {
       st.logger.error({ err }, 'timer item failed');

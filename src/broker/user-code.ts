@@ -12,6 +12,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { TimerWheel } from '../session/timer-wheel.js';
 import type { Clock } from '../session/clock.js';
+import type { LatencyHistogram } from './counters.js';
 
 /** A pending hook's deadline on the timer wheel. */
 export class HookDeadline {
@@ -74,19 +75,24 @@ export class UserCode {
 
   /**
    * Calls `hook(arg)` and checks its answer (see `settle`); a synchronous throw is `failed` too.
-   * The one way the broker calls user code that answers.
+   * The one way the broker calls user code that answers. With `latency`, the time until the
+   * answer (settled, failed or timed out) is recorded there.
    */
   run<A, T>(
     source: string, clientId: string | undefined, hook: (arg: A) => unknown, arg: A, accept: (v: unknown) => T | undefined, denied: T, failed: T,
+    latency?: LatencyHistogram,
   ): T | Promise<T> {
+    const start = latency === undefined ? 0 : performance.now();
     let r: unknown;
     try {
       r = hook(arg);
     } catch (err) {
+      if (latency !== undefined) latency.observe((performance.now() - start) / 1000);
       this.failed(err, source, clientId);
       return failed;
     }
-    return this.settle(source, clientId, r, accept, denied, failed);
+    if (latency !== undefined && !isThenable(r)) latency.observe((performance.now() - start) / 1000);
+    return this.settle(source, clientId, r, accept, denied, failed, latency, start);
   }
 
   /**
@@ -96,6 +102,7 @@ export class UserCode {
    */
   settle<T>(
     source: string, clientId: string | undefined, value: unknown, accept: (v: unknown) => T | undefined, denied: T, failed: T,
+    latency?: LatencyHistogram, start = 0,
   ): T | Promise<T> {
     if (!isThenable(value)) {
       const v = accept(value);
@@ -105,6 +112,7 @@ export class UserCode {
     }
     return new Promise<T>((resolve) => {
       const deadline = new HookDeadline(this.#clock.now() + this.#timeoutMs, () => {
+        if (latency !== undefined) latency.observe((performance.now() - start) / 1000);
         this.failed(new Error(`${source} hook timed out`), source, clientId, true);
         resolve(denied);
       });
@@ -112,6 +120,7 @@ export class UserCode {
       value.then((v) => {
         if (deadline.done) return;
         deadline.done = true;
+        if (latency !== undefined) latency.observe((performance.now() - start) / 1000);
         const ok = accept(v);
         if (ok !== undefined) resolve(ok);
         else {
@@ -121,6 +130,7 @@ export class UserCode {
       }, (err: unknown) => {
         if (deadline.done) return;
         deadline.done = true;
+        if (latency !== undefined) latency.observe((performance.now() - start) / 1000);
         this.failed(err, source, clientId);
         resolve(failed);
       });

@@ -3,7 +3,7 @@
  * rule; `validateConfig` refuses unknown keys and bad values with an error naming the key path.
  * config/petrel.example.yaml documents every key.
  */
-import { brokerOptionRules, OptionsError, type Rule, ruleProblem, type ValueOptions } from '../broker/options.js';
+import { brokerOptionRules, OptionsError, type Rule, ruleProblem, type SysOptions, sysOptionRules, type ValueOptions } from '../broker/options.js';
 import type { LogLevel } from '../observability/logger.js';
 import { ApiAuth, type ApiKeyConfig, AuthConfigError, type UserConfig } from '../ops/http/auth.js';
 
@@ -118,6 +118,8 @@ export interface ServerConfig {
   cluster?: ClusterConfig;
   /** The HTTP API; with no apiKeys and no users, an admin key is created at first start (its hash kept in store.dataDir). */
   http: HttpConfig;
+  /** The `$SYS/broker/...` topics (Mosquitto's layout): on or off, and the seconds between updates (sys_interval). */
+  sys: Required<SysOptions>;
   /** Authentication and authorization providers; not set: anyone may connect (with a warning). */
   auth?: AuthConfig;
   /** Plugins loaded at start, in order. */
@@ -150,7 +152,7 @@ const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const portOrOff: Rule = { kind: 'int', min: 0, max: 65535 };
 const optionalString: Rule = { kind: 'string', optional: true };
 
-const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store' | 'cluster' | 'http'>, Rule> = {
+const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsPort' | 'tlsPort' | 'auth' | 'plugins' | 'store' | 'cluster' | 'http' | 'sys'>, Rule> = {
   port: int(0, 65535),
   cert: optionalString,
   key: optionalString,
@@ -187,6 +189,7 @@ export function defaultConfig(): ServerConfig {
     http: {
       enabled: true, port: 18083, apiKeys: [], users: [], metricsAuth: true, maxLoginFailures: 10, loginWindow: 60, tokenTtl: 28_800, sseInterval: 1000,
     },
+    sys: { enabled: true, interval: 10 },
     port: 1883,
     wsPort: 8083,
     tlsPort: false,
@@ -295,6 +298,10 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
     }
     if (key === 'http') {
       out.http = validateHttp(value, out.http);
+      continue;
+    }
+    if (key === 'sys') {
+      out.sys = { ...out.sys, ...mapping<Partial<ServerConfig['sys']>>('sys', value, sysOptionRules) };
       continue;
     }
     if (key === 'wsPort' || key === 'tlsPort') {

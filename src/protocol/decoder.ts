@@ -28,7 +28,8 @@ export interface DecoderOptions {
   protocolVersion?: 3 | 4 | 5;
 }
 
-export type PacketSink<C = unknown> = (this: C, packet: Packet) => void;
+/** Receives each decoded packet with its size on the wire (fixed header included). */
+export type PacketSink<C = unknown> = (this: C, packet: Packet, bytes: number) => void;
 
 /**
  * One Reader for every decoder: decoding is synchronous and never nested, and its view of the
@@ -205,7 +206,7 @@ export function decodeWhole<C>(
       version = packet.protocolVersion;
       if (level !== undefined) level.protocolVersion = version;
     }
-    sink.call(thisArg, packet);
+    sink.call(thisArg, packet, total);
     pos += total;
   }
   return pos;

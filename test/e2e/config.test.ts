@@ -21,7 +21,7 @@ const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', impo
  */
 const TOP_KEYS: Record<keyof ServerConfig, true> = {
   port: true, wsPort: true, tlsPort: true, cert: true, key: true, ca: true, listeners: true, host: true, portFallback: true,
-  logLevel: true, broker: true, auth: true, plugins: true, store: true, cluster: true, http: true,
+  logLevel: true, broker: true, auth: true, plugins: true, store: true, cluster: true, http: true, sys: true,
 };
 const HTTP_KEYS: Record<keyof ServerConfig['http'], true> = {
   enabled: true, port: true, host: true, apiKeys: true, users: true, metricsAuth: true, maxLoginFailures: true, loginWindow: true,
@@ -167,6 +167,10 @@ describe('validateConfig refuses bad configurations, naming the key', () => {
     ['cluster.nodeId with a space', { cluster: { redis: 'redis://h', nodeId: 'a b' } }, 'cluster.nodeId'],
     ['cluster.nodeTimeout not above heartbeatInterval', { cluster: { redis: 'redis://h', heartbeatInterval: 1000, nodeTimeout: 1000 } }, 'cluster.nodeTimeout'],
     ['an unknown cluster key', { cluster: { redis: 'redis://h', nodes: 3 } }, 'cluster.nodes'],
+    ['sys that is not a mapping', { sys: true }, 'sys'],
+    ['sys.interval 0', { sys: { interval: 0 } }, 'sys.interval'],
+    ['sys.enabled not a boolean', { sys: { enabled: 'yes' } }, 'sys.enabled'],
+    ['an unknown sys key', { sys: { every: 10 } }, 'sys.every'],
   ];
   for (const [name, input, key] of cases) {
     test(`${name} → key "${key}"`, () => {
@@ -181,6 +185,12 @@ describe('validateConfig refuses bad configurations, naming the key', () => {
     assert.equal(ok.broker.maxInflight, 5);
     assert.equal(ok.broker.maxQueuedMessages, defaultConfig().broker.maxQueuedMessages);
     assert.deepEqual(validateConfig(null), defaultConfig());
+  });
+
+  test('sys: the keys given are merged over the default (on, every 10 seconds)', () => {
+    assert.deepEqual(defaultConfig().sys, { enabled: true, interval: 10 });
+    assert.deepEqual(validateConfig({ sys: { interval: 30 } }).sys, { enabled: true, interval: 30 });
+    assert.deepEqual(validateConfig({ sys: { enabled: false } }).sys, { enabled: false, interval: 10 });
   });
 });
 

@@ -110,7 +110,9 @@ export function startExchange(c: Connection, mechanism: AuthMechanism, ctx: Auth
 
 /** One step of the mechanism's exchange, isolated and under the hook time limit. */
 export function nextStep(c: Connection, exchange: AuthExchange, data: Buffer | undefined, clientId: string): AuthStep | Promise<AuthStep> {
-  return c.state.userCode.run('authMechanism', clientId, (d: Buffer | undefined) => exchange.next(d), data, isAuthStep, authTimedOut, authFailed);
+  return c.state.userCode.run(
+    'authMechanism', clientId, (d: Buffer | undefined) => exchange.next(d), data, isAuthStep, authTimedOut, authFailed, c.state.counters.hooks.authMechanism,
+  );
 }
 
 /** [MQTT-4.12.0-1]: CONNECT with an Authentication Method starts that mechanism's exchange. */
@@ -285,6 +287,7 @@ function acceptNow(c: Connection, pending: PendingConnect, authProps: Properties
   }
   c.phase = 'connected';
   st.connections.set(clientId, c);
+  st.counters.connected(c.meta.listener?.name, c.version);
   st.connecting.delete(c);
   st.limits.connected(c);
 
