@@ -111,7 +111,7 @@ describe('sessions across the nodes of a cluster', () => {
           check();
         });
       });
-    }), 15_000, 'one twin connected and the other closed');
+    }), 30_000, 'one twin connected and the other closed');
     const winner = twins[state.findIndex((s) => !s.closed)]!;
     // The one left is really connected (a round trip through its node) and holds the only lease.
     const inbox = new Inbox(winner);
@@ -141,8 +141,8 @@ describe('sessions across the nodes of a cluster', () => {
     });
     t.after(() => endAll([mortal, fleeting]));
     await b.stop('SIGKILL');
-    await watcher.next('wills/mortal', 15_000);
-    await watcher.next('wills/fleeting', 15_000);
+    await watcher.next('wills/mortal', 30_000);
+    await watcher.next('wills/fleeting', 30_000);
     assert.equal(watcher.on('wills/mortal').length, 1);
     const expired = (r: LogRecord): boolean => r.msg === 'cluster: session of a dead node expired' && r.clientId === 'fleeting';
     await Promise.any([a.waitFor(expired, 'the expiry'), c.waitFor(expired, 'the expiry')]);
