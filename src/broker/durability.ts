@@ -30,17 +30,20 @@ export interface ReplyTarget {
 }
 
 /**
- * Runs `send` (a reply to the client) once what is pending in the store is committed, after the
- * connection's earlier replies that waited too, so that replies keep their order [MQTT-4.6.0-2];
- * at once when nothing waits. A failed write ends the connection instead (0x80).
+ * Runs `send` (a reply to the client) once what is pending in the store is committed (and `also`,
+ * e.g. a cluster forward, has settled), after the connection's earlier replies that waited too, so
+ * that replies keep their order [MQTT-4.6.0-2]; at once when nothing waits. A failed write ends
+ * the connection instead (0x80).
  */
 export function replyAfterCommit<C extends ReplyTarget>(
-  durability: Durability, chains: WeakMap<C, Promise<void>>, c: C, send: () => void, failure: () => Error,
+  durability: Durability | undefined, chains: WeakMap<C, Promise<void>>, c: C, send: () => void, failure: () => Error,
+  also?: Promise<unknown>,
 ): void {
   const before = chains.get(c);
-  if (!durability.pending && before === undefined) return send();
-  const commit = durability.pending ? durability.commit() : undefined;
-  const after = (before ?? Promise.resolve()).then(() => commit).then(() => {
+  const commit = durability !== undefined && durability.pending ? durability.commit() : undefined;
+  if (commit === undefined && also === undefined && before === undefined) return send();
+  const wait: Promise<unknown> | undefined = also === undefined ? commit : Promise.all([commit, also]);
+  const after = (before ?? Promise.resolve()).then(() => wait).then(() => {
     if (c.phase !== 'closed') send();
   }, () => c.fail(failure()));
   chains.set(c, after);

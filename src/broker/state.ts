@@ -193,10 +193,7 @@ export class BrokerState implements DropSink, Router {
 
   /** Routes a message to its subscribers; returns how many received it. */
   publish(msg: Message): number {
-    const now = this.clock.now();
-    if (msg.retain) this.#retain(msg);
-    const n = route(this, msg, now);
-    this.stats.messagesRouted += n;
+    const n = this.deliverRemote(msg);
     const cluster = this.cluster;
     return cluster === undefined ? n : n + cluster.published(msg);
   }

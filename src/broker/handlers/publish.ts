@@ -148,28 +148,12 @@ function ack(c: Connection, p: PublishPacket, code: number, reason?: string): vo
   // state), and later acknowledgements of the connection wait behind it, in order; the
   // connection keeps reading meanwhile.
   const st = c.state;
-  const durability = st.durability;
   // In a cluster, the acknowledgement also waits until what this PUBLISH forwarded to other
   // nodes is safe in the cluster bus, so a node that dies after acknowledging loses nothing.
   const cluster = st.cluster;
-  if (cluster !== undefined && cluster.pending) {
-    const chains = st.ackChains;
-    const before = chains.get(c);
-    const commit = durability !== undefined && durability.pending ? durability.commit() : undefined;
-    const after = Promise.all([before, commit, cluster.forwarded()]).then(() => {
-      if (c.phase !== 'closed') sendAck(c, p, code, reason);
-    }, () => c.fail(storeFailed()));
-    chains.set(c, after);
-    void after.then(() => {
-      if (chains.get(c) === after) chains.delete(c);
-    });
-    return;
-  }
-  if (durability !== undefined) {
-    replyAfterCommit(durability, st.ackChains, c, () => sendAck(c, p, code, reason), storeFailed);
-    return;
-  }
-  sendAck(c, p, code, reason);
+  const forwarded = cluster !== undefined && cluster.pending ? cluster.forwarded() : undefined;
+  if (st.durability === undefined && forwarded === undefined) return sendAck(c, p, code, reason);
+  replyAfterCommit(st.durability, st.ackChains, c, () => sendAck(c, p, code, reason), storeFailed, forwarded);
 }
 
 const storeFailed = (): Error => new MqttError(ReasonCode.UnspecifiedError, 'the message could not be stored');
