@@ -140,6 +140,9 @@ describe('sessions across the nodes of a cluster', () => {
       will: { topic: 'wills/fleeting', payload: Buffer.from('expired'), qos: 1, retain: false, properties: { willDelayInterval: 600 } },
     });
     t.after(() => endAll([mortal, fleeting]));
+    // CONNACK does not wait for the session records to reach the store; an acknowledged retained
+    // QoS 1 PUBLISH does, and its write settles after theirs (writes settle in call order).
+    await fleeting.publishAsync('wills/sync', 'stored', { qos: 1, retain: true });
     await b.stop('SIGKILL');
     await watcher.next('wills/mortal', 30_000);
     await watcher.next('wills/fleeting', 30_000);
