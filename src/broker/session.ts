@@ -132,6 +132,18 @@ export class StallWatch {
  */
 const NO_QUEUE = new Deque<Outgoing>();
 
+/** A stored session's delivery counters, one object instead of six fields on every session. */
+class StoreState {
+  sink: DurableSink | undefined;
+  /** The last `seq` given to a stored delivery. */
+  seq = 0;
+  /** Queue entries in the store only (spilled), their bytes, and the seq after which they start. */
+  spilled = 0;
+  spilledBytes = 0;
+  spillAfter = 0;
+  loading = false;
+}
+
 /** Bits of `Session.#flags`. */
 const RETRY_SCHEDULED = 1;
 const STALLED = 2;
@@ -167,21 +179,27 @@ export class Session {
   /** `messageBytes` of every queued delivery. */
   #queuedBytes = 0;
   readonly #drops: DropSink;
-  /** Set while the session is persistent and the broker has a store: its QoS 1/2 deliveries are stored. */
-  durable: DurableSink | undefined;
-  /** The last `seq` given to a stored delivery. */
-  #seq = 0;
-  /** Queue entries in the store only (spilled), their bytes, and the seq after which they start. */
-  #spilled = 0;
-  #spilledBytes = 0;
-  #spillAfter = 0;
-  #loading = false;
+  /** What a session with a store keeps (see StoreState); created when it first needs it: most sessions never do. */
+  #store: StoreState | undefined;
 
   constructor(clientId: string, limits: SessionLimits, drops: DropSink) {
     this.clientId = clientId;
     this.window = limits.window;
     this.limits = limits;
     this.#drops = drops;
+  }
+
+  /** Set while the session is persistent and the broker has a store: its QoS 1/2 deliveries are stored. */
+  get durable(): DurableSink | undefined {
+    return this.#store?.sink;
+  }
+
+  set durable(sink: DurableSink | undefined) {
+    if (sink !== undefined || this.#store !== undefined) this.#st.sink = sink;
+  }
+
+  get #st(): StoreState {
+    return (this.#store ??= new StoreState());
   }
 
   /** Whether the 3.1.1 resend timer is on the wheel (one per session). */
@@ -297,7 +315,7 @@ export class Session {
 
   /** Queue entries held only in the store (spilled by an offline persistent session). */
   get spilledCount(): number {
-    return this.#spilled;
+    return this.#store?.spilled ?? 0;
   }
 
   /** Hands a message to the session: sent now if the link and the window allow, queued otherwise. */
@@ -311,7 +329,7 @@ export class Session {
       if (link === undefined && !this.limits.queueQos0Offline) return;
     }
     const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now, seq: 0 };
-    if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window && this.#spilled === 0) {
+    if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window && this.spilled === 0) {
       this.#send(link, o, now, false);
       return;
     }
@@ -327,7 +345,7 @@ export class Session {
     const size = sizeOf(o.msg);
     const maxBytes = this.limits.maxQueuedBytes;
     // Behind what is spilled, or offline with a full queue: into the store, if the quota allows.
-    if (this.durable !== undefined && o.qos !== 0 && (this.#spilled > 0
+    if (this.durable !== undefined && o.qos !== 0 && (this.spilled > 0
       || (this.link === undefined && (this.queue.length >= this.limits.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes))))
       && this.#spill(o, size)) return;
     while (this.queue.length >= this.limits.maxQueued || (maxBytes > 0 && this.#queuedBytes + size > maxBytes)) {
@@ -343,7 +361,7 @@ export class Session {
     this.#queuedBytes += size;
     const durable = this.durable;
     if (durable !== undefined && o.qos !== 0) {
-      o.seq = ++this.#seq;
+      o.seq = ++this.#st.seq;
       durable.queued(this, o);
     }
     if (this.link !== undefined && !this.stalled && this.#overHighWater()) this.#drops.backlogged(this);
@@ -352,47 +370,48 @@ export class Session {
   #spill(o: Outgoing, size: number): boolean {
     const durable = this.durable;
     const quota = this.limits.maxStoredBytes;
-    if (durable === undefined || quota === 0 || this.#spilledBytes + size > quota) return false;
-    if (this.#spilled === 0) this.#spillAfter = this.#seq;
-    o.seq = ++this.#seq;
+    if (durable === undefined || quota === 0 || this.#st.spilledBytes + size > quota) return false;
+    if (this.#st.spilled === 0) this.#st.spillAfter = this.#st.seq;
+    o.seq = ++this.#st.seq;
     durable.queued(this, o);
-    this.#spilled++;
-    this.#spilledBytes += size;
+    this.#st.spilled++;
+    this.#st.spilledBytes += size;
     return true;
   }
 
   /** Queue entries kept in the store only, waiting to be read back. */
   get spilled(): number {
-    return this.#spilled;
+    return this.#store?.spilled ?? 0;
   }
 
   /** Online with room in the queue: the next spilled entries are read back (one read at a time). */
   #refill(): void {
     const durable = this.durable;
-    if (this.#spilled === 0 || this.#loading || durable === undefined || this.link === undefined) return;
+    const st = this.#store;
+    if (st === undefined || st.spilled === 0 || st.loading || durable === undefined || this.link === undefined) return;
     const room = this.limits.maxQueued - this.queue.length;
     if (room <= 0 || this.queue.length > this.limits.lowWater) return;
-    this.#loading = true;
-    durable.load(this, this.#spillAfter, room);
+    st.loading = true;
+    durable.load(this, st.spillAfter, room);
   }
 
   /** Spilled entries read back (`load`), in seq order; undefined when the read failed (tried again on the next pump). */
   refilled(entries: readonly Outgoing[] | undefined, now: number): void {
-    this.#loading = false;
-    if (entries === undefined || this.durable === undefined || this.#spilled === 0) return;
+    this.#st.loading = false;
+    if (entries === undefined || this.durable === undefined || this.#st.spilled === 0) return;
     for (const o of entries) {
-      if (o.seq <= this.#spillAfter) continue;
-      this.#spillAfter = o.seq;
-      this.#spilled--;
-      this.#spilledBytes -= sizeOf(o.msg);
+      if (o.seq <= this.#st.spillAfter) continue;
+      this.#st.spillAfter = o.seq;
+      this.#st.spilled--;
+      this.#st.spilledBytes -= sizeOf(o.msg);
       if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
       this.queue.push(o);
       this.#queuedBytes += sizeOf(o.msg);
     }
     // Nothing more in the store than what was read: the counts are settled.
-    if (entries.length === 0 || this.#spilled <= 0) {
-      this.#spilled = 0;
-      this.#spilledBytes = 0;
+    if (entries.length === 0 || this.#st.spilled <= 0) {
+      this.#st.spilled = 0;
+      this.#st.spilledBytes = 0;
     }
     if (this.link !== undefined) this.pump(now);
   }
@@ -434,7 +453,7 @@ export class Session {
     const durable = this.durable;
     if (durable !== undefined) {
       const queued = fromQueue && o.seq !== 0;
-      if (!queued) o.seq = ++this.#seq;
+      if (!queued) o.seq = ++this.#st.seq;
       durable.sent(this, o, queued);
     }
   }
@@ -477,7 +496,7 @@ export class Session {
       this.stalled = false;
       if (this.#underLowWater()) this.release();
     }
-    if (this.#spilled > 0) this.#refill();
+    if (this.spilled > 0) this.#refill();
   }
 
   /**
@@ -506,7 +525,7 @@ export class Session {
   /** A slot of the window is free: a deferred resend goes first, then the queue. */
   #freed(now: number): void {
     if (this.#deferred > 0 && this.link !== undefined) this.#resendDeferred(this.link, now);
-    if (this.queue.length > 0 || this.#spilled > 0) this.pump(now);
+    if (this.queue.length > 0 || this.spilled > 0) this.pump(now);
   }
 
   /**
@@ -551,7 +570,7 @@ export class Session {
         }
       }
     }
-    if (this.queue.length > 0 || this.#spilled > 0) this.pump(now);
+    if (this.queue.length > 0 || this.spilled > 0) this.pump(now);
   }
 
   #resendDeferred(link: SessionLink, now: number): void {
@@ -628,40 +647,42 @@ export class Session {
     if (this.queue === NO_QUEUE) this.queue = new Deque<Outgoing>();
     this.queue.push(o);
     this.#queuedBytes += sizeOf(o.msg);
-    if (o.seq > this.#seq) this.#seq = o.seq;
+    if (o.seq > this.#st.seq) this.#st.seq = o.seq;
   }
 
   /** A queue entry read back on start that does not fit the queue's bounds: it stays in the store only. */
   restoreSpilled(o: Outgoing): void {
-    if (this.#spilled === 0) this.#spillAfter = o.seq - 1;
-    this.#spilled++;
-    this.#spilledBytes += sizeOf(o.msg);
-    if (o.seq > this.#seq) this.#seq = o.seq;
+    if (this.#st.spilled === 0) this.#st.spillAfter = o.seq - 1;
+    this.#st.spilled++;
+    this.#st.spilledBytes += sizeOf(o.msg);
+    if (o.seq > this.#st.seq) this.#st.seq = o.seq;
   }
 
   /** `count` queue entries (seq `firstSeq`..`lastSeq`, `bytes` in all) that stay in the store only, after what is queued and spilled. */
   restoreSpilledRun(count: number, bytes: number, firstSeq: number, lastSeq: number): void {
-    if (this.#spilled === 0) this.#spillAfter = firstSeq - 1;
-    this.#spilled += count;
-    this.#spilledBytes += bytes;
-    if (lastSeq > this.#seq) this.#seq = lastSeq;
+    if (this.#st.spilled === 0) this.#st.spillAfter = firstSeq - 1;
+    this.#st.spilled += count;
+    this.#st.spilledBytes += bytes;
+    if (lastSeq > this.#st.seq) this.#st.seq = lastSeq;
   }
 
   /** The store no longer holds this session's deliveries (it is not persistent any more): nothing is spilled. */
   forgetSpilled(): void {
-    this.#spilled = 0;
-    this.#spilledBytes = 0;
+    const st = this.#store;
+    if (st === undefined) return;
+    st.spilled = 0;
+    st.spilledBytes = 0;
   }
 
   /** Whether a queue entry of `bytes` read back on start still fits the queue's bounds. */
   fitsQueue(bytes: number): boolean {
     const l = this.limits;
-    return this.#spilled === 0 && this.queue.length < l.maxQueued && (l.maxQueuedBytes === 0 || this.#queuedBytes + bytes <= l.maxQueuedBytes);
+    return this.spilled === 0 && this.queue.length < l.maxQueued && (l.maxQueuedBytes === 0 || this.#queuedBytes + bytes <= l.maxQueuedBytes);
   }
 
   restoreInflight(o: Outgoing): void {
     this.inflight.set(o.packetId, o);
-    if (o.seq > this.#seq) this.#seq = o.seq;
+    if (o.seq > this.#st.seq) this.#st.seq = o.seq;
     if (o.packetId >= this.#nextId) this.#nextId = o.packetId === 65535 ? 1 : o.packetId + 1;
   }
 
@@ -681,8 +702,10 @@ export class Session {
     this.#deferred = 0;
     this.queue = NO_QUEUE;
     this.#queuedBytes = 0;
-    this.#spilled = 0;
-    this.#spilledBytes = 0;
+    if (this.#store !== undefined) {
+      this.#store.spilled = 0;
+      this.#store.spilledBytes = 0;
+    }
     this.#inboundQos2 = undefined;
     this.release();
   }
