@@ -714,7 +714,7 @@ export class Connection implements SessionLink, Waiter {
       if (newAlias) this.#recordAlias(topic, alias, aliasBytes);
       return this.#pushPrepared(cached, packetId, dup);
     }
-    const t = templateFor(msg);
+    const t = templateFor(msg, this.state.templates);
     const payloadLen = msg.payload.length;
     const propsLen = publishPropertiesLength(t, expiry, subIds, alias);
     const size = publishHeaderLength(t, withTopic, qos, propsLen, payloadLen) + payloadLen;

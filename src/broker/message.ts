@@ -217,9 +217,49 @@ export function addReceiverVariant(
   return c;
 }
 
+/**
+ * Templates of messages that forward no properties of their own (none, or only the per-receiver
+ * ones: a Message Expiry Interval), by topic. Such a template is the topic alone, the same for
+ * every message on it: a stream of messages with an expiry to one receiver each (point to
+ * point) encodes each topic once instead of once per message. Bounded: emptied when full.
+ */
+export class TemplateCache {
+  static readonly MAX = 512;
+  readonly #byTopic = new Map<string, PublishTemplate>();
+
+  get(topic: string): PublishTemplate {
+    let t = this.#byTopic.get(topic);
+    if (t === undefined) {
+      if (this.#byTopic.size >= TemplateCache.MAX) this.#byTopic.clear();
+      t = publishTemplate(topic, undefined);
+      this.#byTopic.set(topic, t);
+    }
+    return t;
+  }
+
+  get size(): number {
+    return this.#byTopic.size;
+  }
+}
+
+/** Whether `p` holds nothing but per-receiver properties (which a template leaves out). */
+function onlyPerReceiver(p: Properties | undefined): boolean {
+  if (p === undefined) return true;
+  const from = p as Record<string, unknown>;
+  for (const key in from) {
+    if (key !== 'messageExpiryInterval' && key !== 'topicAlias' && key !== 'subscriptionIdentifiers' && from[key] !== undefined) return false;
+  }
+  return true;
+}
+
 /** The topic and forwarded properties of `m` encoded once for 5.0 receivers with their own properties. */
-export function templateFor(m: Message): PublishTemplate {
-  return (m.template ??= publishTemplate(m.topic, m.properties));
+export function templateFor(m: Message, cache: TemplateCache): PublishTemplate {
+  let t = m.template;
+  if (t === undefined) {
+    t = onlyPerReceiver(m.properties) ? cache.get(m.topic) : publishTemplate(m.topic, m.properties);
+    m.template = t;
+  }
+  return t;
 }
 
 /** Seconds left of the Message Expiry Interval at `now` [MQTT-3.3.2-6]; -1: the message does not expire. */

@@ -16,7 +16,7 @@ import type { Connection } from './connection.js';
 import { checked, deliverShared, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
-import { createMessage, isExpired, type Message, messageBytes, ownedProperties } from './message.js';
+import { createMessage, isExpired, type Message, messageBytes, ownedProperties, TemplateCache } from './message.js';
 import { aclAllowsPublish, Extensions, type PublishChange, type PublishVerdict } from './extensions.js';
 import type { ClientInfo } from './events.js';
 import type { InterceptedMessage } from './hooks.js';
@@ -83,6 +83,8 @@ export class BrokerState implements DropSink, Router {
   readonly stats: BrokerStats = { messagesReceived: 0, messagesRouted: 0, messagesDropped: 0, connectionsAccepted: 0 };
   /** Packets, bytes, drops by reason, latencies (counters.ts): read by `BrokerCore.metrics()` and $SYS. */
   readonly counters = new BrokerCounters();
+  /** 5.0 per-receiver templates shared by the messages of a topic (see TemplateCache). */
+  readonly templates = new TemplateCache();
   /**
    * The broker's own retained `$SYS/` messages (sys-topics.ts), apart from the clients' retained
    * messages: they count against no quota, are never stored and only `$` filters reach them.
