@@ -8,6 +8,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { ByteStream } from './types.js';
+import { DialError } from './dial-error.js';
 
 /** The part of the WHATWG WebSocket used here (the browser's, or a compatible one such as ws). */
 export interface WebSocketLike {
@@ -29,12 +30,7 @@ export interface DialOptions {
   webSocket?: WebSocketConstructor;
 }
 
-export class DialError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DialError';
-  }
-}
+export { DialError };
 
 /** The schemes `dial` understands here. */
 export function isDialUrl(url: string): boolean {

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import { WebSocketStream } from './websocket.js';
+import { DialError } from './dial-error.js';
 
 export interface DialOptions {
   /** TLS (`mqtts`, `wss`): trusted CA certificates; default the system's. */
@@ -29,12 +30,7 @@ export interface DialOptions {
   headers?: Record<string, string>;
 }
 
-export class DialError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DialError';
-  }
-}
+export { DialError };
 
 const DEFAULT_PORTS: Record<string, number> = { 'mqtt:': 1883, 'tcp:': 1883, 'mqtts:': 8883, 'ssl:': 8883, 'tls:': 8883, 'ws:': 80, 'wss:': 443 };
 
