@@ -182,10 +182,11 @@ export class Connection implements SessionLink, Waiter {
    * Output of this turn, in order. A number is a 4-byte acknowledgement; a PreparedPublish gets
    * the packet identifier and DUP from `#pendingIds` (id + 65536 for DUP); a Message is a 5.0
    * PUBLISH already written for this receiver: its `-#pendingIds[i]` bytes wait in `#custom`.
-   * Both are created by the turn's first packet and let go by its write: idle connections hold none.
+   * A turn's lone item (the usual case at moderate load) is held as is, without arrays; the arrays
+   * are created by a turn's second item and let go by its write: idle connections hold none.
    */
-  #pending: PendingItem[] | undefined;
-  #pendingIds: number[] | undefined;
+  #pending: PendingItem[] | PendingItem | undefined;
+  #pendingIds: number[] | number = 0;
   #pendingBytes = 0;
   /**
    * This turn's 5.0 PUBLISHes with per-receiver properties, whole and back to back. When they are
@@ -767,11 +768,14 @@ export class Connection implements SessionLink, Waiter {
   #push(item: PendingItem, id: number): void {
     const pending = this.#pending;
     if (pending === undefined) {
-      this.#pending = [item];
-      this.#pendingIds = [id];
-    } else {
+      this.#pending = item;
+      this.#pendingIds = id;
+    } else if (Array.isArray(pending)) {
       pending.push(item);
       (this.#pendingIds as number[]).push(id);
+    } else {
+      this.#pending = [pending, item];
+      this.#pendingIds = [this.#pendingIds as number, id];
     }
   }
 
@@ -785,9 +789,10 @@ export class Connection implements SessionLink, Waiter {
   flush(): void {
     const pending = this.#pending;
     if (pending === undefined || this.phase === 'closed' && this.stream.destroyed) return;
-    const count = pending.length;
+    const many = Array.isArray(pending);
+    const count = many ? pending.length : 1;
     let out: Buffer;
-    const first = pending[0];
+    const first = many ? pending[0] as PendingItem : pending;
     if (count === this.#customCount) {
       // Only PUBLISHes written for this receiver: they are the write, back to back.
       const custom = this.#custom as Buffer;
@@ -795,12 +800,14 @@ export class Connection implements SessionLink, Waiter {
       this.#custom = undefined;
     } else if (count === 1 && typeof first === 'object') {
       // A lone packet is written as is: for a QoS 0 PUBLISH, the very Buffer every receiver shares.
-      out = !('idOffset' in first) ? (first as Buffer) : first.idOffset < 0 ? first.bytes : this.#gather(pending, count);
+      out = !('idOffset' in first) ? (first as Buffer) : first.idOffset < 0 ? first.bytes : this.#gatherOne(first, this.#pendingIds as number);
+    } else if (!many) {
+      out = this.#gatherOne(first, this.#pendingIds as number);
     } else {
       out = this.#gather(pending, count);
     }
     this.#pending = undefined;
-    this.#pendingIds = undefined;
+    this.#pendingIds = 0;
     this.#pendingBytes = 0;
     this.#flags &= ~(PENDING_CONTROL | COALESCED);
     this.#customUsed = 0;
@@ -813,6 +820,22 @@ export class Connection implements SessionLink, Waiter {
       // acknowledgements cannot grow our buffers. Control packets still run (see `accept`).
       this.congested = true;
     }
+  }
+
+  /** The write of a turn's lone acknowledgement or QoS 1/2 PUBLISH (a 5.0 one of this receiver's own is `#custom`). */
+  #gatherOne(item: PendingItem, id: number): Buffer {
+    const out = Buffer.allocUnsafe(this.#pendingBytes);
+    if (typeof item === 'number') {
+      out[0] = Math.floor(item / 65536);
+      out[1] = 2;
+      out[2] = (item >> 8) & 0xff;
+      out[3] = item & 0xff;
+    } else if ('idOffset' in item) {
+      stampPublish(item, out, 0, id & 0xffff, id > 65535);
+    } else {
+      (item as Buffer).copy(out, 0);
+    }
+    return out;
   }
 
   #gather(pending: PendingItem[], count: number): Buffer {
