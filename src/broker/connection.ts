@@ -40,7 +40,7 @@ const CUSTOM_KEPT = 8 * 1024;
 /** What a connection collects for its next write (see `flush`). */
 type PendingItem = Buffer | PreparedPublish | Message | number;
 
-/** A delivery-only write smaller than this may wait one turn to join the next (see `coalesce`). */
+/** A delivery-only write smaller than this may wait a few busy turns to join the next ones (see `coalesce`). */
 const COALESCE_MAX_BYTES = 16 * 1024;
 
 /** Bytes of read but held packets (see `accept`) beyond which the connection stops reading. */
@@ -111,8 +111,11 @@ const BUSY = 16;
 const READ_PAUSED = 32;
 const MUTED = 64;
 const PENDING_CONTROL = 128;
-/** This turn's output already waited one turn (see `coalesce`). */
-const COALESCED = 256;
+/** Bits 12-13: how many turns this turn's output has waited already (see `coalesce`). */
+const COALESCE_SHIFT = 12;
+const COALESCED = 3 << COALESCE_SHIFT;
+/** At most this many turns (each of them busy) may a delivery-only write wait. */
+const COALESCE_TURNS = 3;
 /** The client used its inbound budget for this second (limits.ts): its PUBLISH wait and its stream is not read. */
 const THROTTLED = 512;
 /** Clean Start (3.1.1: Clean Session) of the accepted CONNECT, for ClientInfo. */
@@ -757,11 +760,13 @@ export class Connection implements SessionLink, Waiter {
   /**
    * Whether this turn's write may wait one more turn to join the next one (see BrokerState's
    * flush): only deliveries are pending (no acknowledgement or reply that a client waits for),
-   * less than a batch, and it has not waited already. Marks it as waiting.
+   * less than a batch, and it has waited fewer than COALESCE_TURNS busy turns. Counts the wait.
    */
   coalesce(): boolean {
-    if ((this.#flags & (PENDING_CONTROL | COALESCED)) !== 0 || this.#pendingBytes >= COALESCE_MAX_BYTES || this.phase === 'closed') return false;
-    this.#flags |= COALESCED;
+    const flags = this.#flags;
+    if ((flags & PENDING_CONTROL) !== 0 || (flags & COALESCED) >>> COALESCE_SHIFT >= COALESCE_TURNS
+      || this.#pendingBytes >= COALESCE_MAX_BYTES || this.phase === 'closed') return false;
+    this.#flags = flags + (1 << COALESCE_SHIFT);
     return true;
   }
 
