@@ -120,6 +120,16 @@ const COALESCE_TURNS = 3;
 const THROTTLED = 512;
 /** Clean Start (3.1.1: Clean Session) of the accepted CONNECT, for ClientInfo. */
 const CLEAN_START = 1024;
+/** Bit 14: this turn's output holds a large PUBLISH whose bytes are written as a view, not copied (see SHARE_MIN). */
+const SHARED = 1 << 14;
+
+/**
+ * A PUBLISH this large is not copied into a connection's batch: its fixed header and packet
+ * identifier are, and the rest (properties and payload, the same for every receiver) is written
+ * as a view of the shared encoding. A 1 MB message to 1000 QoS 1 subscribers then holds 1 MB in
+ * the broker, not 1 GB, until the sockets take it.
+ */
+const SHARE_MIN = 4096;
 
 /** Enhanced authentication state (5.0), when CONNECT named a method. */
 export interface AuthState {
@@ -671,6 +681,7 @@ export class Connection implements SessionLink, Waiter {
   }
 
   #pushPrepared(prepared: PreparedPublish, packetId: number, dup: boolean): boolean {
+    if (prepared.bytes.length >= SHARE_MIN) this.#flags |= SHARED;
     this.#push(prepared, dup ? packetId + 65536 : packetId);
     this.#counted(PacketType.Publish, prepared.bytes.length);
     this.#queued(prepared.bytes.length);
@@ -728,6 +739,17 @@ export class Connection implements SessionLink, Waiter {
     // A message with one receiver is written straight into the batch: caching its encoding would cost a copy for nothing.
     const added = msg.receivers > 1 ? addReceiverVariant(msg, t, qos, retain, withTopic, alias, expiry, subIds, propsLen, size) : undefined;
     if (added !== undefined) return this.#pushPrepared(added, packetId, dup);
+    if (payloadLen >= SHARE_MIN) {
+      // A large payload is not copied for this receiver: its own header, then the shared payload.
+      const head = Buffer.allocUnsafe(size - payloadLen);
+      writePublishHeader(head, 0, t, withTopic, qos, retain, dup, packetId, payloadLen, propsLen, expiry, subIds, alias);
+      this.#flags |= SHARED;
+      this.#push(head, 0);
+      this.#push(msg.payload, 0);
+      this.#counted(PacketType.Publish, size);
+      this.#queued(size);
+      return true;
+    }
     // Receivers with encodings of their own: written straight into this turn's buffer.
     const at = this.#customUsed;
     let buf = this.#custom;
@@ -796,9 +818,11 @@ export class Connection implements SessionLink, Waiter {
     if (pending === undefined || this.phase === 'closed' && this.stream.destroyed) return;
     const many = Array.isArray(pending);
     const count = many ? pending.length : 1;
-    let out: Buffer;
+    let out: Buffer | Buffer[];
     const first = many ? pending[0] as PendingItem : pending;
-    if (count === this.#customCount) {
+    if ((this.#flags & SHARED) !== 0) {
+      out = this.#gatherShared(many ? pending : [pending], many ? this.#pendingIds as number[] : [this.#pendingIds as number], count);
+    } else if (count === this.#customCount) {
       // Only PUBLISHes written for this receiver: they are the write, back to back.
       const custom = this.#custom as Buffer;
       out = this.#customUsed === custom.length ? custom : custom.subarray(0, this.#customUsed);
@@ -814,17 +838,92 @@ export class Connection implements SessionLink, Waiter {
     this.#pending = undefined;
     this.#pendingIds = 0;
     this.#pendingBytes = 0;
-    this.#flags &= ~(PENDING_CONTROL | COALESCED);
+    this.#flags &= ~(PENDING_CONTROL | COALESCED | SHARED);
     this.#customUsed = 0;
     this.#customCount = 0;
     // A burst may have grown the buffer (copied into the batch by now); keep only a small one.
     if (this.#custom !== undefined && this.#custom.length > CUSTOM_KEPT) this.#custom = undefined;
-    if (!this.stream.write(out) && !this.congested) {
+    if (!(Buffer.isBuffer(out) ? this.stream.write(out) : this.#writeChunks(out)) && !this.congested) {
       // The client is not reading what we send: what it sends that would make more output waits
       // (held, bounded) until it catches up, so a client that floods without reading its
       // acknowledgements cannot grow our buffers. Control packets still run (see `accept`).
       this.congested = true;
     }
+  }
+
+  /** Writes `chunks` as one write (corked: a socket hands them to the kernel in one writev); false when the stream is full. */
+  #writeChunks(chunks: Buffer[]): boolean {
+    const stream = this.stream;
+    stream.cork();
+    let ok = true;
+    for (let i = 0; i < chunks.length; i++) ok = stream.write(chunks[i] as Buffer);
+    stream.uncork();
+    return ok;
+  }
+
+  /**
+   * Like `#gather`, but the large PUBLISHes (SHARE_MIN) are not copied: the output is the small
+   * items copied into runs of one buffer, with each large PUBLISH's shared bytes as a view
+   * between them (its own fixed header and packet identifier are in the run before it).
+   */
+  #gatherShared(pending: PendingItem[], ids: number[], count: number): Buffer[] {
+    // How many bytes are copied: everything but the shared parts.
+    let copied = 0;
+    for (let i = 0; i < count; i++) {
+      const item = pending[i] as PendingItem;
+      const id = ids[i] as number;
+      if (id < 0) copied -= id;
+      else if (typeof item === 'number') copied += 4;
+      else if ('idOffset' in item) copied += item.bytes.length < SHARE_MIN ? item.bytes.length : item.idOffset < 0 ? 0 : item.idOffset + 2;
+      else if ((item as Buffer).length < SHARE_MIN) copied += (item as Buffer).length;
+    }
+    const out = Buffer.allocUnsafe(copied);
+    const chunks: Buffer[] = [];
+    const custom = this.#custom;
+    let at = 0;
+    let pos = 0;
+    let runStart = 0;
+    const share = (view: Buffer): void => {
+      if (pos > runStart) chunks.push(out.subarray(runStart, pos));
+      chunks.push(view);
+      runStart = pos;
+    };
+    for (let i = 0; i < count; i++) {
+      const item = pending[i] as PendingItem;
+      const id = ids[i] as number;
+      if (id < 0) {
+        pos = copyBytes(custom as Buffer, at, at - id, out, pos);
+        at -= id;
+      } else if (typeof item === 'number') {
+        out[pos] = Math.floor(item / 65536);
+        out[pos + 1] = 2;
+        out[pos + 2] = (item >> 8) & 0xff;
+        out[pos + 3] = item & 0xff;
+        pos += 4;
+      } else if ('idOffset' in item) {
+        const bytes = item.bytes;
+        if (bytes.length < SHARE_MIN) {
+          pos = stampPublish(item, out, pos, id & 0xffff, id > 65535);
+        } else if (item.idOffset < 0) {
+          share(bytes);
+        } else {
+          // This receiver's fixed header and packet identifier, then the shared rest.
+          const end = item.idOffset + 2;
+          copyBytes(bytes, 0, item.idOffset, out, pos);
+          out[pos] = id > 65535 ? ((bytes[0] as number) | 0x08) : ((bytes[0] as number) & 0xf7);
+          out[pos + item.idOffset] = (id & 0xffff) >>> 8;
+          out[pos + item.idOffset + 1] = id & 0xff;
+          pos += end;
+          share(bytes.subarray(end));
+        }
+      } else if ((item as Buffer).length < SHARE_MIN) {
+        pos += (item as Buffer).copy(out, pos);
+      } else {
+        share(item as Buffer);
+      }
+    }
+    if (pos > runStart) chunks.push(out.subarray(runStart, pos));
+    return chunks;
   }
 
   /** The write of a turn's lone acknowledgement or QoS 1/2 PUBLISH (a 5.0 one of this receiver's own is `#custom`). */
