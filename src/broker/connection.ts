@@ -111,17 +111,17 @@ const BUSY = 16;
 const READ_PAUSED = 32;
 const MUTED = 64;
 const PENDING_CONTROL = 128;
-/** Bits 12-13: how many turns this turn's output has waited already (see `coalesce`). */
+/** Bits 12-14: how many turns this turn's output has waited already (see `coalesce`). */
 const COALESCE_SHIFT = 12;
-const COALESCED = 3 << COALESCE_SHIFT;
+const COALESCED = 7 << COALESCE_SHIFT;
 /** At most this many turns (each of them busy) may a delivery-only write wait. */
-const COALESCE_TURNS = 3;
+const COALESCE_TURNS = 7;
 /** The client used its inbound budget for this second (limits.ts): its PUBLISH wait and its stream is not read. */
 const THROTTLED = 512;
 /** Clean Start (3.1.1: Clean Session) of the accepted CONNECT, for ClientInfo. */
 const CLEAN_START = 1024;
-/** Bit 14: this turn's output holds a large PUBLISH whose bytes are written as a view, not copied (see SHARE_MIN). */
-const SHARED = 1 << 14;
+/** Bit 15: this turn's output holds a large PUBLISH whose bytes are written as a view, not copied (see SHARE_MIN). */
+const SHARED = 1 << 15;
 
 /**
  * A PUBLISH this large is not copied into a connection's batch: its fixed header and packet

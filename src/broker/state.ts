@@ -167,7 +167,7 @@ export class BrokerState implements DropSink, Router {
 
   /**
    * Writes the connections with output. In a busy turn (many connections written), a connection
-   * with only deliveries pending may wait up to three busy turns (`Connection.coalesce`) so that its next
+   * with only deliveries pending may wait up to seven busy turns (`Connection.coalesce`) so that its next
    * deliveries share the write: under load that halves the write system calls, which cost more
    * than everything else per delivery. A quiet turn writes everything at once, so latency at low
    * and moderate load is unchanged, and acknowledgements never wait.
