@@ -29,11 +29,24 @@ export interface ReplyTarget {
   fail(err: unknown): void;
 }
 
+/** The replies of one connection that wait for the same commit: they share one promise chain link. */
+interface ReplyLink {
+  /** The commit they wait for (undefined: only the link before). */
+  readonly wait: Promise<void> | undefined;
+  readonly sends: (() => void)[];
+  readonly after: Promise<void>;
+}
+
+/** The last link of each connection's reply chain (`chains` holds its promise). */
+const links = new WeakMap<object, ReplyLink>();
+
 /**
  * Runs `send` (a reply to the client) once what is pending in the store is committed (and `also`,
  * e.g. a cluster forward, has settled), after the connection's earlier replies that waited too, so
  * that replies keep their order [MQTT-4.6.0-2]; at once when nothing waits. A failed write ends
- * the connection instead (0x80).
+ * the connection instead (0x80). Replies of a connection that wait for the same batch (a window of
+ * QoS 1 PUBLISHes read in one turn) join one link of the chain: no promise or closure per reply
+ * beyond `send` itself.
  */
 export function replyAfterCommit<C extends ReplyTarget>(
   durability: Durability | undefined, chains: WeakMap<C, Promise<void>>, c: C, send: () => void, failure: () => Error,
@@ -42,13 +55,24 @@ export function replyAfterCommit<C extends ReplyTarget>(
   const before = chains.get(c);
   const commit = durability !== undefined && durability.pending ? durability.commit() : undefined;
   if (commit === undefined && also === undefined && before === undefined) return send();
-  const wait: Promise<unknown> | undefined = also === undefined ? commit : Promise.all([commit, also]);
-  const after = (before ?? Promise.resolve()).then(() => wait).then(() => {
-    if (c.phase !== 'closed') send();
+  if (also === undefined && before !== undefined) {
+    const last = links.get(c);
+    if (last !== undefined && last.after === before && (commit === undefined || commit === last.wait)) {
+      last.sends.push(send);
+      return;
+    }
+  }
+  const wait: Promise<unknown> | undefined = also === undefined ? commit : commit === undefined ? also : Promise.all([commit, also]);
+  const sends = [send];
+  const after = (before === undefined ? (wait as Promise<unknown>) : before.then(() => wait)).then(() => {
+    for (let i = 0; i < sends.length && c.phase !== 'closed'; i++) sends[i]!();
   }, () => c.fail(failure()));
   chains.set(c, after);
+  links.set(c, { wait: also === undefined ? commit : undefined, sends, after });
   void after.then(() => {
-    if (chains.get(c) === after) chains.delete(c);
+    if (chains.get(c) !== after) return;
+    chains.delete(c);
+    links.delete(c);
   });
 }
 
@@ -56,8 +80,17 @@ export class Durability implements DurableSink {
   readonly store: Store;
   readonly #clock: Clock;
   readonly #wall: () => number;
+  /** The ops of the batch being collected: handed to the store as one write at the end of the turn. */
   #ops: StoreOp[] = [];
+  /** Ops were added since the last commit() call (`pending`). */
+  #added = false;
+  /** What commit() returned for the batch being collected (made on the first call). */
+  #batch: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   #scheduled = false;
+  readonly #writeSoon = (): void => {
+    this.#scheduled = false;
+    this.#write();
+  };
   /** Message ids: a boot prefix and a counter, unique across restarts (kept on the Message, `storeId`). */
   readonly #prefix = randomBytes(6).toString('base64url');
   #next = 0;
@@ -89,46 +122,68 @@ export class Durability implements DurableSink {
     return this.#clock.now() + (w - this.#wall());
   }
 
+  /** Whether ops were added since the last commit() call: a reply must wait for commit() then. */
   get pending(): boolean {
-    return this.#ops.length > 0;
+    return this.#added;
   }
 
   #add(op: StoreOp): void {
     if (this.#ops.length === 0) this.#batchStart = performance.now();
     this.#ops.push(op);
+    this.#added = true;
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // Writes nobody waits for still go out at the end of the turn.
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#ops.length > 0) void this.commit().catch(() => undefined);
-    });
+    // Everything a turn collects goes to the store as one write at its end.
+    setImmediate(this.#writeSoon);
   }
 
   /**
-   * Writes everything collected so far; resolves once it is durable, rejects when the store failed.
-   * The ops go to the store at once: a store applies writes in call order (the contract), so a
-   * write never waits for the one before it, and every write of a turn can share one transaction.
+   * Resolves once everything collected so far is durable; rejects when the store failed. Every
+   * call in one turn gets the same promise: the turn's ops are one write, handed to the store at
+   * the end of the turn (a store applies writes in call order, so a write never waits for the one
+   * before it).
    */
   commit(): Promise<void> {
+    this.#added = false;
+    if (this.#ops.length === 0) return this.#last;
+    let batch = this.#batch;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#batch = batch = { promise, resolve, reject };
+    }
+    return batch.promise;
+  }
+
+  /** Hands the collected batch to the store (and has it written now, when the store can). */
+  #write(): void {
     const ops = this.#ops;
-    if (ops.length === 0) return this.#last;
+    if (ops.length === 0) return;
     this.#ops = [];
+    const batch = this.#batch;
+    this.#batch = undefined;
     const counters = this.#counters;
     const batchStart = this.#batchStart;
     const writeStart = performance.now();
-    const write = this.store.write(ops);
+    const store = this.store;
+    const write = store.write(ops);
+    store.flush?.();
     this.#last = write.then(() => {
       const end = performance.now();
       counters.storeBatches++;
       counters.storeOps += ops.length;
       counters.storeWrite.observe((end - writeStart) / 1000);
       counters.storeCommit.observe((end - batchStart) / 1000);
+      batch?.resolve();
     }, (err: unknown) => {
       counters.storeErrors++;
       this.onError?.(err);
+      batch?.reject(err);
     });
-    return write;
   }
 
   /**
@@ -314,7 +369,9 @@ export class Durability implements DurableSink {
   }
 
   async close(): Promise<void> {
-    await this.commit().catch(() => undefined);
+    const last = this.commit();
+    this.#write();
+    await last.catch(() => undefined);
     await this.store.close();
   }
 }

@@ -166,6 +166,12 @@ export interface Store {
    * it kept in the store only (an offline session's queue beyond its memory bound).
    */
   readQueue(clientId: string, afterSeq: number, limit: number): Promise<{ entry: QueueEntry; message: StoredMessage }[]>;
+  /**
+   * Optional: starts storing what the `write` calls of this turn queued now, instead of at the end
+   * of the turn (for a caller that joins a turn's changes into one write itself). Promises settle
+   * as they would have.
+   */
+  flush?(): void;
   /** Writes what is pending and closes. */
   close(): Promise<void>;
   /**

@@ -56,6 +56,25 @@ class Writer {
   }
 
   str(s: string): void {
+    const len = s.length;
+    // Short ASCII strings (client ids, message ids, most topics) byte by byte: cheaper than a
+    // native call for the length and another for the bytes.
+    if (len < 128) {
+      this.#room(len + 1);
+      const buf = this.buf;
+      const start = this.pos;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + 1 + i] = c;
+      }
+      if (i === len) {
+        buf[start] = len;
+        this.pos = start + 1 + len;
+        return;
+      }
+    }
     const n = Buffer.byteLength(s);
     this.varint(n);
     this.#room(n);

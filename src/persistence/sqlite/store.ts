@@ -205,6 +205,8 @@ export class SqliteStore implements Store {
   #journaledOps = 0;
   /** Ids of messages put by writes not compacted yet (pending or journaled). */
   readonly #known = new Set<string>();
+  /** #check's scratch: the message ids of the write being checked. */
+  readonly #puts = new Set<string>();
   /** Messages whose count may have reached 0 in the running transaction. */
   readonly #released = new Set<string>();
   /** Byte sizes (as the queue's `bytes` column counts them) of the messages stored by the running transaction. */
@@ -280,10 +282,7 @@ export class SqliteStore implements Store {
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
     const refused = this.#check(ops);
     if (refused !== undefined) return Promise.reject(refused);
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op.op === 'message') this.#known.add(op.message.id);
-    }
+    for (const id of this.#puts) this.#known.add(id);
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ ops, resolve, reject });
       this.#pendingOps += ops.length;
@@ -292,6 +291,11 @@ export class SqliteStore implements Store {
         setImmediate(this.#flushSoon);
       }
     });
+  }
+
+  /** Appends what the writes of this turn queued to the log now (the caller joined its turn's changes already). */
+  flush(): void {
+    if (this.#pending.length > 0) this.#flush();
   }
 
   readQueue(clientId: string, afterSeq: number, limit: number): Promise<{ entry: QueueEntry; message: StoredMessage }[]> {
@@ -462,15 +466,16 @@ export class SqliteStore implements Store {
 
   /** Why `ops` cannot be stored, checked before they are queued: the write is refused alone. */
   #check(ops: readonly StoreOp[]): StoreError | undefined {
-    const refers = (id: string): StoreError | undefined => {
-      if (this.#known.has(id) || putIn(ops, id) || this.#stmts!.messageExists.get(id) !== undefined) return undefined;
-      return new StoreError('unknown-message', `write references message ${JSON.stringify(id)}, which the store does not hold`);
-    };
+    // Messages of this write seen so far (a reference usually follows its message); a scan of the
+    // write only for an id that is neither there nor known.
+    const puts = this.#puts;
+    puts.clear();
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       switch (op.op) {
         case 'message':
           if (!isQos(op.message.qos)) return invalid(`message ${op.message.id}: qos ${op.message.qos}`);
+          puts.add(op.message.id);
           break;
         case 'subscribe': {
           const sub = op.subscription;
@@ -489,20 +494,22 @@ export class SqliteStore implements Store {
               return invalid(`inflight of ${e.clientId}: packet id ${packetId}, state ${String(state)}`);
             }
           }
-          const bad = refers(e.messageId);
-          if (bad !== undefined) return bad;
+          if (!this.#holds(e.messageId, ops)) return unknownMessage(e.messageId);
           break;
         }
-        case 'retain': {
-          const bad = refers(op.messageId);
-          if (bad !== undefined) return bad;
+        case 'retain':
+          if (!this.#holds(op.messageId, ops)) return unknownMessage(op.messageId);
           break;
-        }
         default:
           break;
       }
     }
     return undefined;
+  }
+
+  /** Whether message `id` is stored, pending, or put by `ops` (the write being checked). */
+  #holds(id: string, ops: readonly StoreOp[]): boolean {
+    return this.#puts.has(id) || this.#known.has(id) || putIn(ops, id) || this.#stmts!.messageExists.get(id) !== undefined;
   }
 
   /** Appends the pending writes to the log: one record; in 'commit' mode they resolve after the next sync. */
@@ -869,6 +876,10 @@ function putIn(ops: readonly StoreOp[], id: string): boolean {
     if (op.op === 'message' && op.message.id === id) return true;
   }
   return false;
+}
+
+function unknownMessage(id: string): StoreError {
+  return new StoreError('unknown-message', `write references message ${JSON.stringify(id)}, which the store does not hold`);
 }
 
 function isQos(qos: number): boolean {
