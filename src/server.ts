@@ -202,7 +202,7 @@ export async function startServer(config: ServerConfig, logger: Logger = createL
   });
   // In a cluster the store is Redis, shared by the nodes: each session is owned by one node at a time.
   const store: Store | undefined = cluster !== undefined ? new RedisStore({ redis: cluster.redisUrl, prefix: cluster.storePrefix, node: cluster.nodeId })
-    : s.type === 'sqlite' ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs }) : undefined;
+    : s.type === 'sqlite' ? new SqliteStore({ dataDir: s.dataDir, durability: s.durability, intervalMs: s.intervalMs, preallocate: s.preallocate }) : undefined;
   const broker = createBroker({
     ...config.broker, logger, sys: config.sys, ...(store !== undefined ? { store } : {}), ...(cluster !== undefined ? { cluster } : {}),
     ...(auth !== undefined ? auth.providers.hooks() : {}),

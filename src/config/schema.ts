@@ -77,6 +77,8 @@ export interface StoreConfig {
   durability: 'commit' | 'interval';
   /** sqlite, interval mode: milliseconds between flushes (the most acknowledged work a crash can lose). */
   intervalMs: number;
+  /** sqlite: bytes of the operation log file written once and reused by every log generation (0: truncated and grown instead). */
+  preallocate: number;
 }
 
 /** The `cluster:` section: this server is one node of a cluster over Redis (docs/cluster.md). */
@@ -185,7 +187,7 @@ const listenerRules: Record<keyof ListenerConfig, Rule> = {
 
 export function defaultConfig(): ServerConfig {
   return {
-    store: { type: 'sqlite', dataDir: './data', durability: 'commit', intervalMs: 1000 },
+    store: { type: 'sqlite', dataDir: './data', durability: 'commit', intervalMs: 1000, preallocate: 16 * 1024 * 1024 },
     http: {
       enabled: true, port: 18083, apiKeys: [], users: [], metricsAuth: true, maxLoginFailures: 10, loginWindow: 60, tokenTtl: 28_800, sseInterval: 1000,
     },
@@ -285,6 +287,7 @@ export function validateConfig(input: unknown, base: ServerConfig = defaultConfi
         dataDir: { kind: 'string' },
         durability: { kind: 'enum', values: ['commit', 'interval'] },
         intervalMs: int(10, 60_000),
+        preallocate: int(0, 1024 * 1024 * 1024),
       }) };
       continue;
     }

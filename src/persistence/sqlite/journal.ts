@@ -263,24 +263,32 @@ export function encodeOps(batches: readonly (readonly StoreOp[])[]): Buffer {
 }
 
 /**
- * The same blob as an operation-log record: body length (u32 LE), CRC-32 of the body (u32 LE),
- * body. A record cut short by a crash, or damaged, fails its length or CRC check when read back.
- * The result is a view of the shared buffer, like encodeOps'.
+ * The same blob as an operation-log record of log generation `generation`: body length (u32 LE),
+ * CRC-32 (u32 LE) of the generation's low 32 bits (u32 LE) followed by the body, then those 32
+ * bits, then the body. A record cut short by a crash, or damaged, fails its length or CRC check
+ * when read back; a record left in the file by an earlier generation (a reused log file) fails
+ * the generation check. The result is a view of the shared buffer, like encodeOps'.
  */
-export function encodeRecord(batches: readonly (readonly StoreOp[])[]): Buffer {
+export function encodeRecord(batches: readonly (readonly StoreOp[])[], generation: number): Buffer {
   scratch.pos = RECORD_HEAD;
   const out = encodeInto(scratch, batches);
-  const body = out.subarray(RECORD_HEAD);
-  out.writeUInt32LE(body.length, 0);
-  out.writeUInt32LE(crc32(body), 4);
+  const tag = generation >>> 0;
+  out.writeUInt32LE(out.length - RECORD_HEAD, 0);
+  out.writeUInt32LE(tag, 8);
+  out.writeUInt32LE(crc32(out.subarray(8)), 4);
   return out;
 }
 
-const RECORD_HEAD = 8;
+/** Record head: length, CRC, generation tag (the CRC covers the tag and the body). */
+const RECORD_HEAD = 12;
+/** Records of the first log format: length and CRC of the body, no generation tag. */
+const RECORD_HEAD_V1 = 8;
 
 /** File header of an operation log: magic and generation. */
 export const LOG_HEADER_BYTES = 16;
-const LOG_MAGIC = Buffer.from('PTRLOPS1', 'latin1');
+const LOG_MAGIC = Buffer.from('PTRLOPS2', 'latin1');
+/** The first format (records without a generation tag), still read after an upgrade. */
+const LOG_MAGIC_V1 = Buffer.from('PTRLOPS1', 'latin1');
 
 export function logHeader(generation: number): Buffer {
   const b = Buffer.alloc(LOG_HEADER_BYTES);
@@ -289,27 +297,41 @@ export function logHeader(generation: number): Buffer {
   return b;
 }
 
+/** Whether `file` starts with the header this version writes (records carry a generation tag). */
+export function isCurrentLog(file: Buffer): boolean {
+  return file.length >= LOG_HEADER_BYTES && file.subarray(0, 8).equals(LOG_MAGIC);
+}
+
 /**
- * Reads an operation log: its generation and the ops of every whole, intact record in order (those
- * starting at offset `from` or later), up to the first record that is cut short or damaged (what a
- * crash in the middle of a write leaves).
+ * Reads an operation log: its generation and the ops of every whole, intact record of that
+ * generation in order (those starting at offset `from` or later), up to the first record that is
+ * cut short, damaged, empty (zeros: a preallocated or never written part of the file) or of
+ * another generation (what an earlier generation left in a reused file), which is where a crash
+ * in the middle of a write leaves the log's end.
  * A file without a valid header (empty, or cut inside the header) holds nothing.
  */
 export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: number; records: number; validBytes: number } | undefined {
-  if (file.length < LOG_HEADER_BYTES || !file.subarray(0, 8).equals(LOG_MAGIC)) return undefined;
+  if (file.length < LOG_HEADER_BYTES) return undefined;
+  const v1 = file.subarray(0, 8).equals(LOG_MAGIC_V1);
+  if (!v1 && !isCurrentLog(file)) return undefined;
   const generation = file.readDoubleLE(8);
+  const head = v1 ? RECORD_HEAD_V1 : RECORD_HEAD;
+  const tag = generation >>> 0;
   let pos = LOG_HEADER_BYTES;
   let records = 0;
-  while (pos + RECORD_HEAD <= file.length) {
+  while (pos + head <= file.length) {
     const length = file.readUInt32LE(pos);
     const crc = file.readUInt32LE(pos + 4);
-    const end = pos + RECORD_HEAD + length;
-    if (end > file.length) break;
-    const body = file.subarray(pos + RECORD_HEAD, end);
-    if (crc32(body) !== crc) break;
+    const end = pos + head + length;
+    if (length === 0 || end > file.length) break;
+    if (v1) {
+      if (crc32(file.subarray(pos + head, end)) !== crc) break;
+    } else if (file.readUInt32LE(pos + 8) !== tag || crc32(file.subarray(pos + 8, end)) !== crc) {
+      break;
+    }
     const ops: StoreOp[] = [];
     try {
-      decodeOps(body, ops);
+      decodeOps(file.subarray(pos + head, end), ops);
     } catch {
       break;
     }

@@ -34,7 +34,9 @@
  *
  * Everything runs synchronously on the event loop (better-sqlite3's model), fsync included.
  */
-import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync, constants, existsSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { QoS } from '../../protocol/index.js';
@@ -43,7 +45,7 @@ import { StoreError } from '../errors.js';
 import type {
   InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp,
 } from '../types.js';
-import { encodeRecord, LOG_HEADER_BYTES, logHeader, netOps, readLog } from './journal.js';
+import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logHeader, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
 
 export interface SqliteStoreOptions {
@@ -61,6 +63,15 @@ export interface SqliteStoreOptions {
   compactOps?: number;
   /** How often (ms) a compaction is synced and the log cut; default 1000. Compactions in between are not synced. */
   cutMs?: number;
+  /**
+   * Bytes of the operation log file written with zeros at open and then reused by every log
+   * generation instead of truncated (records carry their generation, so what an earlier one left
+   * is not read back); default 0: the log is truncated at every cut and grows as it is written.
+   * Rewriting blocks the file already has, within its size, lets a sync flush the data alone,
+   * without a file system journal commit for the file's new size: about half the latency per
+   * sync on ext4. The file keeps the largest size a generation reached (at most about 64 MiB).
+   */
+  preallocate?: number;
 }
 
 /** Counters and settings for tests and diagnostics. */
@@ -186,6 +197,7 @@ export class SqliteStore implements Store {
   #syncs = 0;
   #cuts = 0;
   readonly #cutMs: number;
+  readonly #preallocate: number;
   /** Date.now() of the last synced compaction that cut the log. */
   #lastCut = 0;
   /** 'commit' mode: writes whose record is in the log, waiting for the next sync. */
@@ -240,9 +252,11 @@ export class SqliteStore implements Store {
     this.#compactMs = options.compactMs ?? 50;
     this.#compactOps = options.compactOps ?? 20_000;
     this.#cutMs = options.cutMs ?? 1000;
+    this.#preallocate = options.preallocate ?? 0;
     if (!(this.#intervalMs > 0)) throw new RangeError('intervalMs must be a positive number of milliseconds');
     if (!(this.#compactMs > 0)) throw new RangeError('compactMs must be a positive number of milliseconds');
     if (!(this.#compactOps >= 1)) throw new RangeError('compactOps must be at least 1');
+    if (!(Number.isSafeInteger(this.#preallocate) && this.#preallocate >= 0)) throw new RangeError('preallocate must be a number of bytes, 0 or more');
   }
 
   /** The database file. */
@@ -418,9 +432,11 @@ export class SqliteStore implements Store {
       // from where the tables stopped.
       const [appliedGeneration, appliedOffset] = stmts.applied.get() as [number, number];
       let generation = appliedGeneration;
+      let reusable = false;
       if (existsSync(this.#logPath)) {
         const recovered: StoreOp[] = [];
         const file = readFileSync(this.#logPath);
+        reusable = isCurrentLog(file);
         const header = readLog(file, [], Number.MAX_SAFE_INTEGER);
         const from = header === undefined || header.generation > appliedGeneration ? 0 : header.generation === appliedGeneration ? appliedOffset : Number.MAX_SAFE_INTEGER;
         const log = readLog(file, recovered, from);
@@ -436,7 +452,15 @@ export class SqliteStore implements Store {
       }
       db.pragma('synchronous = NORMAL');
       // A new generation of the log; the old one is in the tables.
-      this.#fd = openSync(this.#logPath, 'w');
+      if (this.#preallocate > 0) {
+        // Reused, records and all (a new generation does not read the old one's); a log of the first
+        // format has no generation tags and is emptied first.
+        this.#fd = openSync(this.#logPath, constants.O_RDWR | constants.O_CREAT);
+        if (!reusable) ftruncateSync(this.#fd, 0);
+        preallocate(this.#fd, this.#preallocate);
+      } else {
+        this.#fd = openSync(this.#logPath, 'w');
+      }
       this.#startGeneration(generation + 1);
       this.#lastCut = Date.now();
       fdatasyncSync(this.#fd);
@@ -455,10 +479,10 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Empties the log and writes the header of `generation`. */
+  /** Empties the log (or, preallocated, leaves the old records to be ignored) and writes the header of `generation`. */
   #startGeneration(generation: number): void {
     const fd = this.#fd!;
-    ftruncateSync(fd, 0);
+    if (this.#preallocate === 0) ftruncateSync(fd, 0);
     writeAll(fd, logHeader(generation), 0);
     this.#generation = generation;
     this.#offset = LOG_HEADER_BYTES;
@@ -529,7 +553,7 @@ export class SqliteStore implements Store {
       const lists: (readonly StoreOp[])[] = [];
       for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
       try {
-        const record = encodeRecord(lists);
+        const record = encodeRecord(lists, this.#generation);
         writeAll(fd, record, this.#offset);
         this.#offset += record.length;
       } catch (err) {
@@ -862,6 +886,18 @@ const CUT_BYTES = 64 * 1024 * 1024;
 
 /** What a message costs beyond its topic, payload and properties in a session's byte count (message.ts MESSAGE_BYTES). */
 const MESSAGE_OVERHEAD = 64;
+
+/** Makes the file at `fd` at least `bytes` long, the new part written with zeros (written blocks, not a hole). */
+function preallocate(fd: number, bytes: number): void {
+  let size = fstatSync(fd).size;
+  if (size >= bytes) return;
+  const zeros = Buffer.alloc(Math.min(bytes - size, 1024 * 1024));
+  while (size < bytes) {
+    const n = Math.min(zeros.length, bytes - size);
+    writeAll(fd, n === zeros.length ? zeros : zeros.subarray(0, n), size);
+    size += n;
+  }
+}
 
 /** Writes all of `buf` at `position`. */
 function writeAll(fd: number, buf: Buffer, position: number): void {
