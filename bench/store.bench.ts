@@ -9,14 +9,24 @@
  *    after the checkpoint of close.
  * 3. The time to open() a store holding BENCH_SESSIONS (default 100,000) sessions and
  *    BENCH_QUEUED (default 1,000,000) queued messages.
- * Run: npm run bench:store. Files go to a temporary directory, removed at the end.
+ * 4. The broker on each store, in process: QoS 1 point-to-point to persistent sessions
+ *    (BENCH_PAIRS, default 4, publishers each sending BENCH_BROKER_MESSAGES, default 50,000, to
+ *    their own topic with BENCH_BROKER_WINDOW, default 20, PUBLISHes in flight; one subscriber
+ *    each, Clean Session 0, acknowledging every delivery), as the throughput benchmark's
+ *    p2p-durable without sockets or a load generator: process CPU (user + system, the log's
+ *    syncs in the thread pool included) per delivered message, and deliveries per second.
+ * Run: npm run bench:store (BENCH_PARTS=flows,size,open,broker: which parts, all by default).
+ * Files go to a temporary directory, removed at the end.
  */
 import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
+import { BrokerCore } from '../src/broker/broker.js';
 import { MemoryStore, SqliteStore, type Store, type StoredMessage, type StoreOp } from '../src/persistence/index.js';
+import { encode, PacketType } from '../src/protocol/index.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
@@ -148,11 +158,144 @@ async function openTime(): Promise<void> {
   }
 }
 
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 4);
+const BROKER_MESSAGES = Number(process.env.BENCH_BROKER_MESSAGES ?? 50_000);
+const BROKER_WINDOW = Number(process.env.BENCH_BROKER_WINDOW ?? 20);
+const PARTS = (process.env.BENCH_PARTS ?? 'flows,size,open,broker').split(',');
+
+/**
+ * One MQTT 3.1.1 client over an in-process stream: `send` hands bytes to the broker; every packet
+ * the broker writes is parsed and given to `onPacket` (type, flags, body).
+ */
+class BenchClient extends Duplex {
+  onPacket: (type: number, flags: number, body: Buffer) => void = () => undefined;
+  #rest: Buffer | undefined;
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    let buf = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk]);
+    this.#rest = undefined;
+    let pos = 0;
+    for (;;) {
+      if (pos + 2 > buf.length) break;
+      let len = 0;
+      let mul = 1;
+      let p = pos + 1;
+      let whole = false;
+      while (p < buf.length) {
+        const b = buf[p++]!;
+        len += (b & 0x7f) * mul;
+        mul *= 128;
+        if (b < 0x80) {
+          whole = true;
+          break;
+        }
+      }
+      if (!whole || p + len > buf.length) break;
+      const first = buf[pos]!;
+      this.onPacket(first >> 4, first & 0x0f, buf.subarray(p, p + len));
+      pos = p + len;
+    }
+    if (pos < buf.length) this.#rest = Buffer.from(buf.subarray(pos));
+    buf = Buffer.alloc(0);
+    cb();
+  }
+  send(bytes: Buffer): void {
+    this.push(bytes);
+  }
+}
+
+function connectTo(broker: BrokerCore, clientId: string, clean: boolean): Promise<BenchClient> {
+  const c = new BenchClient();
+  return new Promise((resolve) => {
+    c.onPacket = (type) => {
+      if (type === PacketType.Connack) resolve(c);
+    };
+    broker.handle(c);
+    c.send(encode({ type: PacketType.Connect, protocolName: 'MQTT', protocolVersion: 4, clean, keepalive: 0, clientId }, 4));
+  });
+}
+
+/** The broker's QoS 1 p2p to persistent sessions on `store`: CPU µs per delivery and deliveries per second. */
+async function brokerRun(store: Store | undefined): Promise<{ cpuUs: number; rate: number }> {
+  const broker = new BrokerCore(store === undefined ? {} : { store });
+  await broker.restore();
+  const subs: BenchClient[] = [];
+  const pubs: BenchClient[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    const sub = await connectTo(broker, `bench-sub-${i}`, false);
+    await new Promise<void>((resolve) => {
+      sub.onPacket = (type) => {
+        if (type === PacketType.Suback) resolve();
+      };
+      sub.send(encode({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: `p2p/${i}`, qos: 1 }] }, 4));
+    });
+    subs.push(sub);
+    pubs.push(await connectTo(broker, `bench-pub-${i}`, true));
+  }
+  const payload = Buffer.alloc(64, 0x61);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await Promise.all(subs.map((sub, i) => new Promise<void>((resolve) => {
+    const pub = pubs[i]!;
+    const topic = `p2p/${i}`;
+    const packet = (n: number): Buffer => encode({
+      type: PacketType.Publish, topic, payload, qos: 1, retain: false, dup: false, packetId: (n % 65535) + 1,
+    }, 4);
+    let sent = 0;
+    let received = 0;
+    const sendMore = (count: number): void => {
+      const out: Buffer[] = [];
+      for (let k = 0; k < count && sent < BROKER_MESSAGES; k++) out.push(packet(sent++));
+      if (out.length > 0) pub.send(Buffer.concat(out));
+    };
+    pub.onPacket = (type) => {
+      if (type === PacketType.Puback) sendMore(1);
+    };
+    const acks: Buffer[] = [];
+    sub.onPacket = (type, _flags, body) => {
+      if (type !== PacketType.Publish) return;
+      const topicLength = body.readUInt16BE(0);
+      acks.push(Buffer.from([0x40, 2, body[2 + topicLength]!, body[3 + topicLength]!]));
+      if (++received === BROKER_MESSAGES) resolve();
+      // The acknowledgements of one chunk go back as one write, at the end of the turn.
+      if (acks.length === 1) {
+        setImmediate(() => {
+          sub.send(Buffer.concat(acks));
+          acks.length = 0;
+        });
+      }
+    };
+    sendMore(BROKER_WINDOW);
+  })));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  await broker.closeConnections();
+  const delivered = PAIRS * BROKER_MESSAGES;
+  return { cpuUs: (cpu.user + cpu.system) / delivered, rate: delivered / seconds };
+}
+
+async function brokerFlows(): Promise<void> {
+  console.log(`\n4. The broker in process: QoS 1 p2p ${PAIRS}→${PAIRS} to persistent sessions, window ${BROKER_WINDOW}, ${fmt(BROKER_MESSAGES)} messages per publisher`);
+  const runs: { name: string; make: () => Store | undefined }[] = [
+    { name: 'memory (no store)', make: () => undefined },
+    { name: 'sqlite commit', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'b-')) }) },
+    { name: 'sqlite commit, preallocated log', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'b-')), preallocate: 16 * 1024 * 1024 }) },
+    { name: 'sqlite interval', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'b-')), durability: 'interval' }) },
+  ];
+  for (let round = 1; round <= 2; round++) {
+    for (const { name, make } of runs) {
+      const { cpuUs, rate } = await brokerRun(make());
+      console.log(`round ${round}  ${name.padEnd(32)} ${cpuUs.toFixed(2).padStart(7)} µs CPU/msg  ${fmt(rate).padStart(9)} msg/s  (load ${os.loadavg()[0]?.toFixed(1)})`);
+    }
+  }
+}
+
 console.log(`Petrel store benchmark; node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; files in ${root}`);
 try {
-  await flows();
-  await fileSize();
-  await openTime();
+  if (PARTS.includes('flows')) await flows();
+  if (PARTS.includes('size')) await fileSize();
+  if (PARTS.includes('open')) await openTime();
+  if (PARTS.includes('broker')) await brokerFlows();
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
