@@ -394,21 +394,22 @@ export function decodeOps(blob: Buffer, out: StoreOp[]): void {
   }
 }
 
-/** The row an op sets (or deletes), and the session it belongs to; undefined for 'message' ops. */
-function keyOf(op: StoreOp): { key: string; client: string | undefined } | undefined {
-  switch (op.op) {
-    case 'message': return undefined;
-    case 'session': return { key: `s\0${op.session.clientId}`, client: op.session.clientId };
-    case 'dropSession': return { key: `d\0${op.clientId}`, client: op.clientId };
-    case 'subscribe': return { key: `b\0${op.clientId}\0${op.subscription.topicFilter}`, client: op.clientId };
-    case 'unsubscribe': return { key: `b\0${op.clientId}\0${op.topicFilter}`, client: op.clientId };
-    case 'enqueue': return { key: `q\0${op.entry.clientId}\0${op.entry.seq}`, client: op.entry.clientId };
-    case 'dequeue': return { key: `q\0${op.clientId}\0${op.seq}`, client: op.clientId };
-    case 'inflight': return { key: `i\0${op.entry.clientId}\0${op.entry.packetId}`, client: op.entry.clientId };
-    case 'complete': return { key: `i\0${op.clientId}\0${op.packetId}`, client: op.clientId };
-    case 'pubrec': case 'pubrel': return { key: `r\0${op.clientId}\0${op.packetId}`, client: op.clientId };
-    case 'retain': case 'unretain': return { key: `t\0${op.topic}`, client: undefined };
-  }
+/** The latest op on each row of one session, by table and key, and every op of the session (for a dropSession). */
+class SessionRows {
+  session = -1;
+  readonly subscriptions = new Map<string, number>();
+  readonly queue = new Map<number, number>();
+  readonly inflight = new Map<number, number>();
+  readonly inboundQos2 = new Map<number, number>();
+  readonly all: number[] = [];
+}
+
+/** Makes op `i` the last one on its row (`rows` keyed by `key`), superseding the one before. */
+function setLast<K>(rows: Map<K, number>, key: K, i: number, keep: Uint8Array): void {
+  const prev = rows.get(key);
+  if (prev !== undefined) keep[prev] = 0;
+  rows.set(key, i);
+  keep[i] = 1;
 }
 
 /**
@@ -422,37 +423,48 @@ function keyOf(op: StoreOp): { key: string; client: string | undefined } | undef
  *
  * A QoS 1 delivery that was sent and acknowledged within one run of ops (message, inflight,
  * complete) comes out as one 'complete' of a row that never reached the table: one cheap delete.
+ * Rows are found per session and table (numbers for queue seqs and packet ids), not by a key
+ * string per op: this runs over every op the log takes.
  */
 export function netOps(ops: readonly StoreOp[]): StoreOp[] {
   const keep = new Uint8Array(ops.length);
-  const last = new Map<string, number>();
-  const byClient = new Map<string, number[]>();
+  const sessions = new Map<string, SessionRows>();
+  const retained = new Map<string, number>();
+  const rowsOf = (clientId: string, i: number): SessionRows => {
+    let rows = sessions.get(clientId);
+    if (rows === undefined) sessions.set(clientId, rows = new SessionRows());
+    rows.all.push(i);
+    return rows;
+  };
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    const k = keyOf(op);
-    if (k === undefined) continue;
-    if (op.op === 'dropSession') {
-      const earlier = byClient.get(op.clientId);
-      if (earlier !== undefined) {
-        for (const j of earlier) {
-          if (keep[j] === 0) continue;
-          keep[j] = 0;
-          const kj = keyOf(ops[j]!)!.key;
-          if (last.get(kj) === j) last.delete(kj);
-        }
+    switch (op.op) {
+      case 'message':
+        break;
+      case 'dropSession': {
+        const earlier = sessions.get(op.clientId);
+        if (earlier !== undefined) for (const j of earlier.all) keep[j] = 0;
+        const rows = new SessionRows();
+        rows.all.push(i);
+        sessions.set(op.clientId, rows);
+        keep[i] = 1;
+        break;
       }
-      byClient.set(op.clientId, [i]);
-      keep[i] = 1;
-      continue;
-    }
-    const prev = last.get(k.key);
-    if (prev !== undefined) keep[prev] = 0;
-    last.set(k.key, i);
-    keep[i] = 1;
-    if (k.client !== undefined) {
-      const list = byClient.get(k.client);
-      if (list === undefined) byClient.set(k.client, [i]);
-      else list.push(i);
+      case 'session': {
+        const rows = rowsOf(op.session.clientId, i);
+        if (rows.session >= 0) keep[rows.session] = 0;
+        rows.session = i;
+        keep[i] = 1;
+        break;
+      }
+      case 'subscribe': setLast(rowsOf(op.clientId, i).subscriptions, op.subscription.topicFilter, i, keep); break;
+      case 'unsubscribe': setLast(rowsOf(op.clientId, i).subscriptions, op.topicFilter, i, keep); break;
+      case 'enqueue': setLast(rowsOf(op.entry.clientId, i).queue, op.entry.seq, i, keep); break;
+      case 'dequeue': setLast(rowsOf(op.clientId, i).queue, op.seq, i, keep); break;
+      case 'inflight': setLast(rowsOf(op.entry.clientId, i).inflight, op.entry.packetId, i, keep); break;
+      case 'complete': setLast(rowsOf(op.clientId, i).inflight, op.packetId, i, keep); break;
+      case 'pubrec': case 'pubrel': setLast(rowsOf(op.clientId, i).inboundQos2, op.packetId, i, keep); break;
+      case 'retain': case 'unretain': setLast(retained, op.topic, i, keep); break;
     }
   }
   const needed = new Set<string>();
@@ -463,11 +475,14 @@ export function netOps(ops: readonly StoreOp[]): StoreOp[] {
     else if (op.op === 'retain') needed.add(op.messageId);
   }
   const out: StoreOp[] = [];
-  for (const op of ops) {
-    if (op.op !== 'message' || !needed.has(op.message.id)) continue;
-    // Once per id: a repeated put of the same message changes nothing.
-    needed.delete(op.message.id);
-    out.push(op);
+  if (needed.size > 0) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.op !== 'message' || !needed.has(op.message.id)) continue;
+      // Once per id: a repeated put of the same message changes nothing.
+      needed.delete(op.message.id);
+      out.push(op);
+    }
   }
   for (let i = 0; i < ops.length; i++) if (keep[i] === 1) out.push(ops[i]!);
   return out;
