@@ -108,8 +108,7 @@ type Row = unknown[];
 /** The statements one transaction uses, prepared once per connection. */
 class Statements {
   readonly insertMessage: Stmt;
-  readonly ref: Stmt;
-  readonly unref: Stmt;
+  readonly addRefs: Stmt;
   readonly collect: Stmt;
   readonly putSession: Stmt;
   readonly subscribe: Stmt;
@@ -141,8 +140,7 @@ class Statements {
       // ON CONFLICT, not OR IGNORE: only a repeated id is skipped, a CHECK violation still fails.
       'INSERT INTO messages (id, topic, payload, qos, retain, properties, expires_at, sender_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING',
     );
-    this.ref = db.prepare('UPDATE messages SET refs = refs + 1 WHERE id = ?');
-    this.unref = db.prepare('UPDATE messages SET refs = refs - 1 WHERE id = ?');
+    this.addRefs = db.prepare('UPDATE messages SET refs = refs + ? WHERE id = ?');
     this.collect = db.prepare('DELETE FROM messages WHERE id = ? AND refs <= 0');
     this.putSession = db.prepare(
       'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, expires_at, will_topic, will_payload, will_qos, will_retain, will_properties, will_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -219,6 +217,8 @@ export class SqliteStore implements Store {
   readonly #known = new Set<string>();
   /** #check's scratch: the message ids of the write being checked. */
   readonly #puts = new Set<string>();
+  /** How the running transaction changes each message's count (applied once per message at its end). */
+  readonly #deltas = new Map<string, number>();
   /** Messages whose count may have reached 0 in the running transaction. */
   readonly #released = new Set<string>();
   /** Byte sizes (as the queue's `bytes` column counts them) of the messages stored by the running transaction. */
@@ -425,6 +425,9 @@ export class SqliteStore implements Store {
       this.#runCompaction = db.transaction((ops: readonly StoreOp[], generation: number, offset: number) => {
         for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
         const collect = stmts.collect;
+        // Each message's count moves once, by the sum of what the ops did to it.
+        const addRefs = stmts.addRefs;
+        for (const [id, delta] of this.#deltas) if (delta !== 0) addRefs.run(delta, id);
         for (const id of this.#released) collect.run(id);
         stmts.setApplied.run(generation, offset);
       });
@@ -446,6 +449,7 @@ export class SqliteStore implements Store {
           } finally {
             this.#released.clear();
             this.#sizes.clear();
+            this.#deltas.clear();
           }
         }
         if (log !== undefined) generation = Math.max(generation, log.generation);
@@ -618,6 +622,7 @@ export class SqliteStore implements Store {
       if (cut) db.pragma('synchronous = NORMAL');
       this.#released.clear();
       this.#sizes.clear();
+      this.#deltas.clear();
     }
     this.#journaled = [];
     this.#journaledOps = 0;
@@ -752,11 +757,15 @@ export class SqliteStore implements Store {
    * the op that names it is skipped, so that compaction never stalls on it.
    */
   #ref(id: string): boolean {
-    return this.#stmts!.ref.run(id).changes > 0;
+    const deltas = this.#deltas;
+    const delta = deltas.get(id);
+    if (delta === undefined && !this.#sizes.has(id) && this.#stmts!.messageExists.get(id) === undefined) return false;
+    deltas.set(id, (delta ?? 0) + 1);
+    return true;
   }
 
   #unref(id: string): void {
-    this.#stmts!.unref.run(id);
+    this.#deltas.set(id, (this.#deltas.get(id) ?? 0) - 1);
     this.#released.add(id);
   }
 
