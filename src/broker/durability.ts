@@ -34,7 +34,9 @@ interface ReplyLink {
   /** The commit they wait for (undefined: only the link before). */
   readonly wait: Promise<void> | undefined;
   readonly sends: (() => void)[];
-  readonly after: Promise<void>;
+  after: Promise<void> | undefined;
+  /** Its sends ran (or its commit failed): a later reply must not join it, even before `chains` forgets it. */
+  fired: boolean;
 }
 
 /** The last link of each connection's reply chain (`chains` holds its promise). */
@@ -57,18 +59,24 @@ export function replyAfterCommit<C extends ReplyTarget>(
   if (commit === undefined && also === undefined && before === undefined) return send();
   if (also === undefined && before !== undefined) {
     const last = links.get(c);
-    if (last !== undefined && last.after === before && (commit === undefined || commit === last.wait)) {
+    if (last !== undefined && !last.fired && last.after === before && (commit === undefined || commit === last.wait)) {
       last.sends.push(send);
       return;
     }
   }
   const wait: Promise<unknown> | undefined = also === undefined ? commit : commit === undefined ? also : Promise.all([commit, also]);
-  const sends = [send];
+  const link: ReplyLink = { wait: also === undefined ? commit : undefined, sends: [send], after: undefined, fired: false };
   const after = (before === undefined ? (wait as Promise<unknown>) : before.then(() => wait)).then(() => {
+    link.fired = true;
+    const sends = link.sends;
     for (let i = 0; i < sends.length && c.phase !== 'closed'; i++) sends[i]!();
-  }, () => c.fail(failure()));
+  }, () => {
+    link.fired = true;
+    c.fail(failure());
+  });
+  link.after = after;
   chains.set(c, after);
-  links.set(c, { wait: also === undefined ? commit : undefined, sends, after });
+  links.set(c, link);
   void after.then(() => {
     if (chains.get(c) !== after) return;
     chains.delete(c);

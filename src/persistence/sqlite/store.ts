@@ -17,6 +17,12 @@
  * and nothing in the tables. After a crash, `open` applies the log's records from where the tables
  * stopped, up to the first record cut short, before reading the tables.
  *
+ * With `preallocate`, the log file is written with zeros once and every generation then writes
+ * over the one before instead of truncating the file: a record carries its generation, so an
+ * older one left further on ends the log like a record cut short (so do zeros). Records then
+ * never change the file's size, and a sync writes the data alone instead of also committing the
+ * file system's journal for the new size (about half the sync latency on ext4).
+ *
  * Durability (when a write's promise resolves):
  * - 'commit' (default): a write resolves once a sync (fdatasync) of the log that started after
  *   its record was written has completed, so a resolved write survives a process crash and a
