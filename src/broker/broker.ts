@@ -21,6 +21,7 @@ import { BrokerState, type BrokerStats } from './state.js';
 import { restoreState } from './restore.js';
 import { type BrokerMetrics, brokerMetrics } from './metrics-snapshot.js';
 import type { ConnectionMeta } from '../transport/types.js';
+import type { ShareStrategy } from '../router/index.js';
 import type { BrokerHooks, HookName, InterceptOptions, InterceptorKind, Interceptors } from './hooks.js';
 
 const HOOK_NAMES: readonly HookName[] = ['authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeDelivery'];
@@ -45,6 +46,17 @@ export interface RemoteMessage {
   /** Its Message Expiry Interval, when set, is what remains of it. */
   properties: Properties | undefined;
   senderId: string | undefined;
+  /** False: only for the shared-group members in `shared`, not for this node's other subscribers. Default true. */
+  plain?: boolean;
+  /** Shared groups (cluster-wide picks) whose chosen member is on this node. */
+  shared?: readonly SharedTarget[];
+}
+
+/** The member a cluster picked for a message in `$share/{group}/{filter}`. */
+export interface SharedTarget {
+  readonly group: string;
+  readonly filter: string;
+  readonly clientId: string;
 }
 
 /** A session, as the inspection API shows it. */
@@ -235,16 +247,41 @@ export class BrokerCore {
    * to the subscribers here, never forwarded again. `expiresIn`: seconds it may still be delivered.
    * Returns the number of receivers.
    */
-  deliverRemote(message: RemoteMessage): number {
+  deliverRemote(message: RemoteMessage, unplaced?: (target: SharedTarget) => void): number {
     const st = this.#state;
+    const plain = message.plain !== false;
     const msg = createMessage({
-      topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain && st.options.retainAvailable,
+      topic: message.topic, payload: message.payload, qos: message.qos, retain: plain && message.retain && st.options.retainAvailable,
       properties: message.properties, senderId: message.senderId, now: st.clock.now(),
     });
     st.stats.messagesReceived++;
-    const n = st.deliverRemote(msg);
+    // With cluster-wide shared groups, a member here gets the message only when it was picked.
+    let n = plain ? st.deliverRemote(msg, st.cluster?.shareJoined === undefined) : 0;
+    for (const t of message.shared ?? []) {
+      if (st.deliverToMember(t.group, t.filter, t.clientId, msg)) n++;
+      else unplaced?.(t);
+    }
     st.emitPublished(msg);
     return n;
+  }
+
+  /**
+   * Cluster: `msg` (published here) for the member `clientId` of `$share/{group}/{filter}` that
+   * the cluster picked, or another member here when it is not one any more; false when the group
+   * has no member here.
+   */
+  deliverToMember(group: string, filter: string, clientId: string | undefined, msg: Message): boolean {
+    return this.#state.deliverToMember(group, filter, clientId, msg);
+  }
+
+  /** In-flight plus queued deliveries of a session (least-inflight picks by it); -1 when there is none. */
+  sessionLoad(clientId: string): number {
+    return this.#state.sessionLoad(clientId);
+  }
+
+  /** How a shared subscription group picks its member (the `sharedSubscriptionStrategy` option). */
+  get sharedSubscriptionStrategy(): ShareStrategy {
+    return this.#state.strategy;
   }
 
   /**

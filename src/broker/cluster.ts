@@ -21,7 +21,17 @@ export interface ClusterLink {
   readonly pending: boolean;
   /** Resolves once every forward made so far is safe (or was counted as dropped). */
   forwarded(): Promise<void>;
-  /** A session here subscribed to `filter` (the plain filter; for a shared subscription, the group's). */
+  /**
+   * Cluster-wide shared subscriptions (optional): `clientId` here joined the group
+   * `$share/{group}/{filter}`. A link with this method picks the member of every matching group
+   * for the messages published here, this node's members included (through
+   * `BrokerCore.deliverToMember`), and the broker's own routing leaves the groups out; without
+   * it the broker picks a member here and announces the group's filter with `subscribed`.
+   */
+  shareJoined?(group: string, filter: string, clientId: string): void;
+  /** The inverse of `shareJoined`. */
+  shareLeft?(group: string, filter: string, clientId: string): void;
+  /** A session here subscribed to `filter` (the plain filter; for a shared subscription, the group's unless `shareJoined`). */
   subscribed(filter: string): void;
   /** The inverse of `subscribed`, once per earlier call. */
   unsubscribed(filter: string): void;

@@ -32,8 +32,11 @@ export function checked(check: DeliveryCheck, session: Session, msg: Message): M
   return check(session.clientId, (session.link as { info?: ClientInfo } | undefined)?.info, msg);
 }
 
-/** Delivers `msg` to every matching subscription; returns the number of receivers. */
-export function route(r: Router, msg: Message, now: number): number {
+/**
+ * Delivers `msg` to every matching subscription; returns the number of receivers. `withShared`
+ * false leaves the shared groups out (in a cluster the cluster link picks their members).
+ */
+export function route(r: Router, msg: Message, now: number, withShared = true): number {
   const entries = r.tree.match(msg.topic);
   const n = entries.length;
   if (n === 0) return 0;
@@ -43,7 +46,7 @@ export function route(r: Router, msg: Message, now: number): number {
   let shared = false;
   for (let i = 0; i < n; i++) {
     const e = entries[i] as RouteEntry;
-    if (e instanceof SharedGroup) { shared = true; continue; }
+    if (e instanceof SharedGroup) { shared = withShared; continue; }
     if (e.session.routeMark === mark) { overlap = true; break; }
     e.session.routeMark = mark;
   }
@@ -115,7 +118,11 @@ export function deliverShared(r: Router, group: SharedGroup<SubRecord>, msg: Mes
   const other = exclude === undefined ? undefined : (m: SubRecord): boolean => m.session !== exclude;
   const onlineOther = other === undefined ? online : (m: SubRecord): boolean => other(m) && online(m);
   const member = group.pick(r.strategy, onlineOther, load) ?? group.pick(r.strategy, other);
-  if (member === undefined) return false;
+  return member !== undefined && deliverToMember(r, group, member, msg, now);
+}
+
+/** Gives `msg` to `member` of `group` (after the delivery checks); false when a check refused it. */
+export function deliverToMember(r: Router, group: SharedGroup<SubRecord>, member: SubRecord, msg: Message, now: number): boolean {
   const check = r.ext.deliveryCheck;
   const out = check === undefined ? msg : checked(check, member.session, msg);
   if (out === undefined) return false;

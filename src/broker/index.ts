@@ -1,5 +1,5 @@
 export {
-  BrokerCore, type BrokerCounts, type ClientDetails, type Plugin, type PluginHandle, type PublishOptions, type RemoteMessage, type RetainedInfo,
+  BrokerCore, type BrokerCounts, type ClientDetails, type Plugin, type PluginHandle, type PublishOptions, type RemoteMessage, type RetainedInfo, type SharedTarget,
   type SessionInfo, type SubscriptionInfo,
 } from './broker.js';
 export { type BrokerOptions, OptionsError, type SysOptions } from './options.js';

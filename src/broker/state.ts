@@ -13,7 +13,7 @@ import type { ConnectionMeta } from '../transport/types.js';
 import type { Clock } from '../session/clock.js';
 import { TimerWheel } from '../session/timer-wheel.js';
 import type { Connection } from './connection.js';
-import { checked, deliverShared, route, type RouteEntry, type Router } from './delivery.js';
+import { checked, deliverShared, deliverToMember, route, type RouteEntry, type Router } from './delivery.js';
 import { BrokerEmitter, type DropReason } from './events.js';
 import type { BrokerHooks } from './hooks.js';
 import { createMessage, isExpired, type Message, messageBytes, ownedProperties, TemplateCache } from './message.js';
@@ -195,18 +195,44 @@ export class BrokerState implements DropSink, Router {
 
   /** Routes a message to its subscribers; returns how many received it. */
   publish(msg: Message): number {
-    const n = this.deliverRemote(msg);
     const cluster = this.cluster;
-    return cluster === undefined ? n : n + cluster.published(msg);
+    if (cluster === undefined) return this.deliverRemote(msg, true);
+    // A cluster link that picks shared-group members cluster-wide also picks this node's.
+    return this.deliverRemote(msg, cluster.shareJoined === undefined) + cluster.published(msg);
   }
 
-  /** A message published on another node of the cluster: retained and routed here, never forwarded again. */
-  deliverRemote(msg: Message): number {
+  /**
+   * A message published on another node of the cluster: retained and routed here, never forwarded
+   * again. `withShared` false: the shared groups are left out (the cluster link picked their members).
+   */
+  deliverRemote(msg: Message, withShared = true): number {
     const now = this.clock.now();
     if (msg.retain) this.#retain(msg);
-    const n = route(this, msg, now);
+    const n = route(this, msg, now, withShared);
     this.stats.messagesRouted += n;
     return n;
+  }
+
+  /**
+   * Cluster: gives `msg` to the member `clientId` of the group `$share/{group}/{filter}` here, or
+   * when it is not a member here (any more), to another member here (an online one if any).
+   * False when the group has no member here.
+   */
+  deliverToMember(group: string, filter: string, clientId: string | undefined, msg: Message): boolean {
+    const g = this.groups.get(`${group}\u0000${filter}`);
+    if (g === undefined || g.size === 0) return false;
+    const now = this.clock.now();
+    const member = clientId === undefined ? undefined : g.get(clientId);
+    if (member !== undefined) deliverToMember(this, g, member, msg, now);
+    else deliverShared(this, g, msg, now, undefined);
+    this.stats.messagesRouted++;
+    return true;
+  }
+
+  /** A session's in-flight plus queued deliveries (least-inflight picks by it); -1 when there is no such session. */
+  sessionLoad(clientId: string): number {
+    const s = this.registry.get(clientId);
+    return s === undefined ? -1 : s.inflight.size + s.queue.length;
   }
 
   /**
@@ -342,7 +368,7 @@ export class BrokerState implements DropSink, Router {
   addSubscription(rec: SubRecord): void {
     const shared = rec.group;
     if (shared !== undefined) {
-      shared.add(rec.session.clientId, rec);
+      if (shared.add(rec.session.clientId, rec)) this.cluster?.shareJoined?.(shared.group, shared.filter, rec.session.clientId);
       return;
     }
     if (this.tree.add(rec.topicFilter, rec.session.clientId, rec)) this.cluster?.subscribed(rec.topicFilter);
@@ -356,7 +382,7 @@ export class BrokerState implements DropSink, Router {
       g = new SharedGroup<SubRecord>(group, filter);
       this.groups.set(key, g);
       this.tree.add(filter, `\u0000share/${group}`, g);
-      this.cluster?.subscribed(filter);
+      if (this.cluster?.shareJoined === undefined) this.cluster?.subscribed(filter);
     }
     return g;
   }
@@ -367,11 +393,11 @@ export class BrokerState implements DropSink, Router {
       if (this.tree.remove(rec.topicFilter, rec.session.clientId)) this.cluster?.unsubscribed(rec.topicFilter);
       return;
     }
-    g.remove(rec.session.clientId);
+    if (g.remove(rec.session.clientId)) this.cluster?.shareLeft?.(g.group, g.filter, rec.session.clientId);
     if (g.size === 0) {
       this.groups.delete(groupKey(g));
       this.tree.remove(g.filter, `\u0000share/${g.group}`);
-      this.cluster?.unsubscribed(g.filter);
+      if (this.cluster?.shareJoined === undefined) this.cluster?.unsubscribed(g.filter);
     }
   }
 

@@ -27,15 +27,15 @@
  * leave their caches, and one survivor removes them from Redis.
  */
 import type { Buffer } from 'node:buffer';
-import type { BrokerCore } from '../broker/broker.js';
+import type { BrokerCore, RemoteMessage, SharedTarget } from '../broker/broker.js';
 import type { ClusterLink } from '../broker/cluster.js';
 import type { Message } from '../broker/message.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { connectRedis, type RedisConnection } from '../persistence/redis/connection.js';
 import type { StoredSession, StoreOp } from '../persistence/types.js';
 import type { WillMessage } from '../protocol/index.js';
-import { TopicTree } from '../router/index.js';
-import { decodeBusMessage, encodeBusMessage } from './codec.js';
+import { SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
+import { decodeBusMessage, encodeBusMessage, reencodeBusMessage } from './codec.js';
 
 export interface ClusterNodeOptions {
   /** Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://). */
@@ -68,7 +68,25 @@ export interface ClusterStats {
   retries: number;
   /** Times the route table was reloaded after (re)connecting. */
   resyncs: number;
+  /** Shared-group messages passed on to a member on another node (the picked member had gone from here). */
+  reshared: number;
+  /** Shared-group messages that found no member of their group on any node (or were passed on too often). */
+  unplaced: number;
 }
+
+/** A member of a shared group as this node knows it (any node's). */
+interface ShareMember {
+  readonly node: string;
+  readonly clientId: string;
+  online: boolean;
+  /** In-flight plus queued deliveries as its node last reported them. */
+  load: number;
+  /** Messages this node gave it since that report. */
+  sent: number;
+}
+
+/** How often a shared-group message may be passed on when its member had gone. */
+const MAX_SHARE_HOPS = 3;
 
 interface Out {
   readonly data: Buffer;
@@ -140,7 +158,7 @@ interface LeaseScripts {
 
 export class ClusterNode implements ClusterLink {
   readonly nodeId: string;
-  readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0 };
+  readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0, reshared: 0, unplaced: 0 };
   readonly #prefix: string;
   readonly #heartbeatMs: number;
   readonly #timeoutMs: number;
@@ -169,6 +187,18 @@ export class ClusterNode implements ClusterLink {
   readonly #local = new Map<string, number>();
   /** Route changes not yet written: filter -> true (add) / false (remove). */
   #routeChanges = new Map<string, boolean>();
+  /** Every shared group of the cluster with its members on every node (this one included): group key -> group. */
+  readonly #shares = new Map<string, SharedGroup<ShareMember>>();
+  /** The same groups by filter (key: the group name). */
+  readonly #shareTree = new TopicTree<SharedGroup<ShareMember>>({ cacheSize: 10_000, cacheBytes: 4 * 1024 * 1024 });
+  /** This node's members: client id -> keys of its groups. */
+  readonly #localShares = new Map<string, Set<string>>();
+  /** Member changes of this node not yet written: field (JSON [group, filter, client id]) -> '1' online, '0' offline, '' left. */
+  #shareChanges = new Map<string, string>();
+  /** Loads last reported per local member. */
+  readonly #reportedLoads = new Map<string, number>();
+  #strategy: ShareStrategy = 'round-robin';
+  readonly #loadOf = (m: ShareMember): number => (m.node === this.nodeId ? Math.max(0, this.#broker?.sessionLoad(m.clientId) ?? 0) : m.load + m.sent);
   /** Forwards per target node, waiting for the next flush (or for Redis). */
   readonly #out = new Map<string, Out[]>();
   #queued = 0;
@@ -260,6 +290,7 @@ export class ClusterNode implements ClusterLink {
     this.#started = true;
     this.#broker = broker;
     this.#sessions = sessions;
+    this.#strategy = broker.sharedSubscriptionStrategy;
     this.#sub.on('message', (_channel: string, text: string) => this.#announcement(text));
     this.#cmd.on('ready', () => {
       if (this.#redisDown) this.#reconnected();
@@ -287,30 +318,196 @@ export class ClusterNode implements ClusterLink {
     let data: Buffer | undefined;
     let n = 0;
     const epoch = msg.qos > 0 ? this.#epoch : -1;
+    // Shared groups: one member cluster-wide per group, picked here; a member here gets it at once.
+    let picks: Map<string, SharedTarget[]> | undefined;
+    if (this.#shares.size > 0) {
+      for (const g of this.#shareTree.match(msg.topic)) {
+        const m = this.#pick(g, undefined);
+        if (m === undefined) continue;
+        if (m.node === this.nodeId) {
+          if (this.#broker?.deliverToMember(g.group, g.filter, m.clientId, msg) === true) n++;
+          continue;
+        }
+        m.sent++;
+        picks ??= new Map();
+        let list = picks.get(m.node);
+        if (list === undefined) picks.set(m.node, list = []);
+        list.push({ group: g.group, filter: g.filter, clientId: m.clientId });
+      }
+    }
     const seen = this.#seen;
     if (msg.retain) {
-      for (const node of this.#live) {
-        data ??= encodeBusMessage(msg, performance.now());
-        this.#enqueue(node, data, epoch);
-        n++;
-      }
+      for (const node of this.#live) seen.add(node);
     } else {
       const nodes = this.#routes.match(msg.topic);
-      if (nodes.length === 0) return 0;
-      for (let i = 0; i < nodes.length; i++) {
-        const node = nodes[i]!;
-        if (nodes.length > 1) {
-          if (seen.has(node)) continue;
-          seen.add(node);
-        }
-        data ??= encodeBusMessage(msg, performance.now());
+      for (let i = 0; i < nodes.length; i++) seen.add(nodes[i]!);
+    }
+    if (seen.size === 0 && picks === undefined) return n;
+    const now = performance.now();
+    for (const node of seen) {
+      const shared = picks?.get(node);
+      if (shared === undefined) {
+        data ??= encodeBusMessage(msg, now);
         this.#enqueue(node, data, epoch);
+      } else {
+        picks!.delete(node);
+        this.#enqueue(node, encodeBusMessage(msg, now, true, shared), epoch);
+      }
+      n++;
+    }
+    seen.clear();
+    if (picks !== undefined) {
+      for (const [node, shared] of picks) {
+        this.#enqueue(node, encodeBusMessage(msg, now, false, shared), epoch);
         n++;
       }
-      if (nodes.length > 1) seen.clear();
     }
-    if (n > 0) this.#schedule();
+    this.#schedule();
     return n;
+  }
+
+  /**
+   * One member of `g` by this node's strategy, an online one if any (as the single broker does),
+   * never one on `exceptNode`; least-inflight compares what each member's node last reported plus
+   * what this node gave it since (exact for members here).
+   */
+  #pick(g: SharedGroup<ShareMember>, exceptNode: string | undefined): ShareMember | undefined {
+    const online = exceptNode === undefined ? isOnline : (m: ShareMember): boolean => m.online && m.node !== exceptNode;
+    const other = exceptNode === undefined ? undefined : (m: ShareMember): boolean => m.node !== exceptNode;
+    return g.pick(this.#strategy, online, this.#loadOf) ?? g.pick(this.#strategy, other, this.#loadOf);
+  }
+
+  /** A shared-group message whose member had gone from here (and no other member is here): passed on to a member elsewhere. */
+  #reshare(m: RemoteMessage, t: SharedTarget, hops: number): void {
+    const g = this.#shares.get(shareKey(t.group, t.filter));
+    const member = g === undefined || hops >= MAX_SHARE_HOPS ? undefined : this.#pick(g, this.nodeId);
+    if (member === undefined) {
+      this.stats.unplaced++;
+      this.#logger.warn({ node: this.nodeId, group: t.group, filter: t.filter, topic: m.topic, hops }, 'cluster: shared-group message without a member on any node; dropped');
+      return;
+    }
+    member.sent++;
+    this.stats.reshared++;
+    this.#enqueue(member.node, reencodeBusMessage(m, [{ group: t.group, filter: t.filter, clientId: member.clientId }], hops + 1), m.qos > 0 ? this.#epoch : -1);
+    this.#schedule();
+  }
+
+  // ---- shared groups: the members of every node ------------------------------------------
+
+  shareJoined(group: string, filter: string, clientId: string): void {
+    const key = shareKey(group, filter);
+    let keys = this.#localShares.get(clientId);
+    if (keys === undefined) this.#localShares.set(clientId, keys = new Set());
+    keys.add(key);
+    const online = this.#leases.has(clientId);
+    this.#setMember(this.nodeId, group, filter, clientId, online);
+    this.#shareChanges.set(JSON.stringify([group, filter, clientId]), online ? '1' : '0');
+    this.#schedule();
+  }
+
+  shareLeft(group: string, filter: string, clientId: string): void {
+    const keys = this.#localShares.get(clientId);
+    keys?.delete(shareKey(group, filter));
+    if (keys?.size === 0) {
+      this.#localShares.delete(clientId);
+      this.#reportedLoads.delete(clientId);
+    }
+    this.#setMember(this.nodeId, group, filter, clientId, undefined);
+    this.#shareChanges.set(JSON.stringify([group, filter, clientId]), '');
+    this.#schedule();
+  }
+
+  /** A local client connected or went: its memberships are announced online or offline. */
+  #shareOnline(clientId: string, online: boolean): void {
+    const keys = this.#localShares.get(clientId);
+    if (keys === undefined) return;
+    for (const key of keys) {
+      const g = this.#shares.get(key);
+      if (g === undefined) continue;
+      this.#setMember(this.nodeId, g.group, g.filter, clientId, online);
+      this.#shareChanges.set(JSON.stringify([g.group, g.filter, clientId]), online ? '1' : '0');
+    }
+    this.#schedule();
+  }
+
+  /** Adds or updates (online given) or removes (undefined) a member of a group in this node's view. */
+  #setMember(node: string, group: string, filter: string, clientId: string, online: boolean | undefined): void {
+    const key = shareKey(group, filter);
+    const mk = `${node}\u0000${clientId}`;
+    let g = this.#shares.get(key);
+    if (online === undefined) {
+      if (g === undefined || !g.remove(mk)) return;
+      if (g.size === 0) {
+        this.#shares.delete(key);
+        this.#shareTree.remove(filter, group);
+      }
+      return;
+    }
+    if (g === undefined) {
+      g = new SharedGroup<ShareMember>(group, filter);
+      this.#shares.set(key, g);
+      this.#shareTree.add(filter, group, g);
+    }
+    const m = g.get(mk);
+    if (m !== undefined) m.online = online;
+    else g.add(mk, { node, clientId, online, load: 0, sent: 0 });
+  }
+
+  /** Every member of `node` leaves this node's view (it died, or is reloaded). */
+  #dropMembers(node: string): void {
+    for (const g of [...this.#shares.values()]) {
+      for (const m of [...g.members()]) if (m.node === node) this.#setMember(node, g.group, g.filter, m.clientId, undefined);
+    }
+  }
+
+  /** A member announcement of another node: `{ n: node, g: group, f: filter, c: client id, o: '1' | '0' | '' }`. */
+  #shareAnnounced(text: string): void {
+    let r: { n?: unknown; g?: unknown; f?: unknown; c?: unknown; o?: unknown };
+    try {
+      r = JSON.parse(text) as typeof r;
+    } catch {
+      return;
+    }
+    if (typeof r.n !== 'string' || r.n === this.nodeId || typeof r.g !== 'string' || typeof r.f !== 'string' || typeof r.c !== 'string') return;
+    this.#live.add(r.n);
+    this.#setMember(r.n, r.g, r.f, r.c, r.o === '' ? undefined : r.o === '1');
+    this.#logger.debug({ node: this.nodeId, from: r.n, group: r.g, filter: r.f, clientId: r.c, op: r.o === '' ? '-' : r.o === '1' ? 'online' : 'offline' }, 'cluster share');
+  }
+
+  /** Loads another node reported for its members: `{ n: node, l: [[client id, load], …] }`. */
+  #loadsAnnounced(text: string): void {
+    let r: { n?: unknown; l?: unknown };
+    try {
+      r = JSON.parse(text) as typeof r;
+    } catch {
+      return;
+    }
+    if (typeof r.n !== 'string' || r.n === this.nodeId || !Array.isArray(r.l)) return;
+    const loads = new Map<string, number>();
+    for (const e of r.l as unknown[]) if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number') loads.set(`${r.n}\u0000${e[0]}`, e[1]);
+    for (const g of this.#shares.values()) {
+      for (const [mk, load] of loads) {
+        const m = g.get(mk);
+        if (m === undefined) continue;
+        m.load = load;
+        m.sent = 0;
+      }
+    }
+  }
+
+  /** Heartbeat: the loads of this node's members that changed since the last report (least-inflight elsewhere picks by them). */
+  #reportLoads(): void {
+    if (this.#localShares.size === 0 || this.#broker === undefined) return;
+    const changed: [string, number][] = [];
+    for (const cid of this.#localShares.keys()) {
+      const load = Math.max(0, this.#broker.sessionLoad(cid));
+      if (this.#reportedLoads.get(cid) === load) continue;
+      this.#reportedLoads.set(cid, load);
+      changed.push([cid, load]);
+    }
+    for (let i = 0; i < changed.length; i += 500) {
+      void this.#cmd.publish(this.#channel, `l${JSON.stringify({ n: this.nodeId, l: changed.slice(i, i + 500) })}`).catch(() => undefined);
+    }
   }
 
   get pending(): boolean {
@@ -384,11 +581,15 @@ export class ClusterNode implements ClusterLink {
   connected(clientId: string, token: number): void {
     this.#leases.set(clientId, token);
     this.#settled(clientId);
+    this.#shareOnline(clientId, true);
   }
 
   unclaimed(clientId: string, token: number): void {
     this.#settled(clientId);
-    if (this.#leases.get(clientId) === token) this.#leases.delete(clientId);
+    if (this.#leases.get(clientId) === token) {
+      this.#leases.delete(clientId);
+      this.#shareOnline(clientId, false);
+    }
     if (this.#closed) return;
     void this.#lease.petrelRelease(this.#storeKey, clientId, `${this.nodeId}|${token}`).catch(() => undefined);
   }
@@ -462,6 +663,7 @@ export class ClusterNode implements ClusterLink {
       for (const cid of lost) {
         if (this.#leases.get(cid) === undefined) continue;
         this.#leases.delete(cid);
+        this.#shareOnline(cid, false);
         this.#logger.warn({ node: this.nodeId, clientId: cid }, 'cluster: lease lost; the client is let go');
         void (this.#broker as ClusterBroker | undefined)?.releaseSession(cid, false);
       }
@@ -587,7 +789,7 @@ export class ClusterNode implements ClusterLink {
     // Before start (the broker restoring its sessions) and while Redis is away, forwards and
     // route changes wait: start and the reconnect write every route anyway.
     if (this.#redisDown || this.#reading === undefined) return;
-    if (this.#routeChanges.size > 0) this.#writeRoutes();
+    if (this.#routeChanges.size > 0 || this.#shareChanges.size > 0) this.#writeRoutes();
     for (const [node, list] of this.#out) {
       if (list.length === 0) continue;
       this.#out.set(node, []);
@@ -644,6 +846,8 @@ export class ClusterNode implements ClusterLink {
   #writeRoutes(): void {
     const changes = this.#routeChanges;
     this.#routeChanges = new Map();
+    const shares = this.#shareChanges;
+    this.#shareChanges = new Map();
     const p = this.#cmd.pipeline();
     const set = this.#key(`routes:${this.nodeId}`);
     for (const [filter, add] of changes) {
@@ -651,15 +855,23 @@ export class ClusterNode implements ClusterLink {
       else p.srem(set, filter);
       p.publish(this.#channel, `${add ? '+' : '-'}${this.nodeId} ${filter}`);
     }
+    const hash = this.#key(`shares:${this.nodeId}`);
+    for (const [field, o] of shares) {
+      if (o === '') p.hdel(hash, field);
+      else p.hset(hash, field, o);
+      const [g, f, c] = JSON.parse(field) as [string, string, string];
+      p.publish(this.#channel, `m${JSON.stringify({ n: this.nodeId, g, f, c, o })}`);
+    }
     void p.exec().then((results) => {
-      if (results?.some((r) => r[0] !== null)) this.#routesFailed(changes);
-    }, () => this.#routesFailed(changes));
+      if (results?.some((r) => r[0] !== null)) this.#routesFailed(changes, shares);
+    }, () => this.#routesFailed(changes, shares));
   }
 
   /** Route changes that did not reach Redis are written again (the resync after a reconnect writes them all anyway). */
-  #routesFailed(changes: Map<string, boolean>): void {
+  #routesFailed(changes: Map<string, boolean>, shares: Map<string, string>): void {
     if (this.#closed) return;
     for (const [filter, add] of changes) if (!this.#routeChanges.has(filter)) this.#routeChanges.set(filter, add);
+    for (const [field, o] of shares) if (!this.#shareChanges.has(field)) this.#shareChanges.set(field, o);
     this.#retrySoon();
   }
 
@@ -669,6 +881,14 @@ export class ClusterNode implements ClusterLink {
     const kind = text[0];
     if (kind === 'j') {
       this.#request(text);
+      return;
+    }
+    if (kind === 'm') {
+      this.#shareAnnounced(text.slice(1));
+      return;
+    }
+    if (kind === 'l') {
+      this.#loadsAnnounced(text.slice(1));
       return;
     }
     const space = text.indexOf(' ');
@@ -704,10 +924,19 @@ export class ClusterNode implements ClusterLink {
   }
 
   async #loadNode(node: string): Promise<void> {
-    const filters = await this.#cmd.smembers(this.#key(`routes:${node}`));
+    const [filters, members] = await Promise.all([this.#cmd.smembers(this.#key(`routes:${node}`)), this.#cmd.hgetall(this.#key(`shares:${node}`))]);
     const next = new Set(filters);
     for (const f of this.#nodeFilters.get(node) ?? []) if (!next.has(f)) this.#removeRoute(node, f);
     for (const f of next) this.#addRoute(node, f);
+    const wanted = new Set<string>();
+    for (const [field, o] of Object.entries(members)) {
+      const [g, f, c] = JSON.parse(field) as [string, string, string];
+      wanted.add(`${shareKey(g, f)}\u0000${c}`);
+      this.#setMember(node, g, f, c, o === '1');
+    }
+    for (const g of [...this.#shares.values()]) {
+      for (const m of [...g.members()]) if (m.node === node && !wanted.has(`${shareKey(g.group, g.filter)}\u0000${m.clientId}`)) this.#setMember(node, g.group, g.filter, m.clientId, undefined);
+    }
     this.#logger.debug({ node: this.nodeId, from: node, routes: next.size }, 'cluster routes loaded');
   }
 
@@ -715,6 +944,7 @@ export class ClusterNode implements ClusterLink {
     if (!this.#live.delete(node) && !this.#nodeFilters.has(node)) return;
     for (const f of this.#nodeFilters.get(node) ?? []) this.#routes.remove(f, node);
     this.#nodeFilters.delete(node);
+    this.#dropMembers(node);
     // What waits for a dead node stays in its stream for when it comes back.
     this.#logger.info({ node: this.nodeId, dead: node }, 'cluster: node gone, its routes removed');
   }
@@ -729,9 +959,20 @@ export class ClusterNode implements ClusterLink {
     p.del(set);
     const filters = [...this.#local.keys()];
     for (let i = 0; i < filters.length; i += 1000) p.sadd(set, ...filters.slice(i, i + 1000));
+    const hash = this.#key(`shares:${me}`);
+    p.del(hash);
+    const fields: string[] = [];
+    for (const [cid, keys] of this.#localShares) {
+      for (const key of keys) {
+        const g = this.#shares.get(key);
+        if (g !== undefined) fields.push(JSON.stringify([g.group, g.filter, cid]), this.#leases.has(cid) ? '1' : '0');
+      }
+    }
+    for (let i = 0; i < fields.length; i += 1000) p.hset(hash, ...fields.slice(i, i + 1000));
     p.publish(this.#channel, `r${me}`);
     await p.exec();
     this.#routeChanges.clear();
+    this.#shareChanges.clear();
     await this.#blk.call('XGROUP', 'CREATE', this.#streamOf(me), GROUP, '0', 'MKSTREAM').catch((err: unknown) => {
       if (!String(err).includes('BUSYGROUP')) throw err;
     });
@@ -765,6 +1006,7 @@ export class ClusterNode implements ClusterLink {
       const me = this.nodeId;
       await this.#cmd.multi().hset(this.#key('nodes'), me, String(Date.now())).set(this.#key(`alive:${me}`), '1', 'PX', this.#timeoutMs).exec();
       await this.#renewLeases();
+      this.#reportLoads();
       const nodes = Object.keys(await this.#cmd.hgetall(this.#key('nodes'))).filter((n) => n !== me);
       const alive = await Promise.all(nodes.map((n) => this.#cmd.exists(this.#key(`alive:${n}`))));
       for (const [i, node] of nodes.entries()) {
@@ -779,7 +1021,7 @@ export class ClusterNode implements ClusterLink {
         // One survivor removes the dead node's routes and membership.
         const won = await this.#cmd.set(this.#key(`reap:${node}`), me, 'PX', this.#timeoutMs, 'NX');
         if (won === 'OK') {
-          await this.#cmd.multi().del(this.#key(`routes:${node}`)).hdel(this.#key('nodes'), node).publish(this.#channel, `d${node}`).exec();
+          await this.#cmd.multi().del(this.#key(`routes:${node}`), this.#key(`shares:${node}`)).hdel(this.#key('nodes'), node).publish(this.#channel, `d${node}`).exec();
           this.#logger.warn({ node: me, dead: node }, 'cluster: node timed out; its routes were removed');
           void this.#actFor(node).catch((err: unknown) => this.#logger.error({ node: me, dead: node, err }, 'cluster: the dead node\'s sessions could not be handled'));
         }
@@ -820,7 +1062,8 @@ export class ClusterNode implements ClusterLink {
         ids.push(id);
         if (data === undefined) continue;
         try {
-          receivers += broker.deliverRemote(decodeBusMessage(data));
+          const m = decodeBusMessage(data);
+          receivers += broker.deliverRemote(m, m.shared.length === 0 ? undefined : (t) => this.#reshare(m, t, m.hops));
           this.stats.received++;
         } catch (err) {
           this.#logger.error({ node: this.nodeId, err }, 'cluster: undeliverable bus entry skipped');
@@ -830,6 +1073,8 @@ export class ClusterNode implements ClusterLink {
       try {
         // What the deliveries stored (persistent sessions) is durable before Redis forgets the entries.
         await broker.settled();
+        // Shared-group messages passed on to other nodes are in their streams first.
+        if (this.pending) await this.forwarded();
         await this.#cmd.multi().xack(stream, GROUP, ...ids).xdel(stream, ...ids).exec();
       } catch {
         // Not acknowledged: read again as pending after the reconnect (at least once).
@@ -863,7 +1108,7 @@ export class ClusterNode implements ClusterLink {
     this.#deadTimers.clear();
     if (this.#started && !this.#redisDown) {
       const me = this.nodeId;
-      await this.#cmd.multi().del(this.#key(`routes:${me}`), this.#key(`alive:${me}`)).hdel(this.#key('nodes'), me)
+      await this.#cmd.multi().del(this.#key(`routes:${me}`), this.#key(`shares:${me}`), this.#key(`alive:${me}`)).hdel(this.#key('nodes'), me)
         .publish(this.#channel, `d${me}`).exec().catch(() => undefined);
     }
     for (const w of this.#waiters.splice(0)) w.resolve();
@@ -877,6 +1122,12 @@ export class ClusterNode implements ClusterLink {
       }
     }
   }
+}
+
+const isOnline = (m: ShareMember): boolean => m.online;
+
+function shareKey(group: string, filter: string): string {
+  return `${group}\u0000${filter}`;
 }
 
 /** The node of an owner or lease value "<node>|<token>"; undefined for none. */

@@ -22,6 +22,8 @@ export interface NodeConfig {
   nodeId: string;
   heartbeatInterval?: number;
   nodeTimeout?: number;
+  /** The broker's sharedSubscriptionStrategy (how this node picks members for what is published here). */
+  sharedSubscriptionStrategy?: 'round-robin' | 'random' | 'least-inflight';
 }
 
 export class PetrelNode {
@@ -86,6 +88,12 @@ export class PetrelNode {
     return this.waitFor((r) => r.msg === 'cluster route' && r.from === from && r.filter === filter && r.op === op, `route ${op}${filter} of ${from}`);
   }
 
+  /** Waits until this node learnt that `clientId` on `from` joined (online or offline), or left ('-'), the shared group `group`. */
+  share(from: string, group: string, clientId: string, op: 'online' | 'offline' | '-' = 'online', since = 0): Promise<LogRecord> {
+    return this.waitFor((r) => r.msg === 'cluster share' && r.from === from && r.group === group && r.clientId === clientId && r.op === op,
+      `share ${op} ${group} ${clientId} of ${from}`, START_MS, since);
+  }
+
   /** Waits until this node (re)loaded the routes of `from` after the `since` first records. */
   routesLoaded(from: string, since: number): Promise<LogRecord> {
     return this.waitFor((r) => r.msg === 'cluster routes loaded' && r.from === from && (r.routes as number) > 0, `the routes of ${from}`, START_MS, since);
@@ -101,6 +109,7 @@ export class PetrelNode {
       `  nodeId: ${c.nodeId}`,
       `  heartbeatInterval: ${c.heartbeatInterval ?? 200}`,
       `  nodeTimeout: ${c.nodeTimeout ?? 1500}`,
+      ...(c.sharedSubscriptionStrategy === undefined ? [] : ['broker:', `  sharedSubscriptionStrategy: ${c.sharedSubscriptionStrategy}`]),
       '',
     ].join('\n'));
     const child = spawn(process.execPath, [BIN, '--config', file, '--port', '0', '--ws-port', 'off', '--http-port', 'off', '--host', '127.0.0.1'],
