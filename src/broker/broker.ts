@@ -266,6 +266,41 @@ export class BrokerCore {
   }
 
   /**
+   * Cluster: a message from another node's stream for the sessions `clientIds` only (this node
+   * took them over from a dead node): each gets it through its matching subscriptions, as a route
+   * would have given it (shared groups left out); returns the number of receivers.
+   */
+  deliverTo(clientIds: Iterable<string>, message: RemoteMessage): number {
+    const st = this.#state;
+    const msg = createMessage({
+      topic: message.topic, payload: message.payload, qos: message.qos, retain: false, properties: message.properties, senderId: message.senderId, now: st.clock.now(),
+    });
+    let n = 0;
+    for (const clientId of clientIds) {
+      const session = st.registry.get(clientId);
+      if (session !== undefined) n += st.publishTo(session, msg, true);
+    }
+    return n;
+  }
+
+  /**
+   * Cluster: takes over the stored session of `clientId` (this node holds its client id lease
+   * with `token`), as a resume on another node would, but with no connection: it is offline
+   * here, with its subscriptions routed, its queue kept, its will and expiry timed here. False
+   * when there is no such session or it is here already.
+   */
+  async adoptSession(clientId: string, token: number): Promise<boolean> {
+    const st = this.#state;
+    const store = st.durability?.store;
+    if (store?.loadSession === undefined || st.registry.get(clientId) !== undefined) return false;
+    const loaded = await store.loadSession(clientId, token);
+    if (st.registry.get(clientId) !== undefined || loaded.state.sessions.length === 0) return false;
+    restoreState(st, loaded.state);
+    await st.durability?.commit();
+    return true;
+  }
+
+  /**
    * Cluster: `msg` (published here) for the member `clientId` of `$share/{group}/{filter}` that
    * the cluster picked, or another member here when it is not one any more; false when the group
    * has no member here.

@@ -239,10 +239,12 @@ export class BrokerState implements DropSink, Router {
    * Delivers `msg` to one session only, through its subscriptions that match the topic (one copy,
    * at the highest QoS they grant, with all their identifiers); returns 1 when delivered, else 0.
    */
-  publishTo(session: Session, msg: Message): number {
+  publishTo(session: Session, msg: Message, asRouted = false): number {
     let best: SubRecord | undefined;
     let subIds: number[] | undefined;
     for (const [filter, rec] of session.subscriptions) {
+      // As a route would: shared groups pick their own members, No Local holds [MQTT-3.8.3-3].
+      if (asRouted && (rec.group !== undefined || (rec.noLocal && session.clientId === msg.senderId))) continue;
       if (!matches(parseShared(filter)?.filter ?? filter, msg.topic)) continue;
       if (best === undefined || rec.qos > best.qos) best = rec;
       if (rec.subIds !== undefined) subIds = [...(subIds ?? []), ...rec.subIds];

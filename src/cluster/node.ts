@@ -32,7 +32,7 @@ import type { ClusterLink } from '../broker/cluster.js';
 import type { Message } from '../broker/message.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { connectRedis, type RedisConnection } from '../persistence/redis/connection.js';
-import type { StoredSession, StoreOp } from '../persistence/types.js';
+import type { StoredSession } from '../persistence/types.js';
 import type { WillMessage } from '../protocol/index.js';
 import { SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
 import { decodeBusMessage, encodeBusMessage, reencodeBusMessage } from './codec.js';
@@ -144,10 +144,9 @@ export interface ClusterBroker {
   publishWill(clientId: string, will: WillMessage): void;
 }
 
-/** What a survivor needs of the shared store to act for a dead node's sessions (the RedisStore). */
+/** What a survivor needs of the shared store to take a dead node's sessions over (the RedisStore). */
 export interface SharedSessions {
   ownedSessions(node: string): Promise<{ clientId: string; owner: string; session: StoredSession }[]>;
-  writeIfOwner(clientId: string, owner: string, ops: readonly StoreOp[]): Promise<boolean>;
 }
 
 interface LeaseScripts {
@@ -175,8 +174,8 @@ export class ClusterNode implements ClusterLink {
   readonly #blk: RedisConnection;
   #broker: BrokerCore | undefined;
   #sessions: SharedSessions | undefined;
-  /** Deadlines of dead nodes' sessions this node acts for (wills, expiry). */
-  readonly #deadTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** While above 0 (a dead node's sessions being taken over), route changes wait (see #takeOver). */
+  #holdRoutes = 0;
   /** Other nodes' filters: (filter, node id) -> node id. */
   readonly #routes = new TopicTree<string>({ cacheSize: 10_000, cacheBytes: 4 * 1024 * 1024 });
   /** The filters of each other node, as loaded and announced. */
@@ -550,7 +549,8 @@ export class ClusterNode implements ClusterLink {
    * by twice the node timeout; past that the claim fails (the CONNECT is refused).
    */
   async claim(clientId: string, clean: boolean): Promise<number> {
-    const deadline = Date.now() + 2 * this.#timeoutMs;
+    const start = Date.now();
+    const deadline = start + 3 * this.#timeoutMs;
     const me = this.nodeId;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new Error('cluster node closed');
@@ -562,9 +562,18 @@ export class ClusterNode implements ClusterLink {
         });
         this.#settling.set(clientId, { done, resolve });
         const owner = nodeOf(info);
-        if (owner !== undefined && owner !== me && this.#live.has(owner)) {
+        let answered = owner === undefined || owner === me;
+        if (!answered && this.#live.has(owner!) && await this.#cmd.exists(this.#key(`alive:${owner!}`)) === 1) {
           // The session is held (offline) by a live node: it writes it out and lets it go first.
-          await this.#askRelease(owner, clientId, clean, Math.max(0, deadline - Date.now()));
+          answered = await this.#askRelease(owner!, clientId, clean, Math.min(this.#timeoutMs, Math.max(0, deadline - Date.now())));
+        }
+        if (!answered && Date.now() < deadline - this.#timeoutMs) {
+          // Its node is dead (or does not answer): the survivor that reaps it takes the session
+          // over first, with what waits in the dead node's stream; then it is asked as above.
+          this.#settled(clientId);
+          await this.#lease.petrelRelease(this.#storeKey, clientId, `${me}|${token}`).catch(() => undefined);
+          await this.#ownerMoved(clientId, info, deadline - this.#timeoutMs);
+          continue;
         }
         this.#logger.debug({ node: me, clientId, token, from: owner ?? null }, 'cluster: client id claimed');
         return token;
@@ -601,20 +610,29 @@ export class ClusterNode implements ClusterLink {
     s.resolve();
   }
 
-  /** Asks `node` to let `clientId` go; resolves on its answer or after `ms`. */
-  async #askRelease(node: string, clientId: string, clean: boolean, ms: number): Promise<void> {
+  /** Waits (polling, bounded by `until`) until the owner of `clientId`'s session is no longer `owner`. */
+  async #ownerMoved(clientId: string, owner: string, until: number): Promise<void> {
+    while (!this.#closed && Date.now() < until) {
+      await delay(this.#heartbeatMs);
+      const now = await this.#cmd.hget(`${this.#storeKey}o`, clientId).catch(() => owner);
+      if (now !== owner) return;
+    }
+  }
+
+  /** Asks `node` to let `clientId` go; resolves on its answer (true) or after `ms` (false). */
+  async #askRelease(node: string, clientId: string, clean: boolean, ms: number): Promise<boolean> {
     let waiters = this.#releaseWaiters.get(clientId);
     if (waiters === undefined) this.#releaseWaiters.set(clientId, waiters = new Set());
     let timer: ReturnType<typeof setTimeout> | undefined;
     let wake = (): void => undefined;
-    const answered = new Promise<void>((resolve) => {
-      wake = resolve;
-      timer = setTimeout(resolve, ms);
+    const answered = new Promise<boolean>((resolve) => {
+      wake = () => resolve(true);
+      timer = setTimeout(() => resolve(false), ms);
     });
     waiters.add(wake);
     try {
       await this.#cmd.publish(this.#channel, `j${JSON.stringify({ k: 'release', from: this.nodeId, to: node, cid: clientId, clean })}`);
-      await answered;
+      return await answered;
     } finally {
       clearTimeout(timer);
       waiters.delete(wake);
@@ -670,63 +688,136 @@ export class ClusterNode implements ClusterLink {
     }
   }
 
-  // ---- a dead node's sessions -------------------------------------------------------------------
+  // ---- a dead node's sessions and stream --------------------------------------------------
 
   /**
-   * The survivor that reaped `dead` acts for its sessions: those whose client was connected lost
-   * their connection now (stored as offline, expiring after their interval, the will due after its
-   * delay); every will is published when due and every session ends when it expires, each step
-   * only while the dead node still owns the session (it may come back, or its client connect
-   * elsewhere and take the session over: then that node decides).
+   * The survivor that reaped `dead` takes its sessions over (adopts them: each becomes an offline
+   * session here, its subscriptions routed here, its will and expiry timed here, as after a
+   * restart of its own node), then announces the node gone together with the adopted routes (in
+   * that order, on one connection: a publisher sends a message either to the dead node's stream
+   * or here, never to both and never to neither), then delivers what waits in the dead node's
+   * stream: to the adopted sessions, and to a member picked anew for each shared-group message.
    */
-  async #actFor(dead: string): Promise<void> {
-    const store = this.#sessions;
-    if (store === undefined) return;
-    const now = Date.now();
-    let wills = 0;
-    for (const { clientId, owner, session: s } of await store.ownedSessions(dead)) {
-      const will = s.will;
-      let { expiresAt, willAt } = s;
-      if (expiresAt === undefined && willAt === undefined && s.expiryInterval !== 0xffffffff) {
-        // Connected when the node died (an offline session has its expiry set, or never expires).
-        expiresAt = now + s.expiryInterval * 1000;
+  async #takeOver(dead: string): Promise<void> {
+    const me = this.nodeId;
+    const adopted = new Set<string>();
+    this.#holdRoutes++;
+    try {
+      if (this.#sessions !== undefined) {
+        for (const { clientId, owner } of await this.#sessions.ownedSessions(dead)) {
+          if (this.#closed) return;
+          if (await this.#adopt(clientId, owner)) adopted.add(clientId);
+        }
       }
-      if (will !== undefined && willAt === undefined) willAt = now + (will.properties?.willDelayInterval ?? 0) * 1000;
-      const record: StoredSession = { ...s, expiresAt, willAt };
-      if (!await store.writeIfOwner(clientId, owner, [{ op: 'session', session: record }])) continue;
-      if (will !== undefined && willAt !== undefined) wills++;
-      this.#deadline(Math.min(willAt ?? Infinity, expiresAt ?? Infinity), () => this.#deadDue(clientId, owner, record));
+    } finally {
+      this.#holdRoutes--;
     }
-    this.#logger.info({ node: this.nodeId, dead, wills }, 'cluster: acting for the dead node\'s sessions');
+    await this.#cmd.multi().del(this.#key(`routes:${dead}`), this.#key(`shares:${dead}`)).hdel(this.#key('nodes'), dead).publish(this.#channel, `d${dead}`).exec();
+    this.#forget(dead);
+    this.#schedule();
+    this.#logger.warn({ node: me, dead, adopted: adopted.size }, 'cluster: node timed out; its routes were removed and its sessions taken over');
+    await this.#drain(dead, adopted);
   }
 
-  /** A will or the expiry of a dead node's session is due: published / ended if the session is still the dead node's. */
-  async #deadDue(clientId: string, owner: string, s: StoredSession): Promise<void> {
-    const store = this.#sessions!;
-    const now = Date.now();
-    const expired = s.expiresAt !== undefined && now >= s.expiresAt;
-    // [MQTT-3.1.3-9]: the will goes at the end of its delay or when the session ends, whichever is first.
-    const will = s.will !== undefined && s.willAt !== undefined && (expired || now >= s.willAt) ? s.will : undefined;
-    const next: StoredSession = { ...s, will: will === undefined ? s.will : undefined, willAt: will === undefined ? s.willAt : undefined };
-    const ops: StoreOp[] = expired ? [{ op: 'dropSession', clientId }] : [{ op: 'session', session: next }];
-    if (!await store.writeIfOwner(clientId, owner, ops)) return;
-    if (will !== undefined) {
-      this.#logger.info({ node: this.nodeId, clientId, topic: will.topic }, 'cluster: will of a dead node\'s client published');
-      (this.#broker as ClusterBroker | undefined)?.publishWill(clientId, { ...will });
+  /** Takes the session of `clientId` over from the dead node that owns it (`owner`), holding its client id lease meanwhile. */
+  async #adopt(clientId: string, owner: string): Promise<boolean> {
+    const me = this.nodeId;
+    const deadline = Date.now() + 2 * this.#timeoutMs;
+    for (;;) {
+      const [token, info] = await this.#lease.petrelAcquire(this.#storeKey, clientId, me, String(this.#timeoutMs));
+      if (token > 0) {
+        try {
+          // Someone else took it meanwhile (its client connected elsewhere): that node has it.
+          if (info !== owner) return false;
+          const ok = await this.#broker!.adoptSession(clientId, token);
+          if (ok) this.#logger.info({ node: me, clientId, from: nodeOf(owner) }, 'cluster: session of a dead node taken over');
+          return ok;
+        } catch (err) {
+          this.#logger.error({ node: me, clientId, err }, 'cluster: a dead node\'s session could not be taken over');
+          return false;
+        } finally {
+          await this.#lease.petrelRelease(this.#storeKey, clientId, `${me}|${token}`).catch(() => undefined);
+        }
+      }
+      // Held by the dead node: its lease lapses within the node timeout. Held by a live node: its
+      // client connected there and it took the session (the owner changed), or it waits for
+      // this take-over (see claim) and gives the lease back.
+      if (Date.now() >= deadline || this.#closed) return false;
+      if (this.#live.has(nodeOf(info) ?? '') && await this.#cmd.hget(`${this.#storeKey}o`, clientId) !== owner) return false;
+      await delay(this.#heartbeatMs);
     }
-    if (expired) this.#logger.info({ node: this.nodeId, clientId }, 'cluster: session of a dead node expired');
-    else if (next.expiresAt !== undefined) this.#deadline(next.expiresAt, () => this.#deadDue(clientId, owner, next));
   }
 
-  #deadline(at: number, run: () => Promise<void>): void {
-    if (at === Infinity || this.#closed) return;
-    const t = setTimeout(() => {
-      this.#deadTimers.delete(t);
-      if (Date.now() < at) this.#deadline(at, run);
-      else void run().catch((err: unknown) => this.#logger.error({ node: this.nodeId, err }, 'cluster: a dead node\'s deadline failed'));
-    }, Math.min(Math.max(0, at - Date.now()), 0x7fffffff));
-    t.unref();
-    this.#deadTimers.add(t);
+  /**
+   * Delivers what waits in the stream of `dead`: the stream is renamed (a publisher that still
+   * appends, or the node when it comes back, starts a new one), read to the end and deleted;
+   * again while entries arrive, until a node timeout passed without any, or the node is back.
+   */
+  async #drain(dead: string, adopted: ReadonlySet<string>): Promise<void> {
+    const src = this.#streamOf(dead);
+    let quietSince = Date.now();
+    let delivered = 0;
+    for (let round = 0; round < 10_000 && !this.#closed; round++) {
+      if (await this.#cmd.exists(this.#key(`alive:${dead}`)) === 1) break;
+      const orphan = `${this.#prefix}{node:${dead}}:orphan:${this.nodeId}:${Date.now()}:${round}`;
+      const moved = await this.#cmd.renamenx(src, orphan).then(() => true, () => false);
+      if (moved) {
+        delivered += await this.#drainKey(orphan, adopted);
+        quietSince = Date.now();
+        continue;
+      }
+      if (Date.now() - quietSince >= this.#timeoutMs) break;
+      await delay(this.#heartbeatMs);
+    }
+    this.#logger.info({ node: this.nodeId, dead, delivered }, 'cluster: the dead node\'s stream was delivered');
+  }
+
+  async #drainKey(key: string, adopted: ReadonlySet<string>): Promise<number> {
+    const broker = this.#broker!;
+    let n = 0;
+    for (let batch = 0; batch < 100_000 && !this.#closed; batch++) {
+      const entries = await this.#cmd.xrangeBuffer(key, '-', '+', 'COUNT', this.#readCount);
+      if (entries.length === 0) break;
+      const ids: Buffer[] = [];
+      for (const [id, fields] of entries) {
+        ids.push(id);
+        let data: Buffer | undefined;
+        for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString('latin1') === 'm') data = fields[i + 1];
+        if (data === undefined) continue;
+        try {
+          const m = decodeBusMessage(data);
+          if (m.plain) n += broker.deliverTo(adopted, m);
+          for (const t of m.shared) n += this.#placeShared(m, t, m.hops);
+        } catch (err) {
+          this.#logger.error({ node: this.nodeId, err }, 'cluster: undeliverable bus entry of a dead node skipped');
+        }
+      }
+      // Stored here (or in another node's stream) before the entries go.
+      await broker.settled();
+      if (this.pending) await this.forwarded();
+      await this.#cmd.xdel(key, ...ids);
+    }
+    if (!this.#closed) await this.#cmd.del(key);
+    return n;
+  }
+
+  /** A shared-group message of a dead node's stream: to a member picked anew (here, or forwarded). */
+  #placeShared(m: RemoteMessage, t: SharedTarget, hops: number): number {
+    const g = this.#shares.get(shareKey(t.group, t.filter));
+    const member = g === undefined ? undefined : this.#pick(g, undefined);
+    if (member === undefined) {
+      this.stats.unplaced++;
+      this.#logger.warn({ node: this.nodeId, group: t.group, filter: t.filter, topic: m.topic }, 'cluster: shared-group message without a member on any node; dropped');
+      return 0;
+    }
+    if (member.node === this.nodeId) {
+      return this.#broker!.deliverRemote({ ...m, plain: false, shared: [{ group: t.group, filter: t.filter, clientId: member.clientId }] });
+    }
+    member.sent++;
+    this.stats.reshared++;
+    this.#enqueue(member.node, reencodeBusMessage(m, [{ group: t.group, filter: t.filter, clientId: member.clientId }], hops + 1), m.qos > 0 ? this.#epoch : -1);
+    this.#schedule();
+    return 1;
   }
 
   // ---- forwarding ----------------------------------------------------------------------------
@@ -789,7 +880,7 @@ export class ClusterNode implements ClusterLink {
     // Before start (the broker restoring its sessions) and while Redis is away, forwards and
     // route changes wait: start and the reconnect write every route anyway.
     if (this.#redisDown || this.#reading === undefined) return;
-    if (this.#routeChanges.size > 0 || this.#shareChanges.size > 0) this.#writeRoutes();
+    if ((this.#routeChanges.size > 0 || this.#shareChanges.size > 0) && this.#holdRoutes === 0) this.#writeRoutes();
     for (const [node, list] of this.#out) {
       if (list.length === 0) continue;
       this.#out.set(node, []);
@@ -1017,13 +1108,14 @@ export class ClusterNode implements ClusterLink {
           }
           continue;
         }
-        this.#forget(node);
-        // One survivor removes the dead node's routes and membership.
-        const won = await this.#cmd.set(this.#key(`reap:${node}`), me, 'PX', this.#timeoutMs, 'NX');
+        // Its shared-group members are picked no more; its routes stay until the survivor that
+        // reaps it took its sessions over (what is sent to its stream meanwhile is delivered then).
+        this.#live.delete(node);
+        this.#dropMembers(node);
+        // One survivor reaps it: takes its sessions and its stream over, then removes its routes.
+        const won = await this.#cmd.set(this.#key(`reap:${node}`), me, 'PX', 4 * this.#timeoutMs, 'NX');
         if (won === 'OK') {
-          await this.#cmd.multi().del(this.#key(`routes:${node}`), this.#key(`shares:${node}`)).hdel(this.#key('nodes'), node).publish(this.#channel, `d${node}`).exec();
-          this.#logger.warn({ node: me, dead: node }, 'cluster: node timed out; its routes were removed');
-          void this.#actFor(node).catch((err: unknown) => this.#logger.error({ node: me, dead: node, err }, 'cluster: the dead node\'s sessions could not be handled'));
+          void this.#takeOver(node).catch((err: unknown) => this.#logger.error({ node: me, dead: node, err }, 'cluster: the dead node could not be taken over'));
         }
       }
     } catch {
@@ -1104,8 +1196,6 @@ export class ClusterNode implements ClusterLink {
     this.#closed = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    for (const t of this.#deadTimers) clearTimeout(t);
-    this.#deadTimers.clear();
     if (this.#started && !this.#redisDown) {
       const me = this.nodeId;
       await this.#cmd.multi().del(this.#key(`routes:${me}`), this.#key(`shares:${me}`), this.#key(`alive:${me}`)).hdel(this.#key('nodes'), me)

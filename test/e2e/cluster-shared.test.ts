@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { clientOptions, connectClient, endAll, Inbox, waitFor, withTimeout } from '../helpers/mqttjs.js';
-import { PetrelNode } from '../helpers/petrel-node.js';
+import { type LogRecord, PetrelNode } from '../helpers/petrel-node.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 let redis: RedisServer;
@@ -124,6 +124,36 @@ describe('shared subscriptions across the nodes of a cluster', () => {
     await withAll([m1, back, m3], 15);
     assert.ok(back.messages.every((x) => x.payload.startsWith('later-')), `only later messages, got ${JSON.stringify(back.messages.map((x) => x.payload))}`);
     onceEach([m1, back, m3], 'tasks', [...sent, ...later]);
+  });
+
+  test('a SIGKILLed node: what waits in its stream reaches the group\'s other members, and its persistent subscriber on the node it reconnects to', async (t) => {
+    const m1 = await member(t, a, 'dd-1', '$share/dd/alerts');
+    const m2 = await member(t, b, 'dd-2', '$share/dd/alerts');
+    const m3 = await member(t, c, 'dd-3', '$share/dd/alerts');
+    const sub = await member(t, b, 'dd-sub', 'alerts', persistent);
+    await Promise.all([a.share('b', 'dd', 'dd-2'), a.share('c', 'dd', 'dd-3'), a.route('b', 'alerts')]);
+    await endAll([sub.client]);
+    await b.stop('SIGKILL');
+    await endAll([m2.client]);
+    const pub = await publisher(t, a, 'dd-pub');
+    const sent = payloads(30, 'alert');
+    // Acknowledged once in Redis. Node a routes to node b until a survivor took node b over:
+    // the round robin's picks of dd-2 and every message for dd-sub wait in node b's stream.
+    await Promise.all(sent.map((p) => pub.publishAsync('alerts', p, { qos: 1 })));
+    await withAll([m1, m3], 30);
+    onceEach([m1, m3], 'alerts', sent);
+    assert.equal(m2.messages.length, 0);
+    // The survivor delivered the stream: the 30 for dd-sub's session, and the group's picks of dd-2.
+    const drained = (r: LogRecord): boolean => r.msg === 'cluster: the dead node\'s stream was delivered' && r.dead === 'b';
+    const report = await Promise.any([a.waitFor(drained, 'the stream delivered'), c.waitFor(drained, 'the stream delivered')]);
+    assert.ok((report.delivered as number) > 30, `shared-group picks of dd-2 waited in node b's stream too: ${String(report.delivered)}`);
+    // The persistent subscriber comes back on another node: its session, with what waited, is there [MQTT-3.2.2-2].
+    const back = new Inbox(mqtt.connect(c.url, clientOptions(5, { clientId: 'dd-sub', ...persistent })));
+    t.after(() => endAll([back.client]));
+    const [connack] = await waitFor(back.client, 'connect', 15_000);
+    assert.equal((connack as { sessionPresent: boolean }).sessionPresent, true);
+    await back.until((x) => x.length >= 30, 'the 30 alerts that waited in the dead node\'s stream', 15_000);
+    assert.deepEqual(back.on('alerts').map((m) => m.payload), sent, 'every one once, in order');
   });
 });
 

@@ -83,9 +83,9 @@ export class PetrelNode {
     }), ms, `${what} on node ${this.nodeId}`);
   }
 
-  /** Waits until this node learnt that `from` routes `filter` (added, or with op '-', removed). */
-  route(from: string, filter: string, op: '+' | '-' = '+'): Promise<LogRecord> {
-    return this.waitFor((r) => r.msg === 'cluster route' && r.from === from && r.filter === filter && r.op === op, `route ${op}${filter} of ${from}`);
+  /** Waits until this node learnt (after the `since` first records) that `from` routes `filter` (added, or with op '-', removed). */
+  route(from: string, filter: string, op: '+' | '-' = '+', since = 0): Promise<LogRecord> {
+    return this.waitFor((r) => r.msg === 'cluster route' && r.from === from && r.filter === filter && r.op === op, `route ${op}${filter} of ${from}`, START_MS, since);
   }
 
   /** Waits until this node learnt that `clientId` on `from` joined (online or offline), or left ('-'), the shared group `group`. */
