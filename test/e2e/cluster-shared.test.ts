@@ -155,6 +155,26 @@ describe('shared subscriptions across the nodes of a cluster', () => {
     await back.until((x) => x.length >= 30, 'the 30 alerts that waited in the dead node\'s stream', 15_000);
     assert.deepEqual(back.on('alerts').map((m) => m.payload), sent, 'every one once, in order');
   });
+
+  test('a persistent client of a SIGKILLed node reconnecting elsewhere at once gets what waited in the dead node\'s stream', async (t) => {
+    if (!b.running) await b.restart();
+    const sub = await connectClient(b.url, 5, { clientId: 'mv-sub', ...persistent });
+    t.after(() => endAll([sub]));
+    await sub.subscribeAsync('moves', { qos: 1 });
+    await a.route('b', 'moves');
+    await b.stop('SIGKILL');
+    await endAll([sub]);
+    const pub = await publisher(t, a, 'mv-pub');
+    const sent = payloads(10, 'move');
+    await Promise.all(sent.map((p) => pub.publishAsync('moves', p, { qos: 1 })));
+    // Its lease lapses with the node; the CONNECT waits until a survivor took the session over.
+    const back = new Inbox(mqtt.connect(c.url, clientOptions(5, { clientId: 'mv-sub', ...persistent, connectTimeout: 20_000 })));
+    t.after(() => endAll([back.client]));
+    const [connack] = await waitFor(back.client, 'connect', 20_000);
+    assert.equal((connack as { sessionPresent: boolean }).sessionPresent, true);
+    await back.until((x) => x.length >= 10, 'the 10 messages of the dead node\'s stream', 15_000);
+    assert.deepEqual(back.on('moves').map((m) => m.payload), sent, 'every one once, in order');
+  });
 });
 
 /** Waits (bounded) until the inboxes together hold `n` messages. */
