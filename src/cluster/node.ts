@@ -27,15 +27,15 @@
  * leave their caches, and one survivor removes them from Redis.
  */
 import type { Buffer } from 'node:buffer';
-import type { BrokerCore, RemoteMessage, SharedTarget } from '../broker/broker.js';
+import type { BrokerCore, SharedTarget } from '../broker/broker.js';
 import type { ClusterLink } from '../broker/cluster.js';
 import type { Message } from '../broker/message.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { connectRedis, type RedisConnection } from '../persistence/redis/connection.js';
 import type { StoredSession } from '../persistence/types.js';
-import type { WillMessage } from '../protocol/index.js';
+import { matches, parseShared, type WillMessage } from '../protocol/index.js';
 import { SharedGroup, type ShareStrategy, TopicTree } from '../router/index.js';
-import { decodeBusMessage, encodeBusMessage, reencodeBusMessage } from './codec.js';
+import { type BusMessage, decodeBusMessage, encodeBusMessage, reencodeBusMessage } from './codec.js';
 
 export interface ClusterNodeOptions {
   /** Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://). */
@@ -72,6 +72,24 @@ export interface ClusterStats {
   reshared: number;
   /** Shared-group messages that found no member of their group on any node (or were passed on too often). */
   unplaced: number;
+  /** Messages passed on to the new node of a session that had just moved away from here. */
+  passedOn: number;
+  /** Messages for a moved session that were not delivered (it was gone again, or its connect failed). */
+  lostInMove: number;
+}
+
+/** A session that moved from here to `node`: what arrives for it until `until` is passed on. */
+interface MovedOut {
+  readonly node: string;
+  readonly filters: readonly string[];
+  readonly until: number;
+}
+
+/** A session that moved here: the ids of messages it got directly, so that a copy passed on by its old node is dropped. */
+interface MovedIn {
+  readonly filters: readonly string[];
+  readonly until: number;
+  readonly seen: Set<string>;
 }
 
 /** A member of a shared group as this node knows it (any node's). */
@@ -157,7 +175,7 @@ interface LeaseScripts {
 
 export class ClusterNode implements ClusterLink {
   readonly nodeId: string;
-  readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0, reshared: 0, unplaced: 0 };
+  readonly stats: ClusterStats = { forwarded: 0, received: 0, dropped: 0, retries: 0, resyncs: 0, reshared: 0, unplaced: 0, passedOn: 0, lostInMove: 0 };
   readonly #prefix: string;
   readonly #heartbeatMs: number;
   readonly #timeoutMs: number;
@@ -176,6 +194,19 @@ export class ClusterNode implements ClusterLink {
   #sessions: SharedSessions | undefined;
   /** While above 0 (a dead node's sessions being taken over), route changes wait (see #takeOver). */
   #holdRoutes = 0;
+  /** Sessions that moved to another node lately (see #passOn). */
+  readonly #movedOut = new Map<string, MovedOut>();
+  /** Sessions that moved here lately, and claims of sessions coming from another node. */
+  readonly #movedIn = new Map<string, MovedIn>();
+  readonly #movingIn = new Set<string>();
+  /** Ids of the plain entries read while a session was on its way here (its claim not settled). */
+  readonly #recentDirect = new Set<string>();
+  /** Messages passed on for a session whose claim here is not settled yet: delivered once it is connected. */
+  readonly #parked = new Map<string, BusMessage[]>();
+  /** While above 0 (a session leaving for another node), a route that empties stays a node timeout longer. */
+  #moving = 0;
+  readonly #idPrefix = `${Date.now().toString(36)}.`;
+  #idCounter = 0;
   /** Other nodes' filters: (filter, node id) -> node id. */
   readonly #routes = new TopicTree<string>({ cacheSize: 10_000, cacheBytes: 4 * 1024 * 1024 });
   /** The filters of each other node, as loaded and announced. */
@@ -343,21 +374,23 @@ export class ClusterNode implements ClusterLink {
     }
     if (seen.size === 0 && picks === undefined) return n;
     const now = performance.now();
+    const id = `${this.nodeId}.${this.#idPrefix}${(this.#idCounter++).toString(36)}`;
+    const to = seen.size === 0 ? [] : [...seen];
     for (const node of seen) {
       const shared = picks?.get(node);
       if (shared === undefined) {
-        data ??= encodeBusMessage(msg, now);
+        data ??= encodeBusMessage(msg, now, id, to);
         this.#enqueue(node, data, epoch);
       } else {
         picks!.delete(node);
-        this.#enqueue(node, encodeBusMessage(msg, now, true, shared), epoch);
+        this.#enqueue(node, encodeBusMessage(msg, now, id, to, true, shared), epoch);
       }
       n++;
     }
     seen.clear();
     if (picks !== undefined) {
       for (const [node, shared] of picks) {
-        this.#enqueue(node, encodeBusMessage(msg, now, false, shared), epoch);
+        this.#enqueue(node, encodeBusMessage(msg, now, id, [], false, shared), epoch);
         n++;
       }
     }
@@ -377,7 +410,7 @@ export class ClusterNode implements ClusterLink {
   }
 
   /** A shared-group message whose member had gone from here (and no other member is here): passed on to a member elsewhere. */
-  #reshare(m: RemoteMessage, t: SharedTarget, hops: number): void {
+  #reshare(m: BusMessage, t: SharedTarget, hops: number): void {
     const g = this.#shares.get(shareKey(t.group, t.filter));
     const member = g === undefined || hops >= MAX_SHARE_HOPS ? undefined : this.#pick(g, this.nodeId);
     if (member === undefined) {
@@ -532,11 +565,106 @@ export class ClusterNode implements ClusterLink {
     const n = this.#local.get(filter) ?? 0;
     if (n <= 1) {
       this.#local.delete(filter);
-      if (n === 1) {
+      if (n === 1 && this.#moving > 0) {
+        // The session left for another node: publishers keep sending here until they learnt
+        // its new route (what comes is passed on, see #passOn), then the route goes.
+        const t = setTimeout(() => {
+          if (this.#local.has(filter) || this.#closed) return;
+          this.#routeChanges.set(filter, false);
+          this.#schedule();
+        }, this.#timeoutMs);
+        t.unref();
+      } else if (n === 1) {
         this.#routeChanges.set(filter, false);
         this.#schedule();
       }
     } else this.#local.set(filter, n - 1);
+  }
+
+  // ---- sessions that move between nodes -------------------------------------------------------
+
+  /** The plain (not shared) filters of a session here. */
+  #plainFilters(clientId: string): string[] {
+    return (this.#broker?.subscriptions(clientId) ?? []).map((s) => s.topicFilter).filter((f) => parseShared(f) === undefined);
+  }
+
+  /**
+   * An entry read here, after its delivery: sessions that moved away lately and whose filters
+   * match get it from their new node (for them alone). The publisher may not have known the new
+   * route yet, or its message was on its way here when the session left.
+   */
+  #passOn(m: BusMessage): void {
+    const now = Date.now();
+    let to: Map<string, string[]> | undefined;
+    for (const [cid, mv] of this.#movedOut) {
+      if (now >= mv.until) {
+        this.#movedOut.delete(cid);
+        continue;
+      }
+      // Still here (it got the message itself, and takes it along), or not matching.
+      if (!mv.filters.some((f) => matches(f, m.topic)) || this.#broker?.subscriptions(cid) !== undefined) continue;
+      to ??= new Map();
+      let list = to.get(mv.node);
+      if (list === undefined) to.set(mv.node, list = []);
+      list.push(cid);
+    }
+    if (to === undefined) return;
+    for (const [node, cids] of to) {
+      this.stats.passedOn += cids.length;
+      this.#enqueue(node, reencodeBusMessage(m, [], m.hops + 1, cids), m.qos > 0 ? this.#epoch : -1);
+    }
+    this.#schedule();
+  }
+
+  /** A plain entry read here: its id is remembered for the sessions that moved here lately and whose filters match. */
+  #sawDirect(m: BusMessage): void {
+    if (this.#movingIn.size > 0 && this.#recentDirect.size < 100_000) this.#recentDirect.add(m.id);
+    else if (this.#movingIn.size === 0 && this.#recentDirect.size > 0) this.#recentDirect.clear();
+    const now = Date.now();
+    for (const [cid, mv] of this.#movedIn) {
+      if (now >= mv.until) {
+        this.#movedIn.delete(cid);
+        continue;
+      }
+      if (mv.seen.size < 100_000 && mv.filters.some((f) => matches(f, m.topic))) mv.seen.add(m.id);
+    }
+  }
+
+  /** An entry passed on by a session's old node, for `m.only`: delivered, unless it came directly already. */
+  #deliverPassedOn(m: BusMessage): number {
+    let n = 0;
+    for (const cid of m.only) {
+      if (this.#settling.has(cid)) {
+        let list = this.#parked.get(cid);
+        if (list === undefined) this.#parked.set(cid, list = []);
+        if (list.length < 100_000) list.push(m);
+        else this.stats.lostInMove++;
+        continue;
+      }
+      n += this.#deliverMoved(cid, m);
+    }
+    return n;
+  }
+
+  #deliverMoved(cid: string, m: BusMessage): number {
+    if (m.id !== '' && m.to.includes(this.nodeId)) {
+      // Its publisher sent it here too: the session got that copy (or gets it: it comes after
+      // this one), unless the copy was read before the session arrived.
+      if (this.#movedIn.get(cid)?.seen.has(m.id) === true || !this.#recentDirect.has(m.id)) return 0;
+    }
+    const n = this.#broker!.deliverTo([cid], m);
+    if (n > 0 || this.#broker!.subscriptions(cid) !== undefined) return n;
+    const mv = this.#movedOut.get(cid);
+    if (mv !== undefined && m.hops < MAX_SHARE_HOPS) {
+      // It moved on again.
+      this.stats.passedOn++;
+      this.#enqueue(mv.node, reencodeBusMessage(m, [], m.hops + 1, [cid]), m.qos > 0 ? this.#epoch : -1);
+      this.#schedule();
+    } else {
+      this.stats.lostInMove++;
+      this.#logger.warn({ node: this.nodeId, clientId: cid, topic: m.topic }, 'cluster: a message passed on for a moved session found no session');
+    }
+    return 0;
   }
 
   // ---- client ids cluster-wide ----------------------------------------------------------------
@@ -550,7 +678,7 @@ export class ClusterNode implements ClusterLink {
    */
   async claim(clientId: string, clean: boolean): Promise<number> {
     const start = Date.now();
-    const deadline = start + 3 * this.#timeoutMs;
+    const deadline = start + 4 * this.#timeoutMs;
     const me = this.nodeId;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new Error('cluster node closed');
@@ -565,7 +693,9 @@ export class ClusterNode implements ClusterLink {
         let answered = owner === undefined || owner === me;
         if (!answered && this.#live.has(owner!) && await this.#cmd.exists(this.#key(`alive:${owner!}`)) === 1) {
           // The session is held (offline) by a live node: it writes it out and lets it go first.
+          this.#movingIn.add(clientId);
           answered = await this.#askRelease(owner!, clientId, clean, Math.min(this.#timeoutMs, Math.max(0, deadline - Date.now())));
+          if (!answered) this.#movingIn.delete(clientId);
         }
         if (!answered && Date.now() < deadline - this.#timeoutMs) {
           // Its node is dead (or does not answer): the survivor that reaps it takes the session
@@ -591,10 +721,25 @@ export class ClusterNode implements ClusterLink {
     this.#leases.set(clientId, token);
     this.#settled(clientId);
     this.#shareOnline(clientId, true);
+    this.#movedOut.delete(clientId);
+    // Longer than the old node passes messages on (twice the node timeout from its release).
+    if (this.#movingIn.delete(clientId)) this.#movedIn.set(clientId, { filters: this.#plainFilters(clientId), until: Date.now() + 3 * this.#timeoutMs, seen: new Set() });
+    const parked = this.#parked.get(clientId);
+    if (parked !== undefined) {
+      this.#parked.delete(clientId);
+      for (const m of parked) this.#deliverMoved(clientId, m);
+    }
   }
 
   unclaimed(clientId: string, token: number): void {
     this.#settled(clientId);
+    this.#movingIn.delete(clientId);
+    const parked = this.#parked.get(clientId);
+    if (parked !== undefined) {
+      // Its connect failed: the session (loaded or not) gets them if it is here, else they are counted lost.
+      this.#parked.delete(clientId);
+      for (const m of parked) this.#deliverMoved(clientId, m);
+    }
     if (this.#leases.get(clientId) === token) {
       this.#leases.delete(clientId);
       this.#shareOnline(clientId, false);
@@ -645,10 +790,16 @@ export class ClusterNode implements ClusterLink {
     const settling = this.#settling.get(clientId);
     if (settling !== undefined) await Promise.race([settling.done, delay(this.#timeoutMs)]);
     const token = this.#leases.get(clientId);
+    const filters = clean ? [] : this.#plainFilters(clientId);
+    // What arrives here for it once it left is passed on to its new node for a while (see #passOn).
+    if (filters.length > 0) this.#movedOut.set(clientId, { node: from, filters, until: Date.now() + 2 * this.#timeoutMs });
+    this.#moving++;
     try {
       await (this.#broker as ClusterBroker | undefined)?.releaseSession(clientId, clean);
     } catch (err) {
       this.#logger.error({ node: this.nodeId, clientId, err }, 'cluster: session release failed');
+    } finally {
+      this.#moving--;
     }
     if (token !== undefined && this.#leases.get(clientId) === token) {
       this.#leases.delete(clientId);
@@ -802,7 +953,7 @@ export class ClusterNode implements ClusterLink {
   }
 
   /** A shared-group message of a dead node's stream: to a member picked anew (here, or forwarded). */
-  #placeShared(m: RemoteMessage, t: SharedTarget, hops: number): number {
+  #placeShared(m: BusMessage, t: SharedTarget, hops: number): number {
     const g = this.#shares.get(shareKey(t.group, t.filter));
     const member = g === undefined ? undefined : this.#pick(g, undefined);
     if (member === undefined) {
@@ -1155,7 +1306,12 @@ export class ClusterNode implements ClusterLink {
         if (data === undefined) continue;
         try {
           const m = decodeBusMessage(data);
-          receivers += broker.deliverRemote(m, m.shared.length === 0 ? undefined : (t) => this.#reshare(m, t, m.hops));
+          if (m.only.length > 0) receivers += this.#deliverPassedOn(m);
+          else {
+            if (m.plain && (this.#movedIn.size > 0 || this.#movingIn.size > 0 || this.#recentDirect.size > 0) && m.id !== '') this.#sawDirect(m);
+            receivers += broker.deliverRemote(m, m.shared.length === 0 ? undefined : (t) => this.#reshare(m, t, m.hops));
+            if (m.plain && this.#movedOut.size > 0) this.#passOn(m);
+          }
           this.stats.received++;
         } catch (err) {
           this.#logger.error({ node: this.nodeId, err }, 'cluster: undeliverable bus entry skipped');

@@ -128,6 +128,37 @@ describe('sessions across the nodes of a cluster', () => {
     }
   });
 
+  test('messages on their way to the old node while a session moves reach it on the new node: none lost, none twice', async (t) => {
+    const first = await client(t, a, 'mover', persistent);
+    await first.subscribeAsync('flow/#', { qos: 1 });
+    await c.route('a', 'flow/#');
+    await endAll([first]);
+    const pub = await client(t, c, 'mover-pub');
+    const total = 300;
+    const sent = Array.from({ length: total }, (_, i) => `flow-${i}`);
+    let moved: Promise<unknown> | undefined;
+    let back: Inbox | undefined;
+    // A steady stream of QoS 1 messages; a third of the way through, the client connects to node b.
+    for (let i = 0; i < total; i++) {
+      if (i === 100) {
+        back = new Inbox(mqtt.connect(b.url, clientOptions(5, { clientId: 'mover', ...persistent, connectTimeout: 20_000 })));
+        const inbox = back;
+        t.after(() => endAll([inbox.client]));
+        moved = waitFor(inbox.client, 'connect', 20_000);
+      }
+      await pub.publishAsync('flow/x', sent[i]!, { qos: 1 });
+    }
+    await moved;
+    const inbox = back!;
+    await inbox.until((m) => new Set(m.map((x) => x.payload)).size >= total, `the ${total} messages`, 15_000);
+    // A marker after everything: nothing more (no late copy) is on its way.
+    await pub.publishAsync('flow/x', 'marker', { qos: 1 });
+    await inbox.until((m) => m.some((x) => x.payload === 'marker'), 'the marker', 15_000);
+    const got = inbox.on('flow/x').map((m) => m.payload).filter((p) => p !== 'marker');
+    assert.deepEqual([...new Set(got)].sort(), [...sent].sort(), 'every message reached the moved session');
+    assert.equal(got.length, total, 'each once');
+  });
+
   test('a SIGKILLed node: a survivor publishes its clients\' wills [MQTT-3.1.2-8] and expires its sessions, the will at the session end [MQTT-3.1.3-9]', async (t) => {
     const watcher = new Inbox(await client(t, c, 'will-watcher'));
     await watcher.client.subscribeAsync('wills/#', { qos: 1 });
