@@ -120,6 +120,8 @@ const COALESCE_TURNS = 7;
 const THROTTLED = 512;
 /** Clean Start (3.1.1: Clean Session) of the accepted CONNECT, for ClientInfo. */
 const CLEAN_START = 1024;
+/** Nothing is written until `releaseOutput` (a cluster's CONNACK waits for the session's record). */
+const OUTPUT_HELD = 2048;
 /** Bit 15: this turn's output holds a large PUBLISH whose bytes are written as a view, not copied (see SHARE_MIN). */
 const SHARED = 1 << 15;
 
@@ -812,10 +814,20 @@ export class Connection implements SessionLink, Waiter {
     else if (!this.flushScheduled) this.state.scheduleFlush(this);
   }
 
+  /** Holds every write back until `releaseOutput` (what is sent meanwhile is collected); a close meanwhile writes nothing. */
+  holdOutput(): void {
+    this.#flags |= OUTPUT_HELD;
+  }
+
+  releaseOutput(): void {
+    this.#flags &= ~OUTPUT_HELD;
+    if (this.phase !== 'closed') this.flush();
+  }
+
   /** Writes everything collected so far in one write. */
   flush(): void {
     const pending = this.#pending;
-    if (pending === undefined || this.phase === 'closed' && this.stream.destroyed) return;
+    if (pending === undefined || this.phase === 'closed' && this.stream.destroyed || (this.#flags & OUTPUT_HELD) !== 0) return;
     const many = Array.isArray(pending);
     const count = many ? pending.length : 1;
     let out: Buffer | Buffer[];

@@ -209,11 +209,26 @@ async function claimed(c: Connection, claim: Promise<number>, pending: PendingCo
   }
   c.leaseToken = token;
   acceptNow(c, pending, authProps);
-  if (c.phase === 'connected') cluster.connected?.(pending.clientId, token);
-  else {
+  if (c.phase !== 'connected') {
     c.leaseToken = 0;
     cluster.unclaimed?.(pending.clientId, token);
+    return;
   }
+  cluster.connected?.(pending.clientId, token);
+  // The CONNACK (and what follows it) is written once the session's record is in the shared
+  // store: a node killed right after CONNACK loses no session, and its will is published by a
+  // survivor. The client's next packets wait meanwhile (this handler is still running).
+  const durability = st.durability;
+  if (durability === undefined || !durability.pending) return;
+  c.holdOutput();
+  try {
+    await durability.commit();
+  } catch (err) {
+    st.logger.error({ clientId: pending.clientId, err }, 'cluster: session could not be stored; connection closed');
+    c.close(new MqttError(ReasonCode.UnspecifiedError, 'session could not be stored'));
+    return;
+  }
+  c.releaseOutput();
 }
 
 function acceptNow(c: Connection, pending: PendingConnect, authProps: Properties | undefined): void {
