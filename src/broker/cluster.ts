@@ -31,6 +31,13 @@ export interface ClusterLink {
   shareJoined?(group: string, filter: string, clientId: string): void;
   /** The inverse of `shareJoined`. */
   shareLeft?(group: string, filter: string, clientId: string): void;
+  /**
+   * With `shareJoined`: whether the group has a member other than `clientId` here, on any node
+   * (an online one when `online`): a leaving member's unacknowledged messages can move to it.
+   */
+  shareAvailable?(group: string, filter: string, clientId: string, online: boolean): boolean;
+  /** With `shareJoined`: gives `msg` to another member than `clientId` here, on any node (online first); false when there is none. */
+  reshare?(group: string, filter: string, msg: Message, clientId: string): boolean;
   /** A session here subscribed to `filter` (the plain filter; for a shared subscription, the group's unless `shareJoined`). */
   subscribed(filter: string): void;
   /** The inverse of `subscribed`, once per earlier call. */

@@ -412,9 +412,13 @@ export class BrokerState implements DropSink, Router {
    */
   redistribute(session: Session, mode: 'lost' | 'left' | 'ended', group?: SharedGroup<SubRecord>): void {
     const now = this.clock.now();
+    // In a cluster whose link picks members cluster-wide, the other members may be on any node.
+    const cluster = this.cluster?.reshare !== undefined && this.cluster.shareAvailable !== undefined ? this.cluster : undefined;
     const movable = (o: Outgoing): boolean => {
       if (mode === 'ended') return true;
-      if (group !== undefined && groupKey(o.group as SharedGroup<SubRecord>) !== groupKey(group)) return false;
+      const g = o.group as SharedGroup<SubRecord>;
+      if (group !== undefined && groupKey(g) !== groupKey(group)) return false;
+      if (cluster !== undefined) return cluster.shareAvailable!(g.group, g.filter, session.clientId, mode === 'lost');
       const live = this.#liveGroup(o);
       if (live === undefined) return false;
       for (const m of live.members()) if (m.session !== session && (mode === 'left' || m.session.link !== undefined)) return true;
@@ -422,8 +426,11 @@ export class BrokerState implements DropSink, Router {
     };
     for (const o of session.withdrawShared(movable)) {
       const live = this.#liveGroup(o);
+      const g = o.group as SharedGroup<SubRecord>;
       if (isExpired(o.msg, now)) this.dropped(session, o.msg, 'expired');
-      else if (live === undefined || !deliverShared(this, live, o.msg, now, session)) this.dropped(session, o.msg, 'no-receiver');
+      else if (cluster !== undefined) {
+        if (!cluster.reshare!(g.group, g.filter, o.msg, session.clientId)) this.dropped(session, o.msg, 'no-receiver');
+      } else if (live === undefined || !deliverShared(this, live, o.msg, now, session)) this.dropped(session, o.msg, 'no-receiver');
     }
     if (session.link !== undefined) session.pump(now);
   }

@@ -426,6 +426,29 @@ export class ClusterNode implements ClusterLink {
 
   // ---- shared groups: the members of every node ------------------------------------------
 
+  shareAvailable(group: string, filter: string, clientId: string, online: boolean): boolean {
+    const g = this.#shares.get(shareKey(group, filter));
+    if (g === undefined) return false;
+    for (const m of g.members()) if ((m.node !== this.nodeId || m.clientId !== clientId) && (!online || m.online)) return true;
+    return false;
+  }
+
+  /** A leaving member's unacknowledged message (see BrokerState.redistribute): to another member, on any node, online first. */
+  reshare(group: string, filter: string, msg: Message, clientId: string): boolean {
+    const g = this.#shares.get(shareKey(group, filter));
+    if (g === undefined || this.#closed) return false;
+    const other = (m: ShareMember): boolean => m.node !== this.nodeId || m.clientId !== clientId;
+    const member = g.pick(this.#strategy, (m) => m.online && other(m), this.#loadOf) ?? g.pick(this.#strategy, other, this.#loadOf);
+    if (member === undefined) return false;
+    if (member.node === this.nodeId) return this.#broker?.deliverToMember(group, filter, member.clientId, msg) === true;
+    member.sent++;
+    this.stats.reshared++;
+    const id = `${this.nodeId}.${this.#idPrefix}${(this.#idCounter++).toString(36)}`;
+    this.#enqueue(member.node, encodeBusMessage(msg, performance.now(), id, [], false, [{ group, filter, clientId: member.clientId }]), msg.qos > 0 ? this.#epoch : -1);
+    this.#schedule();
+    return true;
+  }
+
   shareJoined(group: string, filter: string, clientId: string): void {
     const key = shareKey(group, filter);
     let keys = this.#localShares.get(clientId);

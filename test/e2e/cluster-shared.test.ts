@@ -126,6 +126,38 @@ describe('shared subscriptions across the nodes of a cluster', () => {
     onceEach([m1, back, m3], 'tasks', [...sent, ...later]);
   });
 
+  test('§4.8.2 a member that leaves with unacknowledged messages: another node\'s member gets them', async (t) => {
+    // A member that never acknowledges (its QoS 1 deliveries stay in flight at the broker).
+    let unacked = 0;
+    let counted = (): void => undefined;
+    const stuck = await connectClient(a.url, 5, {
+      clientId: 'rd-stuck',
+      customHandleAcks: () => {
+        unacked++;
+        counted();
+      },
+    });
+    t.after(() => endAll([stuck]));
+    await stuck.subscribeAsync('$share/rd/orders', { qos: 1 });
+    const other = await member(t, c, 'rd-other', '$share/rd/orders');
+    await a.share('c', 'rd', 'rd-other');
+    const pub = await publisher(t, a, 'rd-pub');
+    const sent = payloads(10, 'rd');
+    await Promise.all(sent.map((p) => pub.publishAsync('orders', p, { qos: 1 })));
+    await other.until((x) => x.length >= 5, 'the other member\'s half');
+    // All 10 were routed (acknowledged): 5 went to rd-stuck, which took the first and reads no more until it acknowledges it.
+    await withTimeout(new Promise<void>((resolve) => {
+      counted = () => {
+        if (unacked >= 1) resolve();
+      };
+      counted();
+    }), 15_000, 'a message at the stuck member');
+    // Its session ends with its connection: its in-flight messages go to the member on node c.
+    await endAll([stuck]);
+    await other.until((x) => x.length >= 10, 'all 10 at the other member', 15_000);
+    assert.deepEqual(other.on('orders').map((m) => m.payload).sort(), [...sent].sort());
+  });
+
   test('a SIGKILLed node: what waits in its stream reaches the group\'s other members, and its persistent subscriber on the node it reconnects to', async (t) => {
     const m1 = await member(t, a, 'dd-1', '$share/dd/alerts');
     const m2 = await member(t, b, 'dd-2', '$share/dd/alerts');
