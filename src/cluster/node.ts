@@ -23,8 +23,13 @@
  * Failure. While Redis is away, local clients are served as usual; forwards wait in a bounded
  * queue (`maxPendingMessages`, oldest dropped beyond, every drop counted in `stats.dropped` and
  * logged) and go out when Redis is back, followed by a resync of the route table. Heartbeats
- * (`alive:<node>` keys with a TTL of `nodeTimeout`) let the others see a dead node: its routes
- * leave their caches, and one survivor removes them from Redis.
+ * (`alive:<node>` keys with a TTL of `nodeTimeout`) let the others see a dead node: one survivor
+ * takes its sessions and its stream over, then its routes leave Redis and every cache.
+ *
+ * Shared subscriptions are picked cluster-wide: every node knows every group's members (with
+ * their online state), and the node where a message is published picks one member per group.
+ * Sessions that move to another node have what still arrives for them passed on.
+ * docs/cluster.md has the whole picture, with what is and is not guaranteed.
  */
 import type { Buffer } from 'node:buffer';
 import type { BrokerCore, SharedTarget } from '../broker/broker.js';
