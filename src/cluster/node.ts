@@ -701,8 +701,10 @@ export class ClusterNode implements ClusterLink {
    * Takes the lease of `clientId` (SET NX semantics with a fencing token): while another node
    * holds it, that node is asked to let the client go (its connection gets 0x8E) and the claim
    * waits for its answer, or for the lease to lapse when that node is dead; then, when the session
-   * itself is held by another live node, that node is asked to write it out and let it go. Bounded
-   * by twice the node timeout; past that the claim fails (the CONNECT is refused).
+   * itself is held by another live node, that node is asked to write it out and let it go; when
+   * it is held by a dead node, the claim waits (without the lease) until the survivor that reaps
+   * that node took it over, and then asks the survivor. Bounded by four node timeouts; past that
+   * the claim fails (the CONNECT is refused).
    */
   async claim(clientId: string, clean: boolean): Promise<number> {
     const start = Date.now();
