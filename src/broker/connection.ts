@@ -133,6 +133,15 @@ const SHARED = 1 << 15;
  */
 const SHARE_MIN = 4096;
 
+/** Writes a pending acknowledgement (type byte * 65536 + packet id, see `sendAck`) as its 4 bytes; returns the end. */
+function putAck(out: Buffer, pos: number, item: number): number {
+  out[pos] = Math.floor(item / 65536);
+  out[pos + 1] = 2;
+  out[pos + 2] = (item >> 8) & 0xff;
+  out[pos + 3] = item & 0xff;
+  return pos + 4;
+}
+
 /** Enhanced authentication state (5.0), when CONNECT named a method. */
 export interface AuthState {
   method: string;
@@ -161,6 +170,9 @@ class Extras {
   leaseToken = 0;
   auth: AuthState | undefined;
 }
+
+/** What a connection without `Extras` reads: the defaults. Never written. */
+const NO_EXTRAS: Readonly<Extras> = Object.freeze(new Extras());
 
 export class Connection implements SessionLink, Waiter {
   readonly state: BrokerState;
@@ -340,83 +352,83 @@ export class Connection implements SessionLink, Waiter {
 
   /** 5.0 inbound topic aliases: alias → topic (created on first use). */
   get aliasesIn(): Map<number, string> | undefined {
-    return this.#extra?.aliasesIn;
+    return (this.#extra ?? NO_EXTRAS).aliasesIn;
   }
 
   set aliasesIn(value: Map<number, string> | undefined) {
-    if (this.#extra !== undefined || value !== undefined) (this.#extra ??= new Extras()).aliasesIn = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.aliasesIn) (this.#extra ??= new Extras()).aliasesIn = value;
   }
 
   get aliasesOut(): Map<string, number> | undefined {
-    return this.#extra?.aliasesOut;
+    return (this.#extra ?? NO_EXTRAS).aliasesOut;
   }
 
   set aliasesOut(value: Map<string, number> | undefined) {
-    if (this.#extra !== undefined || value !== undefined) (this.#extra ??= new Extras()).aliasesOut = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.aliasesOut) (this.#extra ??= new Extras()).aliasesOut = value;
   }
 
   get aliasBytesIn(): number {
-    return this.#extra?.aliasBytesIn ?? 0;
+    return (this.#extra ?? NO_EXTRAS).aliasBytesIn;
   }
 
   set aliasBytesIn(value: number) {
-    if (this.#extra !== undefined || value !== 0) (this.#extra ??= new Extras()).aliasBytesIn = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.aliasBytesIn) (this.#extra ??= new Extras()).aliasBytesIn = value;
   }
 
   get aliasBytesOut(): number {
-    return this.#extra?.aliasBytesOut ?? 0;
+    return (this.#extra ?? NO_EXTRAS).aliasBytesOut;
   }
 
   set aliasBytesOut(value: number) {
-    if (this.#extra !== undefined || value !== 0) (this.#extra ??= new Extras()).aliasBytesOut = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.aliasBytesOut) (this.#extra ??= new Extras()).aliasBytesOut = value;
   }
 
   get disconnectReason(): number {
-    return this.#extra?.disconnectReason ?? 0;
+    return (this.#extra ?? NO_EXTRAS).disconnectReason;
   }
 
   set disconnectReason(value: number) {
-    if (this.#extra !== undefined || value !== 0) (this.#extra ??= new Extras()).disconnectReason = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.disconnectReason) (this.#extra ??= new Extras()).disconnectReason = value;
   }
 
   get clientMaxPacketSize(): number {
-    return this.#extra?.clientMaxPacketSize ?? 0x10000000;
+    return (this.#extra ?? NO_EXTRAS).clientMaxPacketSize;
   }
 
   set clientMaxPacketSize(value: number) {
-    if (this.#extra !== undefined || value !== 0x10000000) (this.#extra ??= new Extras()).clientMaxPacketSize = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.clientMaxPacketSize) (this.#extra ??= new Extras()).clientMaxPacketSize = value;
   }
 
   get clientAliasMax(): number {
-    return this.#extra?.clientAliasMax ?? 0;
+    return (this.#extra ?? NO_EXTRAS).clientAliasMax;
   }
 
   set clientAliasMax(value: number) {
-    if (this.#extra !== undefined || value !== 0) (this.#extra ??= new Extras()).clientAliasMax = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.clientAliasMax) (this.#extra ??= new Extras()).clientAliasMax = value;
   }
 
   get connectExpiry(): number {
-    return this.#extra?.connectExpiry ?? 0;
+    return (this.#extra ?? NO_EXTRAS).connectExpiry;
   }
 
   set connectExpiry(value: number) {
-    if (this.#extra !== undefined || value !== 0) (this.#extra ??= new Extras()).connectExpiry = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.connectExpiry) (this.#extra ??= new Extras()).connectExpiry = value;
   }
 
   get leaseToken(): number {
-    return this.#extra?.leaseToken ?? 0;
+    return (this.#extra ?? NO_EXTRAS).leaseToken;
   }
 
   set leaseToken(value: number) {
-    if (this.#extra !== undefined || value !== 0) (this.#extra ??= new Extras()).leaseToken = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.leaseToken) (this.#extra ??= new Extras()).leaseToken = value;
   }
 
   get auth(): AuthState | undefined {
-    return this.#extra?.auth;
+    return (this.#extra ?? NO_EXTRAS).auth;
   }
 
   set auth(value: AuthState | undefined) {
-    if (this.#extra !== undefined || value !== undefined) (this.#extra ??= new Extras()).auth = value;
+    if (this.#extra !== undefined || value !== NO_EXTRAS.auth) (this.#extra ??= new Extras()).auth = value;
   }
 
   onData(chunk: Buffer): void {
@@ -907,11 +919,7 @@ export class Connection implements SessionLink, Waiter {
         pos = copyBytes(custom as Buffer, at, at - id, out, pos);
         at -= id;
       } else if (typeof item === 'number') {
-        out[pos] = Math.floor(item / 65536);
-        out[pos + 1] = 2;
-        out[pos + 2] = (item >> 8) & 0xff;
-        out[pos + 3] = item & 0xff;
-        pos += 4;
+        pos = putAck(out, pos, item);
       } else if ('idOffset' in item) {
         const bytes = item.bytes;
         if (bytes.length < SHARE_MIN) {
@@ -942,10 +950,7 @@ export class Connection implements SessionLink, Waiter {
   #gatherOne(item: PendingItem, id: number): Buffer {
     const out = Buffer.allocUnsafe(this.#pendingBytes);
     if (typeof item === 'number') {
-      out[0] = Math.floor(item / 65536);
-      out[1] = 2;
-      out[2] = (item >> 8) & 0xff;
-      out[3] = item & 0xff;
+      putAck(out, 0, item);
     } else if ('idOffset' in item) {
       stampPublish(item, out, 0, id & 0xffff, id > 65535);
     } else {
@@ -968,11 +973,7 @@ export class Connection implements SessionLink, Waiter {
         pos = copyBytes(custom as Buffer, at, at - id, out, pos);
         at -= id;
       } else if (typeof item === 'number') {
-        out[pos] = Math.floor(item / 65536);
-        out[pos + 1] = 2;
-        out[pos + 2] = (item >> 8) & 0xff;
-        out[pos + 3] = item & 0xff;
-        pos += 4;
+        pos = putAck(out, pos, item);
       } else if ('idOffset' in item) {
         pos = stampPublish(item, out, pos, id & 0xffff, id > 65535);
       } else {

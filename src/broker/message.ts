@@ -9,7 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import {
-  copyBytes, encode, PacketType, publishIdOffset, ProtocolVersion, type PreparedPublish, type Properties, type PublishPacket,
+  copyBytes, encode, isPerReceiverProperty, PacketType, publishIdOffset, ProtocolVersion, type PreparedPublish, type Properties, type PublishPacket,
   publishTemplate, type PublishTemplate, type QoS, writePublishHeader,
 } from '../protocol/index.js';
 
@@ -247,7 +247,7 @@ function onlyPerReceiver(p: Properties | undefined): boolean {
   if (p === undefined) return true;
   const from = p as Record<string, unknown>;
   for (const key in from) {
-    if (key !== 'messageExpiryInterval' && key !== 'topicAlias' && key !== 'subscriptionIdentifiers' && from[key] !== undefined) return false;
+    if (!isPerReceiverProperty(key) && from[key] !== undefined) return false;
   }
   return true;
 }

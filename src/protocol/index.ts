@@ -9,6 +9,6 @@ export { Decoder, decodeWhole, type DecoderOptions, type PacketSink } from './de
 export { encode } from './encoder.js';
 export {
   preparePublish, stampPublish, publishWithId, type PreparedPublish, publishIdOffset, publishTemplate, type PublishTemplate,
-  publishPropertiesLength, publishHeaderLength, writePublishHeader, copyBytes,
+  publishPropertiesLength, publishHeaderLength, writePublishHeader, copyBytes, isPerReceiverProperty,
 } from './packets/publish.js';
 export { validUtf8 } from './primitives.js';

@@ -160,6 +160,11 @@ export interface PublishTemplate {
   readonly propsLength: number;
 }
 
+/** The properties a 5.0 PUBLISH carries per receiver (a template leaves them out): expiry, alias, subscription ids. */
+export function isPerReceiverProperty(key: string): boolean {
+  return key === 'messageExpiryInterval' || key === 'topicAlias' || key === 'subscriptionIdentifiers';
+}
+
 /** Encodes the per-message part; Message Expiry Interval, Topic Alias and Subscription Identifiers in `props` are left out. */
 export function publishTemplate(topic: string, props: Properties | undefined): PublishTemplate {
   const topicLen = utf8Length(topic);
@@ -169,7 +174,7 @@ export function publishTemplate(topic: string, props: Properties | undefined): P
   if (props !== undefined) {
     const from = props as Record<string, unknown>;
     for (const key in from) {
-      if (key === 'messageExpiryInterval' || key === 'topicAlias' || key === 'subscriptionIdentifiers' || from[key] === undefined) continue;
+      if (isPerReceiverProperty(key) || from[key] === undefined) continue;
       ((shared ??= {}) as Record<string, unknown>)[key] = from[key];
     }
   }
