@@ -63,9 +63,13 @@ export interface SqliteStoreOptions {
   durability?: 'commit' | 'interval';
   /** Sync period of the operation log in 'interval' mode, in ms; default 1000. */
   intervalMs?: number;
-  /** Journal compaction period in ms; default 50. */
+  /**
+   * Journal compaction period in ms; default 500. Long enough that most deliveries are stored,
+   * sent and acknowledged within one period (their rows then never reach the tables); the ops wait
+   * in memory meanwhile, at most `compactOps` of them.
+   */
   compactMs?: number;
-  /** Compact at once when this many journaled ops wait; default 20,000. */
+  /** Compact at once when this many journaled ops wait; default 200,000 (about 30 MB of ops). */
   compactOps?: number;
   /** How often (ms) a compaction is synced and the log cut; default 1000. Compactions in between are not synced. */
   cutMs?: number;
@@ -255,8 +259,8 @@ export class SqliteStore implements Store {
     this.#logPath = `${this.#path}.oplog`;
     this.#interval = options.durability === 'interval';
     this.#intervalMs = options.intervalMs ?? 1000;
-    this.#compactMs = options.compactMs ?? 50;
-    this.#compactOps = options.compactOps ?? 20_000;
+    this.#compactMs = options.compactMs ?? 500;
+    this.#compactOps = options.compactOps ?? 200_000;
     this.#cutMs = options.cutMs ?? 1000;
     this.#preallocate = options.preallocate ?? 0;
     if (!(this.#intervalMs > 0)) throw new RangeError('intervalMs must be a positive number of milliseconds');
