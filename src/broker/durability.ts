@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WillMessage } from '../protocol/index.js';
-import type { InflightEntry, QueueEntry, Store, StoredMessage, StoredState, StoredSubscription, StoreOp } from '../persistence/types.js';
+import type { InflightEntry, QueueEntry, Store, StoredMessage, StoredState, StoredSubscription, StoreOp, WriteOptions } from '../persistence/types.js';
 import type { Clock } from '../session/clock.js';
 import { createMessage, type Message } from './message.js';
 import type { DurableSink, Outgoing, Session, SubRecord } from './session.js';
@@ -38,6 +38,8 @@ interface ReplyLink {
   /** Its sends ran (or its commit failed): a later reply must not join it, even before `chains` forgets it. */
   fired: boolean;
 }
+
+const LAZY: WriteOptions = Object.freeze({ lazy: true });
 
 /** The last link of each connection's reply chain (`chains` holds its promise). */
 const links = new WeakMap<object, ReplyLink>();
@@ -112,6 +114,8 @@ export class Durability implements DurableSink {
   readonly #counters: BrokerCounters;
   /** When (performance.now()) the first record of the batch being collected came. */
   #batchStart = 0;
+  /** Every op of the batch being collected ends a delivery ('complete'). */
+  #onlyEnds = true;
 
   constructor(store: Store, clock: Clock, wall: () => number, counters: BrokerCounters = new BrokerCounters()) {
     this.store = store;
@@ -138,6 +142,7 @@ export class Durability implements DurableSink {
   #add(op: StoreOp): void {
     if (this.#ops.length === 0) this.#batchStart = performance.now();
     this.#ops.push(op);
+    if (op.op !== 'complete') this.#onlyEnds = false;
     this.#added = true;
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -174,11 +179,18 @@ export class Durability implements DurableSink {
     this.#ops = [];
     const batch = this.#batch;
     this.#batch = undefined;
+    // A turn that only ended deliveries (PUBACK, PUBCOMP received) and whose changes no reply
+    // waits for is written lazily: lost in a crash, it costs a resend that QoS 1 allows and that
+    // QoS 2 answers with PUBREL [MQTT-4.4.0-1]; it need not cost a sync of its own.
+    const lazy = batch === undefined && this.#onlyEnds;
+    this.#onlyEnds = true;
+    // Nothing asked for these ops' commit: a later reply need not wait for their sync either.
+    if (lazy) this.#added = false;
     const counters = this.#counters;
     const batchStart = this.#batchStart;
     const writeStart = performance.now();
     const store = this.store;
-    const write = store.write(ops);
+    const write = lazy ? store.write(ops, LAZY) : store.write(ops);
     store.flush?.();
     this.#last = write.then(() => {
       const end = performance.now();

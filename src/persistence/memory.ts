@@ -8,7 +8,7 @@
  */
 import { StoreError } from './errors.js';
 import type {
-  InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp,
+  InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp, WriteOptions,
 } from './types.js';
 
 interface Held { readonly message: StoredMessage; refs: number }
@@ -56,7 +56,8 @@ export class MemoryStore implements Store {
     return Promise.resolve(state);
   }
 
-  write(ops: readonly StoreOp[]): Promise<void> {
+  /** `options.lazy` changes nothing here: every write is applied at once. */
+  write(ops: readonly StoreOp[], _options?: WriteOptions): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     const missing = this.#missingReference(ops);
     if (missing !== undefined) {

@@ -146,6 +146,16 @@ export interface LoadedSession {
   readonly previousOwner: string | undefined;
 }
 
+/** How `Store.write` may treat one write. */
+export interface WriteOptions {
+  /**
+   * No reply to a client waits for this write (the broker sets it for a turn whose only changes
+   * end deliveries: PUBACK or PUBCOMP received). Losing it in a crash means a delivery is sent
+   * again, which QoS 1 allows and QoS 2 answers with PUBREL, so it need not be synced on its own.
+   */
+  readonly lazy?: boolean;
+}
+
 export interface Store {
   /** False for the memory store: nothing survives the process. */
   readonly durable: boolean;
@@ -158,8 +168,11 @@ export interface Store {
    * not acknowledge what the batch covered.
    * Writes apply in call order, whether or not the earlier ones have resolved (the broker hands
    * each over at once and never waits for the one before), and their promises settle in call order.
+   * `options.lazy` says that no reply waits for this write: the store may make it durable later
+   * instead of at once (the SQLite store syncs it with the next write that is not lazy, or after
+   * `lazySyncMs`); a store may also treat it like any other write. It still applies in call order.
    */
-  write(ops: readonly StoreOp[]): Promise<void>;
+  write(ops: readonly StoreOp[], options?: WriteOptions): Promise<void>;
   /**
    * Up to `limit` queue entries of `clientId` with a seq above `afterSeq`, in seq order, each with
    * its message; sees every write whose promise resolved. How the broker reads back the deliveries

@@ -306,6 +306,21 @@ export function storeContract(name: string, make: () => Promise<MadeStore>): voi
       assert.deepEqual(messageIds(state), ['m2']);
     }));
 
+    test('a lazy write (WriteOptions.lazy) applies like any other, in call order, and resolves', () => withStore(async (f) => {
+      const settled: string[] = [];
+      await f.write(m(msg('m1')), inf(inflight('a', 1, 7, 'm1')), m(msg('m2')), inf(inflight('a', 2, 8, 'm2')));
+      const lazy = f.store.write([done('a', 7)], { lazy: true }).then(() => settled.push('lazy'));
+      const eager = f.write(done('a', 8)).then(() => settled.push('eager'));
+      await Promise.all([lazy, eager]);
+      assert.deepEqual(settled, ['lazy', 'eager']);
+      // Alone, a lazy write resolves too.
+      await f.store.write([m(msg('m3')), enq(queued('b', 1, 'm3'))], { lazy: true });
+      const state = await f.state();
+      assert.deepEqual(state.inflight, []);
+      assert.deepEqual(state.queue, [queued('b', 1, 'm3')]);
+      assert.deepEqual(messageIds(state), ['m3']);
+    }));
+
     test('a message referenced by 3 queues and a retained topic stays until its last reference goes', () => withStore(async (f) => {
       await f.write(m(msg('m')), enq(queued('a', 1, 'm')), enq(queued('b', 1, 'm')), enq(queued('c', 1, 'm')), ret('t', 'm'));
       const steps: StoreOp[] = [deq('a', 1), { op: 'unretain', topic: 't' }, deq('c', 1)];

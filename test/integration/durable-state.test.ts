@@ -16,7 +16,7 @@ import { messageBytes } from '../../src/broker/message.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import { SqliteStore } from '../../src/persistence/index.js';
 import { MemoryStore } from '../../src/persistence/memory.js';
-import type { Store, StoredState, StoreOp } from '../../src/persistence/types.js';
+import type { Store, StoredState, StoreOp, WriteOptions } from '../../src/persistence/types.js';
 import { encode, type Packet, PacketType } from '../../src/protocol/index.js';
 import { ManualClock, ManualTicker } from '../../src/session/clock.js';
 import { TestClient, within } from '../helpers/duplex-client.js';
@@ -55,11 +55,15 @@ class GatedStore implements Store {
     return this.inner.open();
   }
 
-  async write(ops: readonly StoreOp[]): Promise<void> {
+  /** Per write, whether it was lazy (`WriteOptions.lazy`). */
+  lazy: boolean[] = [];
+
+  async write(ops: readonly StoreOp[], options?: WriteOptions): Promise<void> {
     this.writes.push([...ops]);
+    this.lazy.push(options?.lazy === true);
     const gate = this.#gate;
     if (gate !== undefined) await gate.promise;
-    await this.inner.write(ops);
+    await this.inner.write(ops, options);
   }
 
   readQueue(clientId: string, afterSeq: number, limit: number): ReturnType<Store['readQueue']> {
@@ -465,6 +469,44 @@ describe('durable QoS 1/2 deliveries of persistent sessions', () => {
       if (op.op === 'inflight') assert.equal(op.entry.clientId, 'kept');
       if (op.op === 'message') assert.equal(op.message.topic, 'c/one');
     }
+    await b.closeConnections();
+  });
+
+  test('a turn that only ends deliveries (PUBACK, PUBCOMP received) is written lazily; one that a reply waits for is not', async () => {
+    const store = new GatedStore();
+    const b = brokerOn(store, { now: 1 });
+    await b.restore();
+    const kept = (await TestClient.connect(b, persistent('kept'))).client;
+    await kept.subscribe('l/#', 2, 1);
+    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+    await settled(b);
+    const before = store.writes.length;
+    pub.publish('l/one', 'q1', 1, 1);
+    await pub.expect(PacketType.Puback);
+    const p1 = await kept.expect(PacketType.Publish);
+    await settled(b);
+    const afterPublish = store.writes.length;
+    kept.send({ type: PacketType.Puback, packetId: p1.packetId as number });
+    await settled(b);
+    const afterPuback = store.writes.length;
+    // QoS 2: PUBREL waits for the commit of PUBREC's state [MQTT-4.3.3-5]; PUBCOMP ends it, lazily.
+    pub.publish('l/two', 'q2', 2, 2);
+    await pub.expect(PacketType.Pubrec);
+    pub.send({ type: PacketType.Pubrel, packetId: 2 });
+    await pub.expect(PacketType.Pubcomp);
+    const p2 = await kept.expect(PacketType.Publish);
+    kept.send({ type: PacketType.Pubrec, packetId: p2.packetId as number });
+    await kept.expect(PacketType.Pubrel);
+    await settled(b);
+    const afterPubrec = store.writes.length;
+    kept.send({ type: PacketType.Pubcomp, packetId: p2.packetId as number });
+    await settled(b);
+    const kinds = (from: number, to: number): [string[], boolean][] =>
+      store.writes.slice(from, to).map((ops, i) => [ops.map((op) => op.op), store.lazy[from + i]!]);
+    assert.deepEqual(kinds(before, afterPublish), [[['message', 'inflight'], false]]);
+    assert.deepEqual(kinds(afterPublish, afterPuback), [[['complete'], true]]);
+    assert.ok(kinds(afterPuback, afterPubrec).every(([, lazy]) => !lazy), 'the QoS 2 flow up to PUBREL is committed before its replies');
+    assert.deepEqual(kinds(afterPubrec, store.writes.length), [[['complete'], true]]);
     await b.closeConnections();
   });
 

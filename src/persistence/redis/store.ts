@@ -22,7 +22,7 @@ import type { QoS } from '../../protocol/index.js';
 import { decodeProperties, encodeProperties } from '../codec.js';
 import { StoreError } from '../errors.js';
 import type {
-  InflightEntry, LoadedSession, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp,
+  InflightEntry, LoadedSession, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp, WriteOptions,
 } from '../types.js';
 import { connectRedis, type RedisConnection } from './connection.js';
 import { LOAD_SESSION_SCRIPT, OWNED_SESSIONS_SCRIPT, READ_ALL_SCRIPT, READ_QUEUE_SCRIPT, WRITE_SCRIPT } from './scripts.js';
@@ -192,7 +192,8 @@ export class RedisStore implements Store {
     return out;
   }
 
-  write(ops: readonly StoreOp[]): Promise<void> {
+  /** `options.lazy` changes nothing here: every write is applied at once. */
+  write(ops: readonly StoreOp[], _options?: WriteOptions): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     if (!this.#opened) return Promise.reject(new StoreError('not-open', 'write before open()'));
     return new Promise<void>((resolve, reject) => {

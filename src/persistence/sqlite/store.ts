@@ -49,7 +49,7 @@ import type { QoS } from '../../protocol/index.js';
 import { decodeNumbers, decodeProperties, encodeNumbers, encodeProperties } from '../codec.js';
 import { StoreError } from '../errors.js';
 import type {
-  InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp,
+  InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp, WriteOptions,
 } from '../types.js';
 import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logHeader, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
@@ -73,6 +73,12 @@ export interface SqliteStoreOptions {
   compactOps?: number;
   /** How often (ms) a compaction is synced and the log cut; default 1000. Compactions in between are not synced. */
   cutMs?: number;
+  /**
+   * 'commit' mode: the longest a lazy write (`WriteOptions.lazy`: one no reply waits for) waits
+   * for a sync when no other write starts one; default 100 ms. A record of lazy writes alone
+   * starts no sync: the next write that needs one covers it.
+   */
+  lazySyncMs?: number;
   /**
    * Bytes of the operation log file written with zeros at open and then reused by every log
    * generation instead of truncated (records carry their generation, so what an earlier one left
@@ -109,6 +115,8 @@ interface Pending {
   readonly ops: readonly StoreOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
+  /** `WriteOptions.lazy`: synced with the next write that is not, or after `lazySyncMs`. */
+  readonly lazy: boolean;
 }
 
 type Db = Database.Database;
@@ -248,6 +256,15 @@ export class SqliteStore implements Store {
   #checkpoints = 0;
   #compactions = 0;
   readonly #flushSoon = (): void => this.#flush();
+  readonly #lazySyncMs: number;
+  /** Set while lazy writes wait for a sync that nothing else started. */
+  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** An unsynced write that is not lazy waits: the next sync starts as soon as it can. */
+  #eagerWaiting = false;
+  readonly #lazySync = (): void => {
+    this.#lazyTimer = undefined;
+    if (!this.#closed) this.#startSync();
+  };
   readonly #compactSoon = (): void => {
     this.#compactTimer = undefined;
     this.#compact();
@@ -262,10 +279,12 @@ export class SqliteStore implements Store {
     this.#compactMs = options.compactMs ?? 500;
     this.#compactOps = options.compactOps ?? 200_000;
     this.#cutMs = options.cutMs ?? 1000;
+    this.#lazySyncMs = options.lazySyncMs ?? 100;
     this.#preallocate = options.preallocate ?? 0;
     if (!(this.#intervalMs > 0)) throw new RangeError('intervalMs must be a positive number of milliseconds');
     if (!(this.#compactMs > 0)) throw new RangeError('compactMs must be a positive number of milliseconds');
     if (!(this.#compactOps >= 1)) throw new RangeError('compactOps must be at least 1');
+    if (!(this.#lazySyncMs >= 0)) throw new RangeError('lazySyncMs must be 0 or more milliseconds');
     if (!(Number.isSafeInteger(this.#preallocate) && this.#preallocate >= 0)) throw new RangeError('preallocate must be a number of bytes, 0 or more');
   }
 
@@ -300,7 +319,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  write(ops: readonly StoreOp[]): Promise<void> {
+  write(ops: readonly StoreOp[], options?: WriteOptions): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('closed', 'the store is closed'));
     if (this.#db === undefined) return Promise.reject(new StoreError('not-open', 'write before open()'));
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
@@ -308,7 +327,7 @@ export class SqliteStore implements Store {
     if (refused !== undefined) return Promise.reject(refused);
     for (const id of this.#puts) this.#known.add(id);
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ ops, resolve, reject });
+      this.#pending.push({ ops, resolve, reject, lazy: options?.lazy === true });
       this.#pendingOps += ops.length;
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -355,6 +374,7 @@ export class SqliteStore implements Store {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer);
+    if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
     await Promise.all(this.#syncing.map((x) => x.done));
     const db = this.#db;
     this.#db = undefined;
@@ -382,6 +402,7 @@ export class SqliteStore implements Store {
     const waiting = this.#unsynced;
     if (waiting.length === 0) return;
     this.#unsynced = [];
+    this.#eagerWaiting = false;
     for (let i = 0; i < waiting.length; i++) {
       if (error === undefined) waiting[i]!.resolve();
       else waiting[i]!.reject(error);
@@ -394,11 +415,21 @@ export class SqliteStore implements Store {
    * own journal commits), each covering the records written before it started; when one
    * completes, its writes and those of every sync started before it resolve, in order.
    */
+  /** Starts a sync for the unsynced writes now, or, when all of them are lazy, after lazySyncMs at the latest. */
+  #nextSync(): void {
+    if (this.#eagerWaiting) this.#startSync();
+    else if (this.#unsynced.length > 0 && this.#lazyTimer === undefined) {
+      // Not unref'd: a write's promise must settle even when nothing else keeps the process alive.
+      this.#lazyTimer = setTimeout(this.#lazySync, this.#lazySyncMs);
+    }
+  }
+
   #startSync(): void {
     const fd = this.#fd;
     if (this.#syncing.length >= MAX_SYNCS || this.#unsynced.length === 0 || fd === undefined) return;
     const waiting = this.#unsynced;
     this.#unsynced = [];
+    this.#eagerWaiting = false;
     this.#syncs++;
     let finished!: () => void;
     const entry = { waiting, done: new Promise<void>((resolve) => (finished = resolve)) };
@@ -416,7 +447,7 @@ export class SqliteStore implements Store {
         sync.waiting.length = 0;
       }
       finished();
-      if (!this.#closed) this.#startSync();
+      if (!this.#closed) this.#nextSync();
     });
     // More records may come while these run: another sync can start right away.
   }
@@ -590,8 +621,14 @@ export class SqliteStore implements Store {
     if (this.#interval || count === 0) {
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve();
     } else {
-      for (let i = 0; i < batch.length; i++) this.#unsynced.push(batch[i]!);
-      this.#startSync();
+      // Queued in order behind the unsynced writes; a record of lazy writes alone waits for the
+      // next sync that another write starts (or for lazySyncMs): fsyncs are what a commit costs.
+      for (let i = 0; i < batch.length; i++) {
+        const b = batch[i]!;
+        this.#unsynced.push(b);
+        if (!b.lazy) this.#eagerWaiting = true;
+      }
+      this.#nextSync();
     }
     if (this.#journaledOps >= this.#compactOps) this.#compact();
     else if (this.#compactTimer === undefined && this.#journaledOps > 0) {

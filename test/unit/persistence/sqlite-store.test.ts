@@ -299,6 +299,44 @@ describe('SqliteStore', () => {
     assert.equal(interval.stats.syncs - start, 0);
   });
 
+  test('a lazy write starts no sync of its own: the next write that needs one covers it, in call order', async () => {
+    const store = open({ lazySyncMs: 1_000_000 });
+    await store.open();
+    await store.write([{ op: 'message', message: msg('m') }, { op: 'inflight', entry: inflight('a', 1, 7, 'm') }]);
+    const before = store.stats.syncs;
+    const settled: string[] = [];
+    const lazy = store.write([{ op: 'complete', clientId: 'a', packetId: 7 }], { lazy: true }).then(() => settled.push('lazy'));
+    // Two turns: the record is in the log, and no sync started for it.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual([store.stats.transactions, store.stats.syncs - before, settled], [2, 0, []]);
+    const eager = store.write([{ op: 'unretain', topic: 'x' }]).then(() => settled.push('eager'));
+    await Promise.all([lazy, eager]);
+    assert.deepEqual(settled, ['lazy', 'eager'], 'settled in call order');
+    assert.equal(store.stats.syncs - before, 1, 'one sync covered both records');
+    await store.close();
+    const again = open();
+    const state = await again.open();
+    assert.deepEqual([state.inflight, [...state.messages.keys()]], [[], []], 'the lazy write applied');
+    await again.close();
+  });
+
+  test('a lazy write alone is synced after lazySyncMs', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const store = open({ lazySyncMs: 100 });
+    await store.open();
+    const before = store.stats.syncs;
+    let done = false;
+    const lazy = store.write([{ op: 'unretain', topic: 'x' }], { lazy: true }).then(() => { done = true; });
+    await new Promise((resolve) => setImmediate(resolve));
+    t.mock.timers.tick(99);
+    assert.deepEqual([store.stats.transactions, store.stats.syncs - before, done], [1, 0, false]);
+    t.mock.timers.tick(1);
+    await lazy;
+    assert.equal(store.stats.syncs - before, 1);
+    await store.close();
+  });
+
   test('interval mode checkpoints every intervalMs after writes, and not when idle', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval'] });
     const store = open({ durability: 'interval', intervalMs: 250 });
