@@ -82,6 +82,20 @@ export function sample(pid: number): ProcSample {
   return { cpuSec: ticks / CLK_TCK, rssKiB: Number(rss?.[1] ?? 0) };
 }
 
+/** The machine's steal and total CPU ticks so far (/proc/stat, all CPUs). */
+export function cpuTicks(): { steal: number; total: number } {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user).
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
+}
+
+/** Percent of the CPU time between two `cpuTicks` samples that was stolen. */
+export function stealPct(a: { steal: number; total: number }, b: { steal: number; total: number }): number {
+  const total = b.total - a.total;
+  return total > 0 ? (100 * (b.steal - a.steal)) / total : 0;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

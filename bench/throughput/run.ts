@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ALL_BROKERS, BROKERS, type BrokerName, type RunningBroker, sample, startBroker, stopBroker, unavailable } from './brokers.js';
+import { ALL_BROKERS, BROKERS, type BrokerName, type RunningBroker, cpuTicks, sample, startBroker, stealPct, stopBroker, unavailable } from './brokers.js';
 import { type BenchCerts, makeBenchCerts } from './certs.js';
 import { Child } from './children.js';
 import { type BenchQoS, type FlowScenarioName, isDurable, SCENARIO_GROUPS, SCENARIOS, type ScenarioName, sleep } from './common.js';
@@ -45,13 +45,15 @@ async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQ
   try {
     await gen.expect('ready', 120_000);
     const before = sample(b.pid);
+    const ticks = cpuTicks();
     const t0 = Date.now();
     gen.send({ kind: 'go' });
     const { flow } = await gen.expect('result', SECONDS * 1000 + 60_000);
     const after = sample(b.pid);
+    const steal = stealPct(ticks, cpuTicks());
     const cpu = after.cpuSec - before.cpuSec;
     const rec: RunRecord = {
-      broker: b.name, scenario, qos, protocol: flow.protocol, load1, load1After: os.loadavg()[0] ?? 0,
+      broker: b.name, scenario, qos, protocol: flow.protocol, load1, load1After: os.loadavg()[0] ?? 0, stealPct: steal,
       flow: {
         ...flow, brokerCpuSec: cpu, brokerCpuUsPerMsg: (cpu * 1e6) / Math.max(1, flow.delivered),
         brokerCpuShare: cpu / ((Date.now() - t0) / 1000), brokerRssMiB: after.rssKiB / MiB,
@@ -60,7 +62,7 @@ async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQ
     const f = rec.flow;
     console.log(`    ${f?.deliveredPerSec.toFixed(0)} msg/s delivered, p50 ${f?.latencyP50Ms.toFixed(2)} ms, p99 ${f?.latencyP99Ms.toFixed(2)} ms, ` +
       `max ${f?.latencyMaxMs.toFixed(1)} ms, broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), ` +
-      `RSS ${f?.brokerRssMiB.toFixed(1)} MiB, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%, window ${flow.window}`);
+      `RSS ${f?.brokerRssMiB.toFixed(1)} MiB, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%, window ${flow.window}, steal ${steal.toFixed(1)}%`);
     if (flow.drainEnd !== 'complete') {
       console.log(`    wait after publishing: ${flow.drainEnd} after ${flow.drainSeconds.toFixed(1)} s; ${flow.unfinished} QoS ${qos} exchanges still open; ` +
         `${flow.published} published, ${flow.acked} acknowledged`);
