@@ -36,6 +36,13 @@ function list<T extends string>(env: string | undefined, all: readonly T[], grou
 }
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+/**
+ * A flow run during which the hypervisor took more than this share (percent) of the machine's CPU
+ * (steal time) is run again, up to BENCH_STEAL_RETRIES more times; the run with the least steal
+ * is reported, with the number of attempts. Default 5%; 100 turns the retries off.
+ */
+const MAX_STEAL = Number(process.env.BENCH_MAX_STEAL ?? 5);
+const STEAL_RETRIES = Number(process.env.BENCH_STEAL_RETRIES ?? 2);
 const STORM_TOTAL = Number(process.env.BENCH_STORM_CLIENTS ?? STORM_CLIENTS);
 
 async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQoS, certs: BenchCerts | undefined): Promise<RunRecord> {
@@ -146,6 +153,19 @@ async function runOne(name: BrokerName, scenario: ScenarioName, qos: BenchQoS | 
   }
 }
 
+/** Runs `run` again while the hypervisor stole more than MAX_STEAL% of the CPU (see MAX_STEAL); the least stolen run. */
+async function leastStolen(run: () => Promise<RunRecord>): Promise<RunRecord> {
+  let best = await run();
+  for (let attempt = 2; attempt <= 1 + STEAL_RETRIES && (best.stealPct ?? 0) > MAX_STEAL; attempt++) {
+    console.log(`    steal ${best.stealPct?.toFixed(1)}% > ${MAX_STEAL}%: run again (attempt ${attempt} of ${1 + STEAL_RETRIES})`);
+    const next = await run();
+    const attempts = attempt;
+    if (next.flow !== undefined && (next.stealPct ?? 0) < (best.stealPct ?? 0)) best = next;
+    best.attempts = attempts;
+  }
+  return best;
+}
+
 async function main(): Promise<void> {
   const scenarios = list(process.env.BENCH_SCENARIOS, SCENARIOS, SCENARIO_GROUPS);
   const defaults = scenarios.some(isDurable) ? ALL_BROKERS : BROKERS;
@@ -171,7 +191,7 @@ async function main(): Promise<void> {
       for (const b of ready) {
         // Petrel without a store is the same broker as petrel outside the durable scenarios.
         if ((b === 'petrel-memory' || b === 'petrel-interval') && !isDurable(scenario)) continue;
-        records.push(await runOne(b, scenario, qos, tmp, certs));
+        records.push(await leastStolen(() => runOne(b, scenario, qos, tmp, certs)));
       }
     }
   }
