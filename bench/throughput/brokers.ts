@@ -83,7 +83,9 @@ export function sample(pid: number): ProcSample {
 }
 
 /** The machine's steal and total CPU ticks so far (/proc/stat, all CPUs). */
-export function cpuTicks(): { steal: number; total: number } {
+export interface CpuTicks { steal: number; total: number }
+
+export function cpuTicks(): CpuTicks {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
   // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user).
   const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
@@ -91,7 +93,7 @@ export function cpuTicks(): { steal: number; total: number } {
 }
 
 /** Percent of the CPU time between two `cpuTicks` samples that was stolen. */
-export function stealPct(a: { steal: number; total: number }, b: { steal: number; total: number }): number {
+export function stealPct(a: CpuTicks, b: CpuTicks): number {
   const total = b.total - a.total;
   return total > 0 ? (100 * (b.steal - a.steal)) / total : 0;
 }

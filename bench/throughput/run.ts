@@ -159,11 +159,9 @@ async function leastStolen(run: () => Promise<RunRecord>): Promise<RunRecord> {
   let last = best;
   for (let attempt = 2; attempt <= 1 + STEAL_RETRIES && (best.stealPct ?? 0) > MAX_STEAL; attempt++) {
     console.log(`    steal ${last.stealPct?.toFixed(1)}% > ${MAX_STEAL}%: run again (attempt ${attempt} of ${1 + STEAL_RETRIES})`);
-    const next = await run();
-    last = next;
-    const attempts = attempt;
-    if (next.flow !== undefined && (next.stealPct ?? 0) < (best.stealPct ?? 0)) best = next;
-    best.attempts = attempts;
+    last = await run();
+    if (last.flow !== undefined && (last.stealPct ?? 0) < (best.stealPct ?? 0)) best = last;
+    best.attempts = attempt;
   }
   return best;
 }

@@ -409,12 +409,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  /**
-   * 'commit' mode: syncs the log in the thread pool, so the event loop goes on reading and
-   * writing records meanwhile. Up to MAX_SYNCS run at once (the file system joins them into its
-   * own journal commits), each covering the records written before it started; when one
-   * completes, its writes and those of every sync started before it resolve, in order.
-   */
   /** Starts a sync for the unsynced writes now, or, when all of them are lazy, after lazySyncMs at the latest. */
   #nextSync(): void {
     if (this.#eagerWaiting) this.#startSync();
@@ -424,12 +418,23 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * 'commit' mode: syncs the log in the thread pool, so the event loop goes on reading and
+   * writing records meanwhile. Up to MAX_SYNCS run at once (the file system joins them into its
+   * own journal commits), each covering the records written before it started; when one
+   * completes, its writes and those of every sync started before it resolve, in order.
+   */
   #startSync(): void {
     const fd = this.#fd;
     if (this.#syncing.length >= MAX_SYNCS || this.#unsynced.length === 0 || fd === undefined) return;
     const waiting = this.#unsynced;
     this.#unsynced = [];
     this.#eagerWaiting = false;
+    // This sync covers the lazy writes too: their timer has nothing left to do.
+    if (this.#lazyTimer !== undefined) {
+      clearTimeout(this.#lazyTimer);
+      this.#lazyTimer = undefined;
+    }
     this.#syncs++;
     let finished!: () => void;
     const entry = { waiting, done: new Promise<void>((resolve) => (finished = resolve)) };
