@@ -53,6 +53,7 @@ import type {
 } from '../types.js';
 import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logHeader, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
+import { OpWindow } from './window.js';
 
 export interface SqliteStoreOptions {
   /** Directory of the database file (created if missing). */
@@ -228,8 +229,16 @@ export class SqliteStore implements Store {
   #dirty = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #compactTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The ops journaled since the last compaction, one array per write, in order. */
-  #journaled: (readonly StoreOp[])[] = [];
+  /** The ops journaled since the last compaction, netted as they come (window.ts). */
+  readonly #window = new OpWindow({
+    inflight: (clientId, packetId) => !this.#tracking || this.#inflightRows.get(clientId)?.has(packetId) === true,
+    queue: (clientId, seq) => {
+      if (!this.#tracking) return true;
+      const max = this.#queueMax.get(clientId);
+      return max !== undefined && seq <= max;
+    },
+  }, (messageId) => this.#known.delete(messageId));
+  /** Ops journaled since the last compaction (in the log; the window keeps fewer). */
   #journaledOps = 0;
   /** Ids of messages put by writes not compacted yet (pending or journaled). */
   readonly #known = new Set<string>();
@@ -617,7 +626,9 @@ export class SqliteStore implements Store {
         for (let i = 0; i < batch.length; i++) batch[i]!.reject(error);
         return;
       }
-      for (let i = 0; i < lists.length; i++) if (lists[i]!.length > 0) this.#journaled.push(lists[i]!);
+      const window = this.#window;
+      for (let i = 0; i < lists.length; i++) window.add(lists[i]!);
+      window.endBatch();
       this.#journaledOps += count;
       this.#transactions++;
       this.#dirty = true;
@@ -655,9 +666,8 @@ export class SqliteStore implements Store {
     if (this.#db === undefined) return;
     // Every cutMs (or when the log grew large) the compaction is synced and the log starts over.
     cut ||= this.#offset >= CUT_BYTES || Date.now() - this.#lastCut >= this.#cutMs;
-    if (this.#journaled.length === 0 && (!cut || this.#offset === LOG_HEADER_BYTES)) return;
-    const ops: StoreOp[] = [];
-    for (const list of this.#journaled) for (let i = 0; i < list.length; i++) ops.push(list[i]!);
+    if (this.#journaledOps === 0 && (!cut || this.#offset === LOG_HEADER_BYTES)) return;
+    const ops = this.#window.ops();
     const db = this.#db!;
     try {
       if (cut) db.pragma('synchronous = FULL');
@@ -676,7 +686,7 @@ export class SqliteStore implements Store {
       this.#sizes.clear();
       this.#deltas.clear();
     }
-    this.#journaled = [];
+    this.#window.clear();
     this.#journaledOps = 0;
     this.#known.clear();
     this.#compactions++;

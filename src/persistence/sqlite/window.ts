@@ -1,0 +1,210 @@
+/**
+ * The ops journaled since the last compaction, netted as they come (the SQLite store's window).
+ *
+ * `netOps` (journal.ts) nets a whole window at compaction; until then every op object, and every
+ * message with its payload, stayed alive for up to `compactMs`: long enough to survive the young
+ * generation's collections, which then copied them and promoted them (the collector's work grew
+ * with the window, not with what it held at the end). Most ops of a window cancel out long before
+ * the compaction: a QoS 1 delivery stored, sent and acknowledged in a few milliseconds is a
+ * message, an inflight and a complete op, and nets to nothing. This window drops such ops as soon
+ * as a later op makes them moot, so that they die young:
+ *
+ * - an op on a queue, inflight or inbound QoS 2 row, or on a retained topic, supersedes the window's
+ *   earlier op on the same row (only the last op on a row counts, as in `netOps`);
+ * - a 'complete' or 'dequeue' of a row that the tables do not hold (the store knows, `TableRows`)
+ *   deletes nothing and is not kept;
+ * - a message whose op is in the window and that no kept op of the window references any more,
+ *   at the end of a batch of writes, is dropped (`netOps` would not write it either): as in the
+ *   memory store, a message with no reference left is gone, and a later reference must put it
+ *   again. The store forgets its id (`onDrop`).
+ *
+ * What stays is a subset of the window's ops that `netOps` turns into the same end state as the
+ * whole window: every dropped op is one that `netOps` would drop, or one that would change nothing
+ * when applied (a delete of an absent row). A 'dropSession' only ends
+ * the row index of its session; `netOps` supersedes the session's earlier ops at compaction.
+ */
+import type { StoreOp } from '../types.js';
+
+/** What the tables may hold, asked when a delete comes: false only when the store knows the row is absent. */
+export interface TableRows {
+  inflight(clientId: string, packetId: number): boolean;
+  queue(clientId: string, seq: number): boolean;
+}
+
+/** The window index of the latest op on each row of one session. */
+class Rows {
+  readonly queue = new Map<number, number>();
+  readonly inflight = new Map<number, number>();
+  readonly inboundQos2 = new Map<number, number>();
+}
+
+/** A message the window's ops reference: where its 'message' op is (-1: not in the window), and how many kept ops reference it. */
+interface Held {
+  at: number;
+  refs: number;
+}
+
+export class OpWindow {
+  /** The ops in journal order; a dropped op leaves a hole. */
+  #ops: (StoreOp | undefined)[] = [];
+  #live = 0;
+  readonly #sessions = new Map<string, Rows>();
+  readonly #retained = new Map<string, number>();
+  readonly #messages = new Map<string, Held>();
+  /** Messages whose count reached 0 in the batch being added: dropped at its end unless referenced again. */
+  readonly #unreferenced: string[] = [];
+  readonly #table: TableRows;
+  readonly #onDrop: (messageId: string) => void;
+
+  constructor(table: TableRows, onDrop: (messageId: string) => void) {
+    this.#table = table;
+    this.#onDrop = onDrop;
+  }
+
+  /** Ops kept (not dropped) in the window. */
+  get size(): number {
+    return this.#live;
+  }
+
+  /** Adds the ops of one write, in order. Call `endBatch` after the last write of a batch. */
+  add(ops: readonly StoreOp[]): void {
+    for (let i = 0; i < ops.length; i++) this.#add(ops[i]!);
+  }
+
+  /** Drops the messages that no kept op references any more. */
+  endBatch(): void {
+    const list = this.#unreferenced;
+    if (list.length === 0) return;
+    const messages = this.#messages;
+    for (let i = 0; i < list.length; i++) {
+      const id = list[i]!;
+      const held = messages.get(id);
+      if (held === undefined || held.refs > 0 || held.at < 0) continue;
+      this.#ops[held.at] = undefined;
+      this.#live--;
+      messages.delete(id);
+      this.#onDrop(id);
+    }
+    list.length = 0;
+  }
+
+  /** The kept ops in journal order (the window is emptied by `clear`, once they are applied). */
+  ops(): StoreOp[] {
+    const out: StoreOp[] = [];
+    const ops = this.#ops;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op !== undefined) out.push(op);
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.#ops = [];
+    this.#live = 0;
+    this.#sessions.clear();
+    this.#retained.clear();
+    this.#messages.clear();
+    this.#unreferenced.length = 0;
+  }
+
+  #rows(clientId: string): Rows {
+    let rows = this.#sessions.get(clientId);
+    if (rows === undefined) this.#sessions.set(clientId, rows = new Rows());
+    return rows;
+  }
+
+  #push(op: StoreOp): number {
+    this.#live++;
+    return this.#ops.push(op) - 1;
+  }
+
+  #add(op: StoreOp): void {
+    switch (op.op) {
+      case 'message': {
+        const at = this.#push(op);
+        const held = this.#messages.get(op.message.id);
+        if (held === undefined) this.#messages.set(op.message.id, { at, refs: 0 });
+        else if (held.at < 0) held.at = at;
+        else {
+          // A repeated put of the same message changes nothing: the first one stays.
+          this.#ops[at] = undefined;
+          this.#live--;
+        }
+        return;
+      }
+      case 'dropSession':
+        // Its earlier ops stay (netOps supersedes them); later ones start a new index.
+        this.#sessions.delete(op.clientId);
+        this.#push(op);
+        return;
+      case 'enqueue': {
+        const e = op.entry;
+        this.#ref(e.messageId);
+        this.#supersede(this.#rows(e.clientId).queue, e.seq, this.#push(op));
+        return;
+      }
+      case 'dequeue': {
+        const rows = this.#rows(op.clientId).queue;
+        this.#supersede(rows, op.seq, -1);
+        if (this.#table.queue(op.clientId, op.seq)) rows.set(op.seq, this.#push(op));
+        else rows.delete(op.seq);
+        return;
+      }
+      case 'inflight': {
+        const e = op.entry;
+        this.#ref(e.messageId);
+        this.#supersede(this.#rows(e.clientId).inflight, e.packetId, this.#push(op));
+        return;
+      }
+      case 'complete': {
+        const rows = this.#rows(op.clientId).inflight;
+        this.#supersede(rows, op.packetId, -1);
+        if (this.#table.inflight(op.clientId, op.packetId)) rows.set(op.packetId, this.#push(op));
+        else rows.delete(op.packetId);
+        return;
+      }
+      case 'pubrec':
+      case 'pubrel':
+        this.#supersede(this.#rows(op.clientId).inboundQos2, op.packetId, this.#push(op));
+        return;
+      case 'retain':
+        this.#ref(op.messageId);
+        this.#supersede(this.#retained, op.topic, this.#push(op));
+        return;
+      case 'unretain':
+        this.#supersede(this.#retained, op.topic, this.#push(op));
+        return;
+      default:
+        this.#push(op);
+    }
+  }
+
+  /** Makes `at` the latest op on the row `key` of `rows` (-1: the caller sets it) and drops the op it supersedes. */
+  #supersede<K>(rows: Map<K, number>, key: K, at: number): void {
+    const prev = rows.get(key);
+    if (at >= 0) rows.set(key, at);
+    if (prev === undefined) return;
+    const old = this.#ops[prev];
+    if (old === undefined) return;
+    this.#ops[prev] = undefined;
+    this.#live--;
+    const id = old.op === 'enqueue' || old.op === 'inflight' ? old.entry.messageId : old.op === 'retain' ? old.messageId : undefined;
+    if (id !== undefined) this.#unref(id);
+  }
+
+  #ref(id: string): void {
+    const held = this.#messages.get(id);
+    if (held === undefined) this.#messages.set(id, { at: -1, refs: 1 });
+    else held.refs++;
+  }
+
+  #unref(id: string): void {
+    const held = this.#messages.get(id);
+    if (held === undefined) return;
+    if (--held.refs <= 0) {
+      if (held.at >= 0) this.#unreferenced.push(id);
+      else this.#messages.delete(id);
+    }
+  }
+}
