@@ -11,11 +11,15 @@
  * before every read and at close) the logged ops are netted (journal.ts `netOps`: only the last
  * op on a row counts, and messages nothing references any more are never written) and applied in
  * one transaction that also records the log generation and offset it covers. Those commits are
- * not synced; every `cutMs` (default 1 s), when the log passes 64 MiB, and at close, the
- * compaction is synced (`synchronous = FULL`) and the log starts a new generation. A QoS 1
- * delivery that was stored, sent and acknowledged between two compactions costs one log entry
- * and nothing in the tables. After a crash, `open` applies the log's records from where the tables
- * stopped, up to the first record cut short, before reading the tables.
+ * not synced; every `cutMs` (default 4 s), when the log reaches its preallocated size (or 64 MiB),
+ * and at close, the compaction is synced (`synchronous = FULL`) and the log starts a new
+ * generation. A QoS 1 delivery that was stored, sent and acknowledged between two compactions
+ * costs one log entry and nothing in the tables. The window of ops waiting for the compaction
+ * nets them as they come (window.ts), so that such a delivery's ops are garbage within
+ * milliseconds, and a compaction on the timer leaves the deliveries of the last `holdMs` to the
+ * next one (recording that the tables cover the log only up to the oldest record it left). After
+ * a crash, `open` applies the log's records from where the tables stopped, up to the first record
+ * cut short, before reading the tables.
  *
  * With `preallocate`, the log file is written with zeros once and every generation then writes
  * over the one before instead of truncating the file: a record carries its generation, so an
@@ -72,7 +76,18 @@ export interface SqliteStoreOptions {
   compactMs?: number;
   /** Compact at once when this many journaled ops wait; default 200,000 (about 30 MB of ops). */
   compactOps?: number;
-  /** How often (ms) a compaction is synced and the log cut; default 1000. Compactions in between are not synced. */
+  /**
+   * A compaction on the timer leaves the deliveries sent in the last `holdMs` (their inflight
+   * entries) to the next one, when they have likely been acknowledged and net away instead of
+   * being written to the tables and deleted again; default 250, 0: none held. A compaction for
+   * a read, a cut of the log and close hold nothing.
+   */
+  holdMs?: number;
+  /**
+   * How often (ms) a compaction is synced and the log cut, at the latest; default 4000. Compactions
+   * in between are not synced. A cut holds nothing back (`holdMs`): the deliveries in flight then
+   * are written to the tables and deleted again by the next compaction.
+   */
   cutMs?: number;
   /**
    * 'commit' mode: the longest a lazy write (`WriteOptions.lazy`: one no reply waits for) waits
@@ -86,7 +101,8 @@ export interface SqliteStoreOptions {
    * is not read back); default 0: the log is truncated at every cut and grows as it is written.
    * Rewriting blocks the file already has, within its size, lets a sync flush the data alone,
    * without a file system journal commit for the file's new size: about half the latency per
-   * sync on ext4. The file keeps the largest size a generation reached (at most about 64 MiB).
+   * sync on ext4. The log is cut when it reaches this size (1 MiB at least), so the file keeps
+   * that size, one record more at most.
    */
   preallocate?: number;
 }
@@ -103,8 +119,10 @@ export interface SqliteStoreStats {
   readonly syncs: number;
   /** Journal compactions (each one transaction). */
   readonly compactions: number;
-  /** Ops journaled since the last compaction. */
+  /** Ops journaled since the last compaction (held ones included). */
   readonly journaled: number;
+  /** Ops that compactions left to the next one (`holdMs`), in all. */
+  readonly held: number;
   /** Synced compactions that cut the log. */
   readonly cuts: number;
   /** PRAGMA synchronous of the tables: 2 FULL (compactions are synced). */
@@ -215,6 +233,8 @@ export class SqliteStore implements Store {
   #cuts = 0;
   readonly #cutMs: number;
   readonly #preallocate: number;
+  /** The log is cut when it reaches this size: the preallocated one (at least MIN_CUT_BYTES), or CUT_BYTES. */
+  readonly #cutBytes: number;
   /** Date.now() of the last synced compaction that cut the log. */
   #lastCut = 0;
   /** 'commit' mode: writes whose record is in the log, waiting for the next sync. */
@@ -261,6 +281,9 @@ export class SqliteStore implements Store {
   readonly #inflightRows = new Map<string, Set<number>>();
   #tracking = false;
   #transactions = 0;
+  /** Ops a compaction left to the next one (window.ts `split`). */
+  #held = 0;
+  readonly #holdMs: number;
   #writes = 0;
   #checkpoints = 0;
   #compactions = 0;
@@ -287,12 +310,15 @@ export class SqliteStore implements Store {
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#compactMs = options.compactMs ?? 500;
     this.#compactOps = options.compactOps ?? 200_000;
-    this.#cutMs = options.cutMs ?? 1000;
+    this.#cutMs = options.cutMs ?? 4000;
     this.#lazySyncMs = options.lazySyncMs ?? 100;
+    this.#holdMs = options.holdMs ?? 250;
     this.#preallocate = options.preallocate ?? 0;
+    this.#cutBytes = this.#preallocate > 0 ? Math.max(this.#preallocate, MIN_CUT_BYTES) : CUT_BYTES;
     if (!(this.#intervalMs > 0)) throw new RangeError('intervalMs must be a positive number of milliseconds');
     if (!(this.#compactMs > 0)) throw new RangeError('compactMs must be a positive number of milliseconds');
     if (!(this.#compactOps >= 1)) throw new RangeError('compactOps must be at least 1');
+    if (!(this.#holdMs >= 0)) throw new RangeError('holdMs must be 0 or more milliseconds');
     if (!(this.#lazySyncMs >= 0)) throw new RangeError('lazySyncMs must be 0 or more milliseconds');
     if (!(Number.isSafeInteger(this.#preallocate) && this.#preallocate >= 0)) throw new RangeError('preallocate must be a number of bytes, 0 or more');
   }
@@ -312,6 +338,7 @@ export class SqliteStore implements Store {
       cuts: this.#cuts,
       compactions: this.#compactions,
       journaled: this.#journaledOps,
+      held: this.#held,
       synchronous: db === undefined ? 0 : db.pragma('synchronous', { simple: true }) as number,
       journalMode: db === undefined ? '' : db.pragma('journal_mode', { simple: true }) as string,
     };
@@ -609,11 +636,13 @@ export class SqliteStore implements Store {
     }
     if (count > 0) {
       const fd = this.#fd!;
+      let start = 0;
       const lists: (readonly StoreOp[])[] = [];
       for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
       try {
         const record = encodeRecord(lists, this.#generation);
         writeAll(fd, record, this.#offset);
+        start = this.#offset;
         this.#offset += record.length;
       } catch (err) {
         const error = asStoreError(err, 'write failed; nothing of this batch was stored');
@@ -627,6 +656,7 @@ export class SqliteStore implements Store {
         return;
       }
       const window = this.#window;
+      window.record(start, performance.now());
       for (let i = 0; i < lists.length; i++) window.add(lists[i]!);
       window.endBatch();
       this.#journaledOps += count;
@@ -646,7 +676,7 @@ export class SqliteStore implements Store {
       }
       this.#nextSync();
     }
-    if (this.#journaledOps >= this.#compactOps) this.#compact();
+    if (this.#journaledOps >= this.#compactOps || this.#offset >= this.#cutBytes) this.#compact();
     else if (this.#compactTimer === undefined && this.#journaledOps > 0) {
       this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
       this.#compactTimer.unref();
@@ -664,14 +694,18 @@ export class SqliteStore implements Store {
     }
     this.#flush();
     if (this.#db === undefined) return;
-    // Every cutMs (or when the log grew large) the compaction is synced and the log starts over.
-    cut ||= this.#offset >= CUT_BYTES || Date.now() - this.#lastCut >= this.#cutMs;
+    // Every cutMs (or when the log reached its preallocated size) the compaction is synced and the
+    // log starts over.
+    cut ||= this.#offset >= this.#cutBytes || Date.now() - this.#lastCut >= this.#cutMs;
     if (this.#journaledOps === 0 && (!cut || this.#offset === LOG_HEADER_BYTES)) return;
-    const ops = this.#window.ops();
+    // A compaction on the timer leaves the youngest deliveries for the next one (window.ts `split`);
+    // one for a read, a cut or close applies everything.
+    const split = strict || cut || this.#holdMs === 0 ? undefined : this.#window.split(performance.now() - this.#holdMs);
+    const ops = split === undefined ? this.#window.ops() : split.apply;
     const db = this.#db!;
     try {
       if (cut) db.pragma('synchronous = FULL');
-      this.#runCompaction!(netOps(ops), this.#generation, this.#offset);
+      this.#runCompaction!(netOps(ops), this.#generation, split !== undefined && split.from >= 0 ? split.from : this.#offset);
     } catch (err) {
       this.#tracking = false;
       if (this.#compactTimer === undefined && !this.#closed) {
@@ -690,6 +724,20 @@ export class SqliteStore implements Store {
     this.#journaledOps = 0;
     this.#known.clear();
     this.#compactions++;
+    if (split !== undefined && split.held.length > 0) {
+      const held = split.held;
+      this.#window.carry(held, split.heldOffsets);
+      for (let i = 0; i < held.length; i++) {
+        const op = held[i]!;
+        if (op.op === 'message') this.#known.add(op.message.id);
+      }
+      this.#journaledOps = held.length;
+      this.#held += held.length;
+      if (this.#compactTimer === undefined && !this.#closed) {
+        this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
+        this.#compactTimer.unref();
+      }
+    }
     if (!cut) return;
     // The tables now hold, synced, what the waiting writes logged.
     this.#settleUnsynced(undefined);
@@ -954,6 +1002,8 @@ const MAX_SYNCS = 4;
 
 /** The log is cut (after a synced compaction) once it holds this many bytes, whatever the time. */
 const CUT_BYTES = 64 * 1024 * 1024;
+/** A small preallocation does not make every few records a cut. */
+const MIN_CUT_BYTES = 1024 * 1024;
 
 /** What a message costs beyond its topic, payload and properties in a session's byte count (message.ts MESSAGE_BYTES). */
 const MESSAGE_OVERHEAD = 64;

@@ -47,7 +47,14 @@ interface Held {
 export class OpWindow {
   /** The ops in journal order; a dropped op leaves a hole. */
   #ops: (StoreOp | undefined)[] = [];
+  /** The log offset of the record each op came in (parallel to #ops). */
+  #offsets: number[] = [];
+  /** The records added (`add`): the slot of each one's first op, and when it was written. */
+  #recordSlots: number[] = [];
+  #recordTimes: number[] = [];
   #live = 0;
+  /** The log offset of the record being added. */
+  #offset = 0;
   readonly #sessions = new Map<string, Rows>();
   readonly #retained = new Map<string, number>();
   readonly #messages = new Map<string, Held>();
@@ -66,7 +73,14 @@ export class OpWindow {
     return this.#live;
   }
 
-  /** Adds the ops of one write, in order. Call `endBatch` after the last write of a batch. */
+  /** Starts the ops of a new log record: written at log `offset` at time `at` (performance.now()). */
+  record(offset: number, at: number): void {
+    this.#offset = offset;
+    this.#recordSlots.push(this.#ops.length);
+    this.#recordTimes.push(at);
+  }
+
+  /** Adds the ops of one write of the current record, in order. Call `endBatch` after the last write of a batch. */
   add(ops: readonly StoreOp[]): void {
     for (let i = 0; i < ops.length; i++) this.#add(ops[i]!);
   }
@@ -99,8 +113,71 @@ export class OpWindow {
     return out;
   }
 
+  /**
+   * Splits the window for a compaction that leaves young deliveries to the next one: a delivery
+   * sent in a record written at `young` or later (performance.now()) will likely be acknowledged
+   * soon, and then nets away in the next window instead of being written to the tables now and
+   * deleted by the next compaction. Held: the 'inflight' ops of records written since `young`
+   * whose message was put in the window (none of a session that the window drops), and those
+   * 'message' ops (also applied now when other ops need them: a message put twice is stored once).
+   * `from` is the log offset of the oldest record with a held op (-1: none held): the compaction
+   * must record that its tables cover the log only up to there, so that a recovery replays the
+   * held ops (and, again, the applied ops after them: applying an op a second time changes
+   * nothing, since every op sets its row whatever the row held).
+   */
+  split(young: number): { apply: StoreOp[]; held: StoreOp[]; heldOffsets: number[]; from: number } {
+    const ops = this.#ops;
+    const times = this.#recordTimes;
+    let first = ops.length;
+    for (let r = times.length - 1; r >= 0 && times[r]! >= young; r--) first = this.#recordSlots[r]!;
+    const holds = new Uint8Array(ops.length);
+    let dropped: Set<string> | undefined;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op?.op === 'dropSession') (dropped ??= new Set()).add(op.clientId);
+    }
+    let any = false;
+    for (let i = first; i < ops.length; i++) {
+      const op = ops[i];
+      if (op?.op !== 'inflight' || dropped?.has(op.entry.clientId) === true) continue;
+      // Only with its message op: a message the tables hold may be deleted by this compaction
+      // (its other references gone) while the held delivery still needs it.
+      const at = this.#messages.get(op.entry.messageId)?.at ?? -1;
+      if (at < 0) continue;
+      holds[i] = 1;
+      holds[at] = 2;
+      any = true;
+    }
+    const apply: StoreOp[] = [];
+    const held: StoreOp[] = [];
+    const heldOffsets: number[] = [];
+    let from = -1;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op === undefined) continue;
+      if (holds[i] !== 1) apply.push(op);
+      if (holds[i] === 0) continue;
+      held.push(op);
+      const offset = this.#offsets[i]!;
+      heldOffsets.push(offset);
+      if (from < 0 || offset < from) from = offset;
+    }
+    return any ? { apply, held, heldOffsets, from } : { apply, held: [], heldOffsets: [], from: -1 };
+  }
+
+  /** Puts back ops that a compaction held (`split`), with the log offsets of their records, before any later record. */
+  carry(ops: readonly StoreOp[], offsets: readonly number[]): void {
+    for (let i = 0; i < ops.length; i++) {
+      this.#offset = offsets[i]!;
+      this.#add(ops[i]!);
+    }
+  }
+
   clear(): void {
     this.#ops = [];
+    this.#offsets = [];
+    this.#recordSlots = [];
+    this.#recordTimes = [];
     this.#live = 0;
     this.#sessions.clear();
     this.#retained.clear();
@@ -116,6 +193,7 @@ export class OpWindow {
 
   #push(op: StoreOp): number {
     this.#live++;
+    this.#offsets.push(this.#offset);
     return this.#ops.push(op) - 1;
   }
 

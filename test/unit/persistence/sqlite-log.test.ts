@@ -75,6 +75,21 @@ describe('SqliteStore with a preallocated operation log', () => {
     assert.equal(statSync(log).size, PREALLOCATE, 'a restart reuses the file');
   });
 
+  test('a log that reaches its preallocated size is cut at once, so the file never grows past it by more than a record', async () => {
+    const store = open({ compactMs: 1_000_000, cutMs: 1_000_000 });
+    await store.open();
+    const log = `${store.path}.oplog`;
+    const payload = Buffer.alloc(60 * 1024, 1);
+    // 40 records of ~60 KiB: past 1 MiB twice.
+    for (let i = 0; i < 40; i++) {
+      await store.write([{ op: 'message', message: msg(`m${i}`, { payload }) }, { op: 'enqueue', entry: queued('a', i, `m${i}`) }]);
+      assert.ok(statSync(log).size <= PREALLOCATE + 64 * 1024, `record ${i}: ${statSync(log).size} bytes`);
+    }
+    assert.equal(store.stats.cuts, 2);
+    await store.close();
+    assert.deepEqual((await crashCopy()).queue.length, 40);
+  });
+
   test('after a crash, the log is read up to its first damaged record (a torn write), not into the zeros after it', async () => {
     const store = open({ compactMs: 1_000_000, cutMs: 1_000_000 });
     await store.open();

@@ -218,6 +218,48 @@ describe('SqliteStore', () => {
     }
   });
 
+  test('a compaction on the timer leaves the youngest deliveries to the next one; a crash in between replays them from the log', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    // Every delivery is young (holdMs): a timer compaction holds each one once.
+    const store = open({ compactMs: 100, cutMs: 1_000_000, holdMs: 1_000_000 });
+    await store.open();
+    const db = new Database(store.path, { readonly: true });
+    const rows = (table: string): number => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+    await store.write([
+      { op: 'message', message: msg('m1') }, { op: 'inflight', entry: inflight('a', 1, 1, 'm1') },
+      { op: 'message', message: msg('m2') }, { op: 'enqueue', entry: queued('b', 1, 'm2') },
+    ]);
+    t.mock.timers.tick(100);
+    // The queue entry is in the tables; the delivery and its message wait in memory.
+    assert.deepEqual([rows('queue'), rows('inflight'), rows('messages'), store.stats.compactions, store.stats.held], [1, 0, 1, 1, 2]);
+    const copy = await mkdtemp(join(tmpdir(), 'petrel-sqlite-copy-'));
+    try {
+      for (const f of readdirSync(dataDir)) copyFileSync(join(dataDir, f), join(copy, f));
+      const crashed = new SqliteStore({ dataDir: copy });
+      const state = await crashed.open();
+      await crashed.close();
+      assert.deepEqual([state.inflight, state.queue, [...state.messages.keys()].sort()], [[inflight('a', 1, 1, 'm1')], [queued('b', 1, 'm2')], ['m1', 'm2']]);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+    // Acknowledged before the next compaction: the delivery nets away and never reaches the tables.
+    await store.write([{ op: 'complete', clientId: 'a', packetId: 1 }]);
+    t.mock.timers.tick(100);
+    assert.deepEqual([rows('inflight'), rows('messages'), store.stats.compactions], [0, 1, 2]);
+    // Not acknowledged by the next compaction: written then (held once only).
+    await store.write([{ op: 'message', message: msg('m3') }, { op: 'inflight', entry: inflight('a', 2, 2, 'm3') }]);
+    t.mock.timers.tick(100);
+    assert.deepEqual([rows('inflight'), store.stats.held], [0, 4]);
+    // The held message can be referenced meanwhile, as any message the store holds.
+    await store.write([{ op: 'enqueue', entry: queued('c', 1, 'm3') }]);
+    t.mock.timers.tick(100);
+    assert.deepEqual([rows('inflight'), rows('queue'), rows('messages'), store.stats.compactions], [1, 2, 2, 4]);
+    await store.close();
+    db.close();
+    const state = await reread();
+    assert.deepEqual([state.inflight, state.queue], [[inflight('a', 2, 2, 'm3')], [queued('b', 1, 'm2'), queued('c', 1, 'm3')]]);
+  });
+
   test('deletes of rows an earlier compaction wrote reach the tables; deletes of rows never written change nothing', async () => {
     const store = open({ compactMs: 1_000_000 });
     await store.open();

@@ -98,6 +98,41 @@ describe('SQLite store window', () => {
     assert.deepEqual(window.ops(), []);
   });
 
+  test('split holds the young deliveries whose message is in the window, with their messages, from the oldest record they came in', () => {
+    const { window } = windowOf();
+    window.record(100, 1);
+    window.add([{ op: 'message', message: msg('old') }, { op: 'inflight', entry: inflight('a', 0, 1, 'old') }]);
+    window.record(200, 5);
+    window.add([{ op: 'message', message: msg('m1') }, { op: 'inflight', entry: inflight('a', 1, 2, 'm1') }]);
+    window.record(300, 6);
+    // m1 to another receiver, a delivery of a message the tables hold, and one of a session dropped later.
+    window.add([{ op: 'inflight', entry: inflight('b', 1, 1, 'm1') }, { op: 'inflight', entry: inflight('b', 2, 2, 'table') }]);
+    window.add([{ op: 'message', message: msg('m2') }, { op: 'inflight', entry: inflight('c', 1, 1, 'm2') }, { op: 'dropSession', clientId: 'c' }]);
+    window.endBatch();
+    const split = window.split(5);
+    assert.deepEqual(split.held, [
+      { op: 'message', message: msg('m1') }, { op: 'inflight', entry: inflight('a', 1, 2, 'm1') }, { op: 'inflight', entry: inflight('b', 1, 1, 'm1') },
+    ]);
+    assert.deepEqual(split.heldOffsets, [200, 200, 300]);
+    assert.equal(split.from, 200);
+    // Applied now: everything else, m1's message op included (a message put twice is stored once).
+    assert.deepEqual(split.apply.map((o) => (o.op === 'inflight' ? `inflight ${o.entry.clientId}/${o.entry.packetId}` : o.op)), [
+      'message', 'inflight a/1', 'message', 'inflight b/2', 'message', 'inflight c/1', 'dropSession',
+    ]);
+    // Carried into the next window, before its records: a later split does not hold them again.
+    window.clear();
+    window.carry(split.held, split.heldOffsets);
+    window.record(400, 9);
+    window.add([{ op: 'complete', clientId: 'a', packetId: 2 }]);
+    window.endBatch();
+    const next = window.split(0);
+    assert.deepEqual(next.held, []);
+    assert.equal(next.from, -1);
+    assert.deepEqual(next.apply, [{ op: 'message', message: msg('m1') }, { op: 'inflight', entry: inflight('b', 1, 1, 'm1') }]);
+    // Nothing young: nothing held.
+    assert.deepEqual(window.split(10).held, []);
+  });
+
   test('random workloads: what the window keeps gives the same end state as every op applied in order', async () => {
     // A seeded generator (xorshift): the same sequences every run.
     let seed = 0x2545f491;
