@@ -47,14 +47,14 @@ interface Held {
 export class OpWindow {
   /** The ops in journal order; a dropped op leaves a hole. */
   #ops: (StoreOp | undefined)[] = [];
-  /** The log offset of the record each op came in (parallel to #ops). */
-  #offsets: number[] = [];
-  /** The records added (`add`): the slot of each one's first op, and when it was written. */
+  /** The records added (`record`, `carry`): the slot of each one's first op, its log offset, and when it was written. */
   #recordSlots: number[] = [];
+  #recordOffsets: number[] = [];
   #recordTimes: number[] = [];
   #live = 0;
-  /** The log offset of the record being added. */
-  #offset = 0;
+  /** The session of the latest op, and its rows (consecutive ops are often one session's). */
+  #lastClient: string | undefined;
+  #lastRows: Rows | undefined;
   readonly #sessions = new Map<string, Rows>();
   readonly #retained = new Map<string, number>();
   readonly #messages = new Map<string, Held>();
@@ -75,8 +75,8 @@ export class OpWindow {
 
   /** Starts the ops of a new log record: written at log `offset` at time `at` (performance.now()). */
   record(offset: number, at: number): void {
-    this.#offset = offset;
     this.#recordSlots.push(this.#ops.length);
+    this.#recordOffsets.push(offset);
     this.#recordTimes.push(at);
   }
 
@@ -152,13 +152,17 @@ export class OpWindow {
     const held: StoreOp[] = [];
     const heldOffsets: number[] = [];
     let from = -1;
+    const slots = this.#recordSlots;
+    let r = -1;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       if (op === undefined) continue;
       if (holds[i] !== 1) apply.push(op);
       if (holds[i] === 0) continue;
       held.push(op);
-      const offset = this.#offsets[i]!;
+      // The record op i came in: the last one that starts at or before it.
+      while (r + 1 < slots.length && slots[r + 1]! <= i) r++;
+      const offset = this.#recordOffsets[r]!;
       heldOffsets.push(offset);
       if (from < 0 || offset < from) from = offset;
     }
@@ -168,16 +172,19 @@ export class OpWindow {
   /** Puts back ops that a compaction held (`split`), with the log offsets of their records, before any later record. */
   carry(ops: readonly StoreOp[], offsets: readonly number[]): void {
     for (let i = 0; i < ops.length; i++) {
-      this.#offset = offsets[i]!;
+      // As records of their own, never young again.
+      if (i === 0 || offsets[i] !== offsets[i - 1]) this.record(offsets[i]!, -Infinity);
       this.#add(ops[i]!);
     }
   }
 
   clear(): void {
     this.#ops = [];
-    this.#offsets = [];
     this.#recordSlots = [];
+    this.#recordOffsets = [];
     this.#recordTimes = [];
+    this.#lastClient = undefined;
+    this.#lastRows = undefined;
     this.#live = 0;
     this.#sessions.clear();
     this.#retained.clear();
@@ -186,14 +193,16 @@ export class OpWindow {
   }
 
   #rows(clientId: string): Rows {
+    if (clientId === this.#lastClient) return this.#lastRows!;
     let rows = this.#sessions.get(clientId);
     if (rows === undefined) this.#sessions.set(clientId, rows = new Rows());
+    this.#lastClient = clientId;
+    this.#lastRows = rows;
     return rows;
   }
 
   #push(op: StoreOp): number {
     this.#live++;
-    this.#offsets.push(this.#offset);
     return this.#ops.push(op) - 1;
   }
 
@@ -214,6 +223,7 @@ export class OpWindow {
       case 'dropSession':
         // Its earlier ops stay (netOps supersedes them); later ones start a new index.
         this.#sessions.delete(op.clientId);
+        if (op.clientId === this.#lastClient) this.#lastClient = this.#lastRows = undefined;
         this.#push(op);
         return;
       case 'enqueue': {
