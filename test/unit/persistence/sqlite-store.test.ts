@@ -363,6 +363,42 @@ describe('SqliteStore', () => {
     await again.close();
   });
 
+  test('commit mode: at most two syncs run at once; records written meanwhile wait for the next one, and writes resolve in order', async (t) => {
+    const store = open();
+    await store.open();
+    const before = store.stats.syncs;
+    // Syncs that complete when the test says so.
+    const running: ((err: NodeJS.ErrnoException | null) => void)[] = [];
+    t.mock.method(fs, 'fdatasync', (_fd: number, done: (err: NodeJS.ErrnoException | null) => void) => {
+      running.push(done);
+    });
+    syncBuiltinESMExports();
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const settled: number[] = [];
+    const writes: Promise<unknown>[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        writes.push(store.write([{ op: 'unretain', topic: `t${i}` }]).then(() => settled.push(i)));
+        await turn();
+      }
+      assert.deepEqual([store.stats.transactions, running.length, settled], [4, 2, []], 'four records, two syncs in flight');
+      running.shift()!(null);
+      await turn();
+      // The first record is synced; the third and fourth share the sync that starts now.
+      assert.deepEqual([settled, running.length, store.stats.syncs - before], [[0], 2, 3]);
+      running.shift()!(null);
+      await turn();
+      assert.deepEqual(settled, [0, 1]);
+      running.shift()!(null);
+      await Promise.all(writes);
+      assert.deepEqual([settled, running.length, store.stats.syncs - before], [[0, 1, 2, 3], 0, 3]);
+    } finally {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    await store.close();
+  });
+
   test('a lazy write alone is synced after lazySyncMs', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const store = open({ lazySyncMs: 100 });
