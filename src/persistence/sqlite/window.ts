@@ -226,32 +226,20 @@ export class OpWindow {
         if (op.clientId === this.#lastClient) this.#lastClient = this.#lastRows = undefined;
         this.#push(op);
         return;
-      case 'enqueue': {
-        const e = op.entry;
-        this.#ref(e.messageId);
-        this.#supersede(this.#rows(e.clientId).queue, e.seq, this.#push(op));
+      case 'enqueue':
+        this.#ref(op.entry.messageId);
+        this.#supersede(this.#rows(op.entry.clientId).queue, op.entry.seq, this.#push(op));
         return;
-      }
-      case 'dequeue': {
-        const rows = this.#rows(op.clientId).queue;
-        this.#supersede(rows, op.seq, -1);
-        if (this.#table.queue(op.clientId, op.seq)) rows.set(op.seq, this.#push(op));
-        else rows.delete(op.seq);
+      case 'dequeue':
+        this.#delete(this.#rows(op.clientId).queue, op.seq, op, this.#table.queue(op.clientId, op.seq));
         return;
-      }
-      case 'inflight': {
-        const e = op.entry;
-        this.#ref(e.messageId);
-        this.#supersede(this.#rows(e.clientId).inflight, e.packetId, this.#push(op));
+      case 'inflight':
+        this.#ref(op.entry.messageId);
+        this.#supersede(this.#rows(op.entry.clientId).inflight, op.entry.packetId, this.#push(op));
         return;
-      }
-      case 'complete': {
-        const rows = this.#rows(op.clientId).inflight;
-        this.#supersede(rows, op.packetId, -1);
-        if (this.#table.inflight(op.clientId, op.packetId)) rows.set(op.packetId, this.#push(op));
-        else rows.delete(op.packetId);
+      case 'complete':
+        this.#delete(this.#rows(op.clientId).inflight, op.packetId, op, this.#table.inflight(op.clientId, op.packetId));
         return;
-      }
       case 'pubrec':
       case 'pubrel':
         this.#supersede(this.#rows(op.clientId).inboundQos2, op.packetId, this.#push(op));
@@ -266,6 +254,13 @@ export class OpWindow {
       default:
         this.#push(op);
     }
+  }
+
+  /** A delete of row `key`: drops the window's op on the row, and is kept only when the tables may hold the row. */
+  #delete(rows: Map<number, number>, key: number, op: StoreOp, inTables: boolean): void {
+    this.#supersede(rows, key, -1);
+    if (inTables) rows.set(key, this.#push(op));
+    else rows.delete(key);
   }
 
   /** Makes `at` the latest op on the row `key` of `rows` (-1: the caller sets it) and drops the op it supersedes. */
