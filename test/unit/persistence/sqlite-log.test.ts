@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore, type StoredState } from '../../../src/persistence/index.js';
 import { encodeOps } from '../../../src/persistence/sqlite/journal.js';
 import { storeContract, msg, queued } from '../../contract/store.contract.js';
+import { crashCopy as copyAndOpen } from '../../helpers/sqlite-copy.js';
 import { expectedAfter } from '../../helpers/store-crash-workload.js';
 
 const PREALLOCATE = 1024 * 1024;
@@ -33,21 +34,9 @@ function open(options: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {
   return store;
 }
 
-/** Opens a copy of the data directory as it is now (what a crash of the machine would leave, synced writes included). */
-async function crashCopy(change: (copy: string) => void = () => undefined): Promise<StoredState> {
-  const copy = await mkdtemp(join(tmpdir(), 'petrel-sqlite-log-copy-'));
-  try {
-    for (const f of readdirSync(dataDir)) copyFileSync(join(dataDir, f), join(copy, f));
-    change(copy);
-    const crashed = new SqliteStore({ dataDir: copy, preallocate: PREALLOCATE });
-    try {
-      return await crashed.open();
-    } finally {
-      await crashed.close();
-    }
-  } finally {
-    await rm(copy, { recursive: true, force: true });
-  }
+/** What a crash copy of the data directory (sqlite-copy.ts) reads back, with this file's log size. */
+function crashCopy(change?: (copy: string) => void): Promise<StoredState> {
+  return copyAndOpen(dataDir, { preallocate: PREALLOCATE }, change);
 }
 
 beforeEach(async () => {

@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore, StoreError, type StoredState } from '../../../src/persistence/index.js';
 import { migrations } from '../../../src/persistence/sqlite/schema.js';
 import { inflight, msg, queued } from '../../contract/store.contract.js';
+import { crashCopy } from '../../helpers/sqlite-copy.js';
 import { expectedAfter } from '../../helpers/store-crash-workload.js';
 
 let dataDir: string;
@@ -26,22 +27,6 @@ function open(options: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {
   const store = new SqliteStore({ dataDir, ...options });
   stores.push(store);
   return store;
-}
-
-/** What a copy of the data directory as it is now (what a crash would leave) opens with. */
-async function crashCopy(): Promise<StoredState> {
-  const copy = await mkdtemp(join(tmpdir(), 'petrel-sqlite-copy-'));
-  try {
-    for (const f of readdirSync(dataDir)) copyFileSync(join(dataDir, f), join(copy, f));
-    const crashed = new SqliteStore({ dataDir: copy });
-    try {
-      return await crashed.open();
-    } finally {
-      await crashed.close();
-    }
-  } finally {
-    await rm(copy, { recursive: true, force: true });
-  }
 }
 
 async function reread(): Promise<StoredState> {
@@ -129,7 +114,7 @@ describe('SqliteStore', () => {
     assert.equal(store.stats.transactions, committed);
     await store.write([{ op: 'message', message: msg('m3') }, { op: 'enqueue', entry: queued('b', 0, 'm3') }]);
     // Read back as after a crash: a copy of the files as they are now, the log included.
-    const state = await crashCopy();
+    const state = await crashCopy(dataDir);
     assert.deepEqual(state.queue, [queued('a', 0, 'm0'), queued('b', 0, 'm3')]);
     assert.deepEqual([...state.messages.keys()].sort(), ['m0', 'm3']);
   });
@@ -240,7 +225,7 @@ describe('SqliteStore', () => {
     t.mock.timers.tick(100);
     // The queue entry is in the tables; the delivery and its message wait in memory.
     assert.deepEqual([rows('queue'), rows('inflight'), rows('messages'), store.stats.compactions, store.stats.held], [1, 0, 1, 1, 2]);
-    const crashed = await crashCopy();
+    const crashed = await crashCopy(dataDir);
     assert.deepEqual([crashed.inflight, crashed.queue, [...crashed.messages.keys()].sort()], [[inflight('a', 1, 1, 'm1')], [queued('b', 1, 'm2')], ['m1', 'm2']]);
     // Acknowledged before the next compaction: the delivery nets away and never reaches the tables.
     await store.write([{ op: 'complete', clientId: 'a', packetId: 1 }]);
