@@ -636,13 +636,12 @@ export class SqliteStore implements Store {
     }
     if (count > 0) {
       const fd = this.#fd!;
-      let start = 0;
+      const start = this.#offset;
       const lists: (readonly StoreOp[])[] = [];
       for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
       try {
         const record = encodeRecord(lists, this.#generation);
-        writeAll(fd, record, this.#offset);
-        start = this.#offset;
+        writeAll(fd, record, start);
         this.#offset += record.length;
       } catch (err) {
         const error = asStoreError(err, 'write failed; nothing of this batch was stored');
@@ -677,10 +676,14 @@ export class SqliteStore implements Store {
       this.#nextSync();
     }
     if (this.#journaledOps >= this.#compactOps || this.#offset >= this.#cutBytes) this.#compact();
-    else if (this.#compactTimer === undefined && this.#journaledOps > 0) {
-      this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
-      this.#compactTimer.unref();
-    }
+    else if (this.#journaledOps > 0) this.#compactLater();
+  }
+
+  /** Compacts after compactMs, unless a compaction is already due. */
+  #compactLater(): void {
+    if (this.#compactTimer !== undefined || this.#closed) return;
+    this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
+    this.#compactTimer.unref();
   }
 
   /**
@@ -708,10 +711,7 @@ export class SqliteStore implements Store {
       this.#runCompaction!(netOps(ops), this.#generation, split !== undefined && split.from >= 0 ? split.from : this.#offset);
     } catch (err) {
       this.#tracking = false;
-      if (this.#compactTimer === undefined && !this.#closed) {
-        this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
-        this.#compactTimer.unref();
-      }
+      this.#compactLater();
       if (strict) throw err;
       return;
     } finally {
@@ -733,10 +733,7 @@ export class SqliteStore implements Store {
       }
       this.#journaledOps = held.length;
       this.#held += held.length;
-      if (this.#compactTimer === undefined && !this.#closed) {
-        this.#compactTimer = setTimeout(this.#compactSoon, this.#compactMs);
-        this.#compactTimer.unref();
-      }
+      this.#compactLater();
     }
     if (!cut) return;
     // The tables now hold, synced, what the waiting writes logged.

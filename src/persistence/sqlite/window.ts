@@ -56,6 +56,8 @@ export class OpWindow {
   #lastClient: string | undefined;
   #lastRows: Rows | undefined;
   readonly #sessions = new Map<string, Rows>();
+  /** Sessions that a 'dropSession' in the window drops (`split` holds none of their ops). */
+  readonly #dropped = new Set<string>();
   readonly #retained = new Map<string, number>();
   readonly #messages = new Map<string, Held>();
   /** Messages whose count reached 0 in the batch being added: dropped at its end unless referenced again. */
@@ -131,22 +133,15 @@ export class OpWindow {
     let first = ops.length;
     for (let r = times.length - 1; r >= 0 && times[r]! >= young; r--) first = this.#recordSlots[r]!;
     const holds = new Uint8Array(ops.length);
-    let dropped: Set<string> | undefined;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
-      if (op?.op === 'dropSession') (dropped ??= new Set()).add(op.clientId);
-    }
-    let any = false;
     for (let i = first; i < ops.length; i++) {
       const op = ops[i];
-      if (op?.op !== 'inflight' || dropped?.has(op.entry.clientId) === true) continue;
+      if (op?.op !== 'inflight' || this.#dropped.has(op.entry.clientId)) continue;
       // Only with its message op: a message the tables hold may be deleted by this compaction
       // (its other references gone) while the held delivery still needs it.
       const at = this.#messages.get(op.entry.messageId)?.at ?? -1;
       if (at < 0) continue;
       holds[i] = 1;
       holds[at] = 2;
-      any = true;
     }
     const apply: StoreOp[] = [];
     const held: StoreOp[] = [];
@@ -166,7 +161,7 @@ export class OpWindow {
       heldOffsets.push(offset);
       if (from < 0 || offset < from) from = offset;
     }
-    return any ? { apply, held, heldOffsets, from } : { apply, held: [], heldOffsets: [], from: -1 };
+    return { apply, held, heldOffsets, from };
   }
 
   /** Puts back ops that a compaction held (`split`), with the log offsets of their records, before any later record. */
@@ -187,6 +182,7 @@ export class OpWindow {
     this.#lastRows = undefined;
     this.#live = 0;
     this.#sessions.clear();
+    this.#dropped.clear();
     this.#retained.clear();
     this.#messages.clear();
     this.#unreferenced.length = 0;
@@ -209,20 +205,18 @@ export class OpWindow {
   #add(op: StoreOp): void {
     switch (op.op) {
       case 'message': {
-        const at = this.#push(op);
         const held = this.#messages.get(op.message.id);
+        // A repeated put of the same message changes nothing: the first one stays.
+        if (held !== undefined && held.at >= 0) return;
+        const at = this.#push(op);
         if (held === undefined) this.#messages.set(op.message.id, { at, refs: 0 });
-        else if (held.at < 0) held.at = at;
-        else {
-          // A repeated put of the same message changes nothing: the first one stays.
-          this.#ops[at] = undefined;
-          this.#live--;
-        }
+        else held.at = at;
         return;
       }
       case 'dropSession':
         // Its earlier ops stay (netOps supersedes them); later ones start a new index.
         this.#sessions.delete(op.clientId);
+        this.#dropped.add(op.clientId);
         if (op.clientId === this.#lastClient) this.#lastClient = this.#lastRows = undefined;
         this.#push(op);
         return;
