@@ -8,6 +8,13 @@
  * exceed 32 bits (seq, wall-clock times) are float64; optional fields start with a 0/1 byte.
  * Properties are the JSON text of codec.ts (Buffers as base64), so a decoded op equals the one
  * encoded, Buffers included.
+ *
+ * Records of the current log format name things once per log generation (`LogNames`): a client
+ * id, a message's topic or sender is written in full the first time the generation uses it
+ * (varint 0, then the string) and as its number (varint index + 1) after that; a delivery's
+ * message id, when it is the message put last in the same record (the usual case: a message and
+ * its deliveries are one write), is one byte. A delivery then costs a few bytes besides its seq
+ * and packet id instead of three strings, and encoding it a map lookup instead of copying them.
  */
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
@@ -20,9 +27,53 @@ const OP_CODES = {
   inflight: 8, complete: 9, pubrec: 10, pubrel: 11, retain: 12, unretain: 13,
 } as const satisfies Record<StoreOp['op'], number>;
 
+/**
+ * The names (client ids, topics) one log generation has written in full, numbered in order.
+ * Those a record defines count once it is in the file (`commit`); a record that could not be
+ * written takes its definitions back (`rollback`).
+ */
+export class LogNames {
+  readonly #ids = new Map<string, number>();
+  readonly #list: string[] = [];
+  #committed = 0;
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  get(name: string): number | undefined {
+    return this.#ids.get(name);
+  }
+
+  define(name: string): void {
+    this.#ids.set(name, this.#list.length);
+    this.#list.push(name);
+  }
+
+  commit(): void {
+    this.#committed = this.#list.length;
+  }
+
+  rollback(): void {
+    const list = this.#list;
+    for (let i = this.#committed; i < list.length; i++) this.#ids.delete(list[i]!);
+    list.length = this.#committed;
+  }
+
+  clear(): void {
+    this.#ids.clear();
+    this.#list.length = 0;
+    this.#committed = 0;
+  }
+}
+
 class Writer {
   buf: Buffer;
   pos = 0;
+  /** The generation's names (current log format); undefined: every string in full (blobs, earlier formats). */
+  names: LogNames | undefined;
+  /** The id of the message put last in this record (a delivery of it refers back in one byte). */
+  lastMessage: string | undefined;
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
@@ -94,6 +145,31 @@ class Writer {
     this.str(s);
   }
 
+  /** A client id or topic: its number once the generation has written it (see the file comment). */
+  name(s: string): void {
+    const names = this.names;
+    if (names === undefined) return this.str(s);
+    const id = names.get(s);
+    if (id !== undefined) return this.varint(id + 1);
+    this.u8(0);
+    this.str(s);
+    names.define(s);
+  }
+
+  optName(s: string | undefined): void {
+    if (s === undefined) return this.u8(0);
+    this.u8(1);
+    this.name(s);
+  }
+
+  /** A reference to a message: one byte when it is the one this record put last. */
+  messageRef(id: string): void {
+    if (this.names === undefined) return this.str(id);
+    if (id === this.lastMessage) return this.u8(0);
+    this.u8(1);
+    this.str(id);
+  }
+
   optF64(v: number | undefined): void {
     if (v === undefined) return this.u8(0);
     this.u8(1);
@@ -111,9 +187,13 @@ class Writer {
 class Reader {
   readonly buf: Buffer;
   pos = 0;
+  /** The generation's names read so far (current log format), or undefined (strings in full). */
+  readonly names: string[] | undefined;
+  lastMessage: string | undefined;
 
-  constructor(buf: Buffer) {
+  constructor(buf: Buffer, names: string[] | undefined) {
     this.buf = buf;
+    this.names = names;
   }
 
   get done(): boolean {
@@ -164,6 +244,31 @@ class Reader {
     return this.u8() === 0 ? undefined : this.str();
   }
 
+  name(): string {
+    const names = this.names;
+    if (names === undefined) return this.str();
+    const ref = this.varint();
+    if (ref === 0) {
+      const s = this.str();
+      names.push(s);
+      return s;
+    }
+    const s = names[ref - 1];
+    if (s === undefined) throw new RangeError(`journal name ${ref - 1} not defined`);
+    return s;
+  }
+
+  optName(): string | undefined {
+    return this.u8() === 0 ? undefined : this.name();
+  }
+
+  messageRef(): string {
+    if (this.names === undefined) return this.str();
+    if (this.u8() === 1) return this.str();
+    if (this.lastMessage === undefined) throw new RangeError('journal message reference before any message');
+    return this.lastMessage;
+  }
+
   optF64(): number | undefined {
     return this.u8() === 0 ? undefined : this.f64();
   }
@@ -179,19 +284,22 @@ class Reader {
 
 function writeMessage(w: Writer, m: StoredMessage): void {
   w.str(m.id);
-  w.str(m.topic);
+  w.lastMessage = m.id;
+  w.name(m.topic);
   w.bytes(m.payload);
   w.u8(m.qos);
   w.u8(m.retain ? 1 : 0);
   w.optStr(encodeProperties(m.properties));
   w.optF64(m.expiresAt);
-  w.optStr(m.senderId);
+  w.optName(m.senderId);
 }
 
 function readMessage(r: Reader): StoredMessage {
+  const id = r.str();
+  r.lastMessage = id;
   return {
-    id: r.str(), topic: r.str(), payload: r.bytes(), qos: r.u8() as QoS, retain: r.u8() === 1,
-    properties: decodeProperties(r.optStr() ?? null), expiresAt: r.optF64(), senderId: r.optStr(),
+    id, topic: r.name(), payload: r.bytes(), qos: r.u8() as QoS, retain: r.u8() === 1,
+    properties: decodeProperties(r.optStr() ?? null), expiresAt: r.optF64(), senderId: r.optName(),
   };
 }
 
@@ -211,7 +319,7 @@ function readWill(r: Reader): StoredWill | undefined {
 }
 
 function writeSession(w: Writer, s: StoredSession): void {
-  w.str(s.clientId);
+  w.name(s.clientId);
   w.f64(s.expiryInterval);
   w.optF64(s.expiresAt);
   writeWill(w, s.will);
@@ -219,7 +327,7 @@ function writeSession(w: Writer, s: StoredSession): void {
 }
 
 function readSession(r: Reader): StoredSession {
-  return { clientId: r.str(), expiryInterval: r.f64(), expiresAt: r.optF64(), will: readWill(r), willAt: r.optF64() };
+  return { clientId: r.name(), expiryInterval: r.f64(), expiresAt: r.optF64(), will: readWill(r), willAt: r.optF64() };
 }
 
 function writeSubscription(w: Writer, s: StoredSubscription): void {
@@ -238,40 +346,46 @@ function readSubscription(r: Reader): StoredSubscription {
 }
 
 function writeEntry(w: Writer, e: QueueEntry): void {
-  w.str(e.clientId);
+  w.name(e.clientId);
   w.f64(e.seq);
-  w.str(e.messageId);
+  w.messageRef(e.messageId);
   w.u8(e.qos);
   w.u8(e.retain ? 1 : 0);
   w.numbers(e.subscriptionIds);
 }
 
 function readEntry(r: Reader): QueueEntry {
-  return { clientId: r.str(), seq: r.f64(), messageId: r.str(), qos: r.u8() as QoS, retain: r.u8() === 1, subscriptionIds: r.numbers() };
+  return { clientId: r.name(), seq: r.f64(), messageId: r.messageRef(), qos: r.u8() as QoS, retain: r.u8() === 1, subscriptionIds: r.numbers() };
 }
 
 /** Reused by every encodeOps call: the store binds the blob (SQLite copies it) before the next one. */
 const scratch = new Writer(64 * 1024);
 
 /**
- * One blob holding `batches`' ops in order. The result is a view of a buffer that the next call
- * overwrites: use it (or copy it) before encoding again.
+ * One blob holding `batches`' ops in order, every string in full (the body of a record of the
+ * earlier log formats). The result is a view of a buffer that the next call overwrites: use it
+ * (or copy it) before encoding again.
  */
 export function encodeOps(batches: readonly (readonly StoreOp[])[]): Buffer {
   scratch.pos = 0;
+  scratch.names = undefined;
   return encodeInto(scratch, batches);
 }
 
 /**
- * The same blob as an operation-log record of log generation `generation`: body length (u32 LE),
- * CRC-32 (u32 LE) of the generation's low 32 bits (u32 LE) followed by the body, then those 32
- * bits, then the body. A record cut short by a crash, or damaged, fails its length or CRC check
- * when read back; a record left in the file by an earlier generation (a reused log file) fails
- * the generation check. The result is a view of the shared buffer, like encodeOps'.
+ * The same ops as an operation-log record of log generation `generation`, naming through
+ * `names` (the generation's, see LogNames: commit it once the record is written, roll it back
+ * if not): body length (u32 LE), CRC-32 (u32 LE) of the generation's low 32 bits (u32 LE)
+ * followed by the body, then those 32 bits, then the body. A record cut short by a crash, or
+ * damaged, fails its length or CRC check when read back; a record left in the file by an earlier
+ * generation (a reused log file) fails the generation check. The result is a view of the shared
+ * buffer, like encodeOps'.
  */
-export function encodeRecord(batches: readonly (readonly StoreOp[])[], generation: number): Buffer {
+export function encodeRecord(batches: readonly (readonly StoreOp[])[], generation: number, names: LogNames): Buffer {
   scratch.pos = RECORD_HEAD;
+  scratch.names = names;
   const out = encodeInto(scratch, batches);
+  scratch.names = undefined;
   const tag = generation >>> 0;
   out.writeUInt32LE(out.length - RECORD_HEAD, 0);
   out.writeUInt32LE(tag, 8);
@@ -286,9 +400,10 @@ const RECORD_HEAD_V1 = 8;
 
 /** File header of an operation log: magic and generation. */
 export const LOG_HEADER_BYTES = 16;
-const LOG_MAGIC = Buffer.from('PTRLOPS2', 'latin1');
-/** The first format (records without a generation tag), still read after an upgrade. */
+const LOG_MAGIC = Buffer.from('PTRLOPS3', 'latin1');
+/** The earlier formats, still read after an upgrade: records without a generation tag, then with one; strings in full in both. */
 const LOG_MAGIC_V1 = Buffer.from('PTRLOPS1', 'latin1');
+const LOG_MAGIC_V2 = Buffer.from('PTRLOPS2', 'latin1');
 
 export function logHeader(generation: number): Buffer {
   const b = Buffer.alloc(LOG_HEADER_BYTES);
@@ -312,8 +427,12 @@ export function isCurrentLog(file: Buffer): boolean {
  */
 export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: number; records: number; validBytes: number } | undefined {
   if (file.length < LOG_HEADER_BYTES) return undefined;
-  const v1 = file.subarray(0, 8).equals(LOG_MAGIC_V1);
-  if (!v1 && !isCurrentLog(file)) return undefined;
+  const magic = file.subarray(0, 8);
+  const v1 = magic.equals(LOG_MAGIC_V1);
+  const current = !v1 && isCurrentLog(file);
+  if (!v1 && !current && !magic.equals(LOG_MAGIC_V2)) return undefined;
+  // The generation's names, defined by its records in order (every record is decoded, also those before `from`).
+  const names: string[] | undefined = current ? [] : undefined;
   const generation = file.readDoubleLE(8);
   const head = v1 ? RECORD_HEAD_V1 : RECORD_HEAD;
   const tag = generation >>> 0;
@@ -331,7 +450,7 @@ export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: n
     }
     const ops: StoreOp[] = [];
     try {
-      decodeOps(file.subarray(pos + head, end), ops);
+      decodeOps(file.subarray(pos + head, end), ops, names);
     } catch {
       break;
     }
@@ -344,51 +463,57 @@ export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: n
 }
 
 function encodeInto(w: Writer, batches: readonly (readonly StoreOp[])[]): Buffer {
+  w.lastMessage = undefined;
   for (const ops of batches) {
     for (const op of ops) {
       w.u8(OP_CODES[op.op]);
       switch (op.op) {
         case 'message': writeMessage(w, op.message); break;
         case 'session': writeSession(w, op.session); break;
-        case 'dropSession': w.str(op.clientId); break;
-        case 'subscribe': w.str(op.clientId); writeSubscription(w, op.subscription); break;
-        case 'unsubscribe': w.str(op.clientId); w.str(op.topicFilter); break;
+        case 'dropSession': w.name(op.clientId); break;
+        case 'subscribe': w.name(op.clientId); writeSubscription(w, op.subscription); break;
+        case 'unsubscribe': w.name(op.clientId); w.str(op.topicFilter); break;
         case 'enqueue': writeEntry(w, op.entry); break;
-        case 'dequeue': w.str(op.clientId); w.f64(op.seq); break;
+        case 'dequeue': w.name(op.clientId); w.f64(op.seq); break;
         case 'inflight': writeEntry(w, op.entry); w.varint(op.entry.packetId); w.u8(op.entry.state === 'pubrel' ? 1 : 0); break;
-        case 'complete': case 'pubrec': case 'pubrel': w.str(op.clientId); w.varint(op.packetId); break;
-        case 'retain': w.str(op.topic); w.str(op.messageId); break;
-        case 'unretain': w.str(op.topic); break;
+        case 'complete': case 'pubrec': case 'pubrel': w.name(op.clientId); w.varint(op.packetId); break;
+        case 'retain': w.name(op.topic); w.messageRef(op.messageId); break;
+        case 'unretain': w.name(op.topic); break;
       }
     }
   }
+  w.lastMessage = undefined;
   return w.buf.subarray(0, w.pos);
 }
 
-/** The ops of one blob, in order. Throws RangeError for a damaged blob. */
-export function decodeOps(blob: Buffer, out: StoreOp[]): void {
-  const r = new Reader(blob);
+/**
+ * The ops of one blob, in order; `names`: those of its log generation so far (a record of the
+ * current format, which adds the names it defines), none for a blob of strings in full. Throws
+ * RangeError for a damaged blob.
+ */
+export function decodeOps(blob: Buffer, out: StoreOp[], names?: string[]): void {
+  const r = new Reader(blob, names);
   while (!r.done) {
     const code = r.u8();
     switch (code) {
       case OP_CODES.message: out.push({ op: 'message', message: readMessage(r) }); break;
       case OP_CODES.session: out.push({ op: 'session', session: readSession(r) }); break;
-      case OP_CODES.dropSession: out.push({ op: 'dropSession', clientId: r.str() }); break;
-      case OP_CODES.subscribe: out.push({ op: 'subscribe', clientId: r.str(), subscription: readSubscription(r) }); break;
-      case OP_CODES.unsubscribe: out.push({ op: 'unsubscribe', clientId: r.str(), topicFilter: r.str() }); break;
+      case OP_CODES.dropSession: out.push({ op: 'dropSession', clientId: r.name() }); break;
+      case OP_CODES.subscribe: out.push({ op: 'subscribe', clientId: r.name(), subscription: readSubscription(r) }); break;
+      case OP_CODES.unsubscribe: out.push({ op: 'unsubscribe', clientId: r.name(), topicFilter: r.str() }); break;
       case OP_CODES.enqueue: out.push({ op: 'enqueue', entry: readEntry(r) }); break;
-      case OP_CODES.dequeue: out.push({ op: 'dequeue', clientId: r.str(), seq: r.f64() }); break;
+      case OP_CODES.dequeue: out.push({ op: 'dequeue', clientId: r.name(), seq: r.f64() }); break;
       case OP_CODES.inflight: {
         const e = readEntry(r);
         const entry: InflightEntry = { ...e, packetId: r.varint(), state: r.u8() === 1 ? 'pubrel' : 'publish' };
         out.push({ op: 'inflight', entry });
         break;
       }
-      case OP_CODES.complete: out.push({ op: 'complete', clientId: r.str(), packetId: r.varint() }); break;
-      case OP_CODES.pubrec: out.push({ op: 'pubrec', clientId: r.str(), packetId: r.varint() }); break;
-      case OP_CODES.pubrel: out.push({ op: 'pubrel', clientId: r.str(), packetId: r.varint() }); break;
-      case OP_CODES.retain: out.push({ op: 'retain', topic: r.str(), messageId: r.str() }); break;
-      case OP_CODES.unretain: out.push({ op: 'unretain', topic: r.str() }); break;
+      case OP_CODES.complete: out.push({ op: 'complete', clientId: r.name(), packetId: r.varint() }); break;
+      case OP_CODES.pubrec: out.push({ op: 'pubrec', clientId: r.name(), packetId: r.varint() }); break;
+      case OP_CODES.pubrel: out.push({ op: 'pubrel', clientId: r.name(), packetId: r.varint() }); break;
+      case OP_CODES.retain: out.push({ op: 'retain', topic: r.name(), messageId: r.messageRef() }); break;
+      case OP_CODES.unretain: out.push({ op: 'unretain', topic: r.name() }); break;
       default: throw new RangeError(`unknown journal op code ${code}`);
     }
   }

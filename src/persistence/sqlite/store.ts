@@ -55,7 +55,7 @@ import { StoreError } from '../errors.js';
 import type {
   InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp, WriteOptions,
 } from '../types.js';
-import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logHeader, netOps, readLog } from './journal.js';
+import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logHeader, LogNames, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
 import { OpWindow } from './window.js';
 
@@ -258,6 +258,8 @@ export class SqliteStore implements Store {
       return max !== undefined && seq <= max;
     },
   }, (messageId) => this.#known.delete(messageId));
+  /** The names (client ids, topics) this log generation's records have written in full (journal.ts). */
+  readonly #names = new LogNames();
   /** Ops journaled since the last compaction (in the log; the window keeps fewer). */
   #journaledOps = 0;
   /** Ids of messages put by writes not compacted yet (pending or journaled). */
@@ -539,8 +541,8 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       // A new generation of the log; the old one is in the tables.
       if (this.#preallocate > 0) {
-        // Reused, records and all (a new generation does not read the old one's); a log of the first
-        // format has no generation tags and is emptied first.
+        // Reused, records and all (a new generation does not read the old one's); a log of an
+        // earlier format is emptied first (the first has no generation tags).
         this.#fd = openSync(this.#logPath, constants.O_RDWR | constants.O_CREAT);
         if (!reusable) ftruncateSync(this.#fd, 0);
         preallocate(this.#fd, this.#preallocate);
@@ -570,6 +572,7 @@ export class SqliteStore implements Store {
     const fd = this.#fd!;
     if (this.#preallocate === 0) ftruncateSync(fd, 0);
     writeAll(fd, logHeader(generation), 0);
+    this.#names.clear();
     this.#generation = generation;
     this.#offset = LOG_HEADER_BYTES;
   }
@@ -580,12 +583,15 @@ export class SqliteStore implements Store {
     // write only for an id that is neither there nor known.
     const puts = this.#puts;
     puts.clear();
+    // The message put last: its deliveries usually follow it in the same write.
+    let last: string | undefined;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       switch (op.op) {
         case 'message':
           if (!isQos(op.message.qos)) return invalid(`message ${op.message.id}: qos ${op.message.qos}`);
-          puts.add(op.message.id);
+          last = op.message.id;
+          puts.add(last);
           break;
         case 'subscribe': {
           const sub = op.subscription;
@@ -604,7 +610,7 @@ export class SqliteStore implements Store {
               return invalid(`inflight of ${e.clientId}: packet id ${packetId}, state ${String(state)}`);
             }
           }
-          if (!this.#holds(e.messageId, ops)) return unknownMessage(e.messageId);
+          if (e.messageId !== last && !this.#holds(e.messageId, ops)) return unknownMessage(e.messageId);
           break;
         }
         case 'retain':
@@ -640,10 +646,12 @@ export class SqliteStore implements Store {
       const lists: (readonly StoreOp[])[] = [];
       for (let i = 0; i < batch.length; i++) lists.push(batch[i]!.ops);
       try {
-        const record = encodeRecord(lists, this.#generation);
+        const record = encodeRecord(lists, this.#generation, this.#names);
         writeAll(fd, record, start);
         this.#offset += record.length;
+        this.#names.commit();
       } catch (err) {
+        this.#names.rollback();
         const error = asStoreError(err, 'write failed; nothing of this batch was stored');
         try {
           // Cut what part of the record reached the file, so that later records follow whole ones.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import { MemoryStore } from '../../../src/persistence/memory.js';
-import { decodeOps, encodeOps, netOps } from '../../../src/persistence/sqlite/journal.js';
+import { decodeOps, encodeOps, encodeRecord, logHeader, LogNames, netOps, readLog } from '../../../src/persistence/sqlite/journal.js';
 import type { StoredState, StoreOp } from '../../../src/persistence/types.js';
 import { inflight, msg, queued, session } from '../../contract/store.contract.js';
 import { Rng } from '../../helpers/codec-prng.js';
@@ -43,6 +43,46 @@ describe('SQLite journal', () => {
     const blob = Buffer.from(encodeOps([every]));
     assert.throws(() => decodeOps(blob.subarray(0, blob.length - 3), []), RangeError);
     assert.throws(() => decodeOps(Buffer.from([99]), []), /unknown journal op code 99/);
+  });
+
+  test('log records name each client id and topic once per generation and refer back to their message; they read back whole', () => {
+    const names = new LogNames();
+    const fanOut = (id: string): StoreOp[] => [
+      { op: 'message', message: msg(id, { topic: 'sensors/1/temp', senderId: 'publisher-1' }) },
+      ...['subscriber-a', 'subscriber-b', 'subscriber-c'].map((c, i): StoreOp => ({ op: 'inflight', entry: inflight(c, i + 1, i + 1, id) })),
+    ];
+    const first = fanOut('message-0001');
+    const second: StoreOp[] = [...fanOut('message-0002'), { op: 'complete', clientId: 'subscriber-a', packetId: 1 }];
+    const one = Buffer.from(encodeRecord([first], 7, names));
+    names.commit();
+    const defined = names.size;
+    const two = Buffer.from(encodeRecord([second.slice(0, 2), second.slice(2)], 7, names));
+    names.commit();
+    assert.equal(defined, 5, 'three subscribers, the topic and the sender');
+    assert.equal(names.size, defined, 'the second record defines nothing new');
+    // The second record holds one more op, yet every string but its message id is a number or a back reference.
+    assert.ok(two.length < one.length - 40, `${two.length} bytes against ${one.length}`);
+    const out: StoreOp[] = [];
+    // Zeros after the last record, as in a preallocated file.
+    const log = readLog(Buffer.concat([logHeader(7), one, two, Buffer.alloc(64)]), out);
+    assert.deepEqual(log?.records, 2);
+    assert.deepEqual(out, [...first, ...second]);
+    // Read without the first record, the second one's numbers mean nothing: refused, not misread.
+    assert.throws(() => decodeOps(two.subarray(12), [], []), /journal name 0 not defined/);
+  });
+
+  test('the names of a record that could not be written are taken back; the next record defines them again', () => {
+    const names = new LogNames();
+    const ops: StoreOp[] = [{ op: 'message', message: msg('m1', { topic: 't' }) }, { op: 'enqueue', entry: queued('a', 1, 'm1') }];
+    const full = Buffer.from(encodeRecord([ops], 1, names));
+    names.rollback();
+    assert.equal(names.size, 0);
+    const again = Buffer.from(encodeRecord([ops], 1, names));
+    assert.deepEqual(again, full);
+    names.commit();
+    const out: StoreOp[] = [];
+    readLog(Buffer.concat([logHeader(1), again]), out);
+    assert.deepEqual(out, ops);
   });
 
   test('a QoS 1 delivery stored, sent and acknowledged nets down to the one complete', () => {

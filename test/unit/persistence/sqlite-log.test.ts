@@ -1,8 +1,8 @@
 /**
  * The SQLite store's operation log when it is preallocated and reused by every generation
  * (`preallocate`, the server's default): the file keeps its size, a record cut short or left by an
- * earlier generation ends the log, a log of the first format (no generation tags) is still read
- * after an upgrade, a writer killed with SIGKILL loses no acknowledged batch, and the store
+ * earlier generation ends the log, logs of the earlier formats (no generation tags; every string
+ * in full) are still read after an upgrade, a writer killed with SIGKILL loses no acknowledged batch, and the store
  * contract holds unchanged.
  */
 import assert from 'node:assert/strict';
@@ -146,6 +146,42 @@ describe('SqliteStore with a preallocated operation log', () => {
     await upgraded.close();
     const last = open();
     assert.deepEqual((await last.open()).queue.map((e) => e.seq), [2]);
+  });
+
+  test('a log of the second format (generation tags, every string in full) left by a crash is read after an upgrade', async () => {
+    const store = open();
+    await store.open();
+    await store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
+    await store.close();
+    const db = new Database(store.path, { readonly: true });
+    const [applied] = db.prepare('SELECT applied FROM oplog_state WHERE id = 1').raw().get() as [number];
+    db.close();
+    // Header PTRLOPS2 + generation; records of length, CRC of tag and body, tag, body.
+    const generation = applied + 1;
+    const head = Buffer.alloc(16);
+    head.write('PTRLOPS2', 0, 'latin1');
+    head.writeDoubleLE(generation, 8);
+    const records = [
+      [{ op: 'message', message: msg('m2') }, { op: 'enqueue', entry: queued('a', 2, 'm2') }],
+      [{ op: 'message', message: msg('m3') }, { op: 'enqueue', entry: queued('a', 3, 'm3') }],
+    ] as const;
+    const parts = [head];
+    for (const ops of records) {
+      const body = Buffer.from(encodeOps([ops]));
+      const rec = Buffer.alloc(12);
+      rec.writeUInt32LE(body.length, 0);
+      rec.writeUInt32LE(generation >>> 0, 8);
+      rec.writeUInt32LE(crc32(Buffer.concat([rec.subarray(8), body])), 4);
+      parts.push(rec, body);
+    }
+    writeFileSync(`${store.path}.oplog`, Buffer.concat(parts));
+    const upgraded = open();
+    const state = await upgraded.open();
+    assert.deepEqual(state.queue.map((e) => e.seq), [1, 2, 3]);
+    await upgraded.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
+    await upgraded.close();
+    const last = open();
+    assert.deepEqual((await last.open()).queue.map((e) => e.seq), [2, 3]);
   });
 
   describe('crash safety: a writer killed with SIGKILL loses no acknowledged batch and leaves a clean database', () => {

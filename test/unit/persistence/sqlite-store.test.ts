@@ -98,8 +98,10 @@ describe('SqliteStore', () => {
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     });
     syncBuiltinESMExports();
+    // Client 'b' is named in the log for the first time by this record: the next record, which
+    // names 'b' too, must write it in full again, since this definition never reached the file.
     const turn = [
-      store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]),
+      store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('b', 1, 'm1') }]),
       store.write([{ op: 'dequeue', clientId: 'a', seq: 0 }]),
     ];
     const results = await Promise.allSettled(turn);
