@@ -15,7 +15,13 @@
  *    each, Clean Session 0, acknowledging every delivery), as the throughput benchmark's
  *    p2p-durable without sockets or a load generator: process CPU (user + system, the log's
  *    syncs in the thread pool included) per delivered message, and deliveries per second.
- * Run: npm run bench:store (BENCH_PARTS=flows,size,open,broker: which parts, all by default).
+ * 5. Fan-out through each store alone, shaped as the broker writes it: per turn, 10 messages
+ *    (128 B payload) each put with its deliveries to 4 of 512 online persistent sessions (one
+ *    write, as a turn of PUBLISHes writes them; at most 8 turns wait for their commit, as
+ *    publishers wait for their acknowledgements), and the completes of the deliveries of 8 turns
+ *    before (a lazy write), one event-loop turn each, for BENCH_FANOUT_TURNS turns (default
+ *    6,000): process CPU per delivery, and the bytes of operation log per delivery.
+ * Run: npm run bench:store (BENCH_PARTS=flows,size,open,broker,fanout: which parts, all by default).
  * Files go to a temporary directory, removed at the end.
  */
 import { Buffer } from 'node:buffer';
@@ -161,7 +167,8 @@ async function openTime(): Promise<void> {
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 4);
 const BROKER_MESSAGES = Number(process.env.BENCH_BROKER_MESSAGES ?? 50_000);
 const BROKER_WINDOW = Number(process.env.BENCH_BROKER_WINDOW ?? 20);
-const PARTS = (process.env.BENCH_PARTS ?? 'flows,size,open,broker').split(',');
+const PARTS = (process.env.BENCH_PARTS ?? 'flows,size,open,broker,fanout').split(',');
+const FANOUT_TURNS = Number(process.env.BENCH_FANOUT_TURNS ?? 6_000);
 
 /**
  * One MQTT 3.1.1 client over an in-process stream: `send` hands bytes to the broker; every packet
@@ -290,12 +297,77 @@ async function brokerFlows(): Promise<void> {
   }
 }
 
+/** Part 5: CPU per fan-out delivery and log bytes per delivery through `store` alone. */
+async function fanoutRun(store: Store): Promise<{ cpuUs: number; logBytes: number | undefined }> {
+  const sessions = 512;
+  const receivers = 4;
+  const perTurn = 10;
+  const lag = 8;
+  await store.open();
+  const clients = Array.from({ length: sessions }, (_, i) => `fanout-sub-${i}`);
+  await store.write(clients.map((clientId): StoreOp => ({ op: 'session', session: { clientId, expiryInterval: 3600, expiresAt: undefined, will: undefined, willAt: undefined } })));
+  const packetIds = new Uint16Array(sessions);
+  const seqs = new Float64Array(sessions);
+  const pending: StoreOp[][] = [];
+  const inflight: Promise<void>[] = [];
+  const window = 8;
+  let next = 0;
+  let deliveries = 0;
+  const cpu0 = process.cpuUsage();
+  for (let turn = 0; turn < FANOUT_TURNS; turn++) {
+    const ops: StoreOp[] = [];
+    const completes: StoreOp[] = [];
+    for (let m = 0; m < perTurn; m++) {
+      const n = next++;
+      const id = `fanout.${n.toString(36)}`;
+      const topic = `sensors/${n % 128}/temp`;
+      ops.push({ op: 'message', message: { id, topic, payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, senderId: `fanout-pub-${n % 10}` } });
+      for (let k = 0; k < receivers; k++) {
+        const s = ((n % 128) * receivers + k) % sessions;
+        const packetId = packetIds[s] = (packetIds[s]! % 65535) + 1;
+        const seq = seqs[s] = seqs[s]! + 1;
+        ops.push({ op: 'inflight', entry: { clientId: clients[s]!, seq, messageId: id, qos: 1, retain: false, subscriptionIds: undefined, packetId, state: 'publish' } });
+        completes.push({ op: 'complete', clientId: clients[s]!, packetId });
+        deliveries++;
+      }
+    }
+    inflight.push(store.write(ops));
+    pending.push(completes);
+    if (pending.length > lag) void store.write(pending.shift()!, { lazy: true });
+    // One event-loop turn per turn of writes, as in the broker; at most `window` turns wait for their commit.
+    if (inflight.length > window) await inflight.shift();
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(inflight);
+  for (const completes of pending) await store.write(completes, { lazy: true });
+  const cpu = process.cpuUsage(cpu0);
+  const logBytes = store instanceof SqliteStore ? store.stats.logBytes : undefined;
+  await store.close();
+  return { cpuUs: (cpu.user + cpu.system) / deliveries, logBytes: logBytes === undefined ? undefined : logBytes / deliveries };
+}
+
+async function fanout(): Promise<void> {
+  console.log(`\n5. Fan-out through the store alone: ${fmt(FANOUT_TURNS)} turns of 10 messages × 4 deliveries, completes 8 turns later`);
+  const runs: { name: string; make: () => Store }[] = [
+    { name: 'memory', make: () => new MemoryStore() },
+    { name: 'sqlite interval', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'f-')), durability: 'interval', preallocate: 16 * 1024 * 1024 }) },
+    { name: 'sqlite commit', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'f-')), preallocate: 16 * 1024 * 1024 }) },
+  ];
+  for (let round = 1; round <= 2; round++) {
+    for (const { name, make } of runs) {
+      const { cpuUs, logBytes } = await fanoutRun(make());
+      console.log(`round ${round}  ${name.padEnd(16)} ${cpuUs.toFixed(2).padStart(6)} µs CPU/delivery${logBytes === undefined ? '' : `  ${logBytes.toFixed(1).padStart(6)} log bytes/delivery`}  (load ${os.loadavg()[0]?.toFixed(1)})`);
+    }
+  }
+}
+
 console.log(`Petrel store benchmark; node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; files in ${root}`);
 try {
   if (PARTS.includes('flows')) await flows();
   if (PARTS.includes('size')) await fileSize();
   if (PARTS.includes('open')) await openTime();
   if (PARTS.includes('broker')) await brokerFlows();
+  if (PARTS.includes('fanout')) await fanout();
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

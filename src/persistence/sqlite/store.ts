@@ -125,6 +125,8 @@ export interface SqliteStoreStats {
   readonly held: number;
   /** Synced compactions that cut the log. */
   readonly cuts: number;
+  /** Bytes of records appended to the operation log since open. */
+  readonly logBytes: number;
   /** PRAGMA synchronous of the tables: 2 FULL (compactions are synced). */
   readonly synchronous: number;
   readonly journalMode: string;
@@ -287,6 +289,7 @@ export class SqliteStore implements Store {
   #held = 0;
   readonly #holdMs: number;
   #writes = 0;
+  #logBytes = 0;
   #checkpoints = 0;
   #compactions = 0;
   readonly #flushSoon = (): void => this.#flush();
@@ -338,6 +341,7 @@ export class SqliteStore implements Store {
       checkpoints: this.#checkpoints,
       syncs: this.#syncs,
       cuts: this.#cuts,
+      logBytes: this.#logBytes,
       compactions: this.#compactions,
       journaled: this.#journaledOps,
       held: this.#held,
@@ -649,6 +653,7 @@ export class SqliteStore implements Store {
         const record = encodeRecord(lists, this.#generation, this.#names);
         writeAll(fd, record, start);
         this.#offset += record.length;
+        this.#logBytes += record.length;
         this.#names.commit();
       } catch (err) {
         this.#names.rollback();

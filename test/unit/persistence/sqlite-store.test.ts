@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { SqliteStore, StoreError, type StoredState } from '../../../src/persistence/index.js';
+import { SqliteStore, StoreError, type StoredState, type StoreOp } from '../../../src/persistence/index.js';
 import { migrations } from '../../../src/persistence/sqlite/schema.js';
 import { inflight, msg, queued } from '../../contract/store.contract.js';
 import { crashCopy } from '../../helpers/sqlite-copy.js';
@@ -84,6 +84,26 @@ describe('SqliteStore', () => {
     assert.deepEqual(state.queue, [queued('a', 1, 'm1')]);
     assert.deepEqual(state.sessions.map((x) => x.clientId), ['a']);
     assert.deepEqual([...state.messages.keys()].sort(), ['m1']);
+  });
+
+  test('the log names a client id and a topic in full once per generation: the same deliveries again cost fewer bytes, and read back whole', async () => {
+    const store = open({ compactMs: 1_000_000, cutMs: 1_000_000 });
+    await store.open();
+    const deliveries = (id: string, seq: number): StoreOp[] => [
+      { op: 'message', message: msg(id, { topic: 'sensors/building-7/temperature' }) },
+      ...['subscriber-one', 'subscriber-two', 'subscriber-three'].map((c): StoreOp => ({ op: 'enqueue', entry: queued(c, seq, id) })),
+    ];
+    await store.write(deliveries('m1', 1));
+    const first = store.stats.logBytes;
+    await store.write(deliveries('m2', 2));
+    const second = store.stats.logBytes - first;
+    assert.ok(first > 0 && second < first - 50, `second record ${second} bytes, first ${first}`);
+    const state = await crashCopy(dataDir);
+    assert.deepEqual(state.queue.map((e) => [e.clientId, e.seq, e.messageId]).sort(), [
+      ['subscriber-one', 1, 'm1'], ['subscriber-one', 2, 'm2'], ['subscriber-three', 1, 'm1'], ['subscriber-three', 2, 'm2'],
+      ['subscriber-two', 1, 'm1'], ['subscriber-two', 2, 'm2'],
+    ]);
+    assert.equal(state.messages.get('m2')?.topic, 'sensors/building-7/temperature');
   });
 
   test('a failing log write rejects every write of its turn, leaves no partial record, and the next turn works', async (t) => {
