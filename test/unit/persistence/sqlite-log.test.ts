@@ -121,7 +121,8 @@ describe('SqliteStore with a preallocated operation log', () => {
     assert.deepEqual([...state.messages.keys()].sort(), ['m1', 'm9']);
   });
 
-  test('a log of the first format (records without a generation tag) left by a crash is read after an upgrade', async () => {
+  /** A store closed after one queued message (client 'a', seq 1), and the log generation its tables cover. */
+  async function closedStore(): Promise<{ store: SqliteStore; applied: number }> {
     const store = open();
     await store.open();
     await store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
@@ -129,7 +130,28 @@ describe('SqliteStore with a preallocated operation log', () => {
     const db = new Database(store.path, { readonly: true });
     const [applied] = db.prepare('SELECT applied FROM oplog_state WHERE id = 1').raw().get() as [number];
     db.close();
-    // What the previous version leaves: header PTRLOPS1 + generation, records of length, CRC, body.
+    return { store, applied };
+  }
+
+  /**
+   * Opens `store` after an earlier version left `log` as its operation log: its queue must hold
+   * `seqs`; a dequeue of seq 1 written then must hold across a reopen.
+   */
+  async function upgradeWith(store: SqliteStore, log: Buffer, seqs: number[]): Promise<void> {
+    writeFileSync(`${store.path}.oplog`, log);
+    const upgraded = open();
+    const state = await upgraded.open();
+    assert.deepEqual(state.queue.map((e) => e.seq), seqs);
+    assert.equal(statSync(`${store.path}.oplog`).size, PREALLOCATE, 'the old log is replaced by a preallocated one');
+    await upgraded.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
+    await upgraded.close();
+    const last = open();
+    assert.deepEqual((await last.open()).queue.map((e) => e.seq), seqs.slice(1));
+  }
+
+  test('a log of the first format (records without a generation tag) left by a crash is read after an upgrade', async () => {
+    const { store, applied } = await closedStore();
+    // What that version leaves: header PTRLOPS1 + generation, records of length, CRC, body.
     const body = Buffer.from(encodeOps([[{ op: 'message', message: msg('m2') }, { op: 'enqueue', entry: queued('a', 2, 'm2') }]]));
     const head = Buffer.alloc(16);
     head.write('PTRLOPS1', 0, 'latin1');
@@ -137,51 +159,26 @@ describe('SqliteStore with a preallocated operation log', () => {
     const rec = Buffer.alloc(8);
     rec.writeUInt32LE(body.length, 0);
     rec.writeUInt32LE(crc32(body), 4);
-    writeFileSync(`${store.path}.oplog`, Buffer.concat([head, rec, body]));
-    const upgraded = open();
-    const state = await upgraded.open();
-    assert.deepEqual(state.queue.map((e) => e.seq), [1, 2]);
-    assert.equal(statSync(`${store.path}.oplog`).size, PREALLOCATE, 'the old log is replaced by a preallocated one');
-    await upgraded.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
-    await upgraded.close();
-    const last = open();
-    assert.deepEqual((await last.open()).queue.map((e) => e.seq), [2]);
+    await upgradeWith(store, Buffer.concat([head, rec, body]), [1, 2]);
   });
 
   test('a log of the second format (generation tags, every string in full) left by a crash is read after an upgrade', async () => {
-    const store = open();
-    await store.open();
-    await store.write([{ op: 'message', message: msg('m1') }, { op: 'enqueue', entry: queued('a', 1, 'm1') }]);
-    await store.close();
-    const db = new Database(store.path, { readonly: true });
-    const [applied] = db.prepare('SELECT applied FROM oplog_state WHERE id = 1').raw().get() as [number];
-    db.close();
+    const { store, applied } = await closedStore();
     // Header PTRLOPS2 + generation; records of length, CRC of tag and body, tag, body.
     const generation = applied + 1;
     const head = Buffer.alloc(16);
     head.write('PTRLOPS2', 0, 'latin1');
     head.writeDoubleLE(generation, 8);
-    const records = [
-      [{ op: 'message', message: msg('m2') }, { op: 'enqueue', entry: queued('a', 2, 'm2') }],
-      [{ op: 'message', message: msg('m3') }, { op: 'enqueue', entry: queued('a', 3, 'm3') }],
-    ] as const;
     const parts = [head];
-    for (const ops of records) {
-      const body = Buffer.from(encodeOps([ops]));
+    for (const id of ['m2', 'm3']) {
+      const body = Buffer.from(encodeOps([[{ op: 'message', message: msg(id) }, { op: 'enqueue', entry: queued('a', Number(id.slice(1)), id) }]]));
       const rec = Buffer.alloc(12);
       rec.writeUInt32LE(body.length, 0);
       rec.writeUInt32LE(generation >>> 0, 8);
       rec.writeUInt32LE(crc32(Buffer.concat([rec.subarray(8), body])), 4);
       parts.push(rec, body);
     }
-    writeFileSync(`${store.path}.oplog`, Buffer.concat(parts));
-    const upgraded = open();
-    const state = await upgraded.open();
-    assert.deepEqual(state.queue.map((e) => e.seq), [1, 2, 3]);
-    await upgraded.write([{ op: 'dequeue', clientId: 'a', seq: 1 }]);
-    await upgraded.close();
-    const last = open();
-    assert.deepEqual((await last.open()).queue.map((e) => e.seq), [2, 3]);
+    await upgradeWith(store, Buffer.concat(parts), [1, 2, 3]);
   });
 
   describe('crash safety: a writer killed with SIGKILL loses no acknowledged batch and leaves a clean database', () => {
