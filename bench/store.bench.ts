@@ -305,7 +305,12 @@ async function fanoutRun(store: Store): Promise<{ cpuUs: number; logBytes: numbe
   const perTurn = 10;
   const lag = FANOUT_LAG;
   await store.open();
+  // As in the broker, every op of a session carries the session's own client id string, and a
+  // message its publisher's; a topic is a string of its own per message there (decoded from
+  // the PUBLISH), here one of 128.
   const clients = Array.from({ length: sessions }, (_, i) => `fanout-sub-${i}`);
+  const topics = Array.from({ length: 128 }, (_, i) => `sensors/${i}/temp`);
+  const senders = Array.from({ length: 10 }, (_, i) => `fanout-pub-${i}`);
   await store.write(clients.map((clientId): StoreOp => ({ op: 'session', session: { clientId, expiryInterval: 3600, expiresAt: undefined, will: undefined, willAt: undefined } })));
   const packetIds = new Uint16Array(sessions);
   const seqs = new Float64Array(sessions);
@@ -321,8 +326,7 @@ async function fanoutRun(store: Store): Promise<{ cpuUs: number; logBytes: numbe
     for (let m = 0; m < perTurn; m++) {
       const n = next++;
       const id = `fanout.${n.toString(36)}`;
-      const topic = `sensors/${n % 128}/temp`;
-      ops.push({ op: 'message', message: { id, topic, payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, senderId: `fanout-pub-${n % 10}` } });
+      ops.push({ op: 'message', message: { id, topic: topics[n % 128]!, payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, senderId: senders[n % 10]! } });
       for (let k = 0; k < receivers; k++) {
         const s = ((n % 128) * receivers + k) % sessions;
         const packetId = packetIds[s] = (packetIds[s]! % 65535) + 1;
