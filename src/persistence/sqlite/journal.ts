@@ -11,7 +11,8 @@
  *
  * Records of the current log format name things once per log generation (`LogNames`): a client
  * id, a message's topic or sender is written in full the first time the generation uses it
- * (varint 0, then the string) and as its number (varint index + 1) after that; a delivery's
+ * (varint 0, then the string) and as its number (varint index + 2) after that, up to MAX_NAMES
+ * names per generation (later ones are written in full each time: varint 1, then the string); a delivery's
  * message id, when it is the message put last in the same record (the usual case: a message and
  * its deliveries are one write), is one byte. A delivery then costs a few bytes besides its seq
  * and packet id instead of three strings, and encoding it a map lookup instead of copying them.
@@ -26,6 +27,17 @@ const OP_CODES = {
   message: 1, session: 2, dropSession: 3, subscribe: 4, unsubscribe: 5, enqueue: 6, dequeue: 7,
   inflight: 8, complete: 9, pubrec: 10, pubrel: 11, retain: 12, unretain: 13,
 } as const satisfies Record<StoreOp['op'], number>;
+
+/** A name's reference in a record: defined here (the string follows), in full without a number (the string follows), or number + NAME_REF. */
+const NAME_DEFINE = 0;
+const NAME_INLINE = 1;
+const NAME_REF = 2;
+/**
+ * The most names one generation numbers: what it keeps in memory is bounded by the names' count,
+ * not only by the log's size (a topic per message, say a device id in every topic, would keep one
+ * entry per message until the cut). Names after that are written in full.
+ */
+export const MAX_NAMES = 65_536;
 
 /**
  * The names (client ids, topics) one log generation has written in full, numbered in order.
@@ -150,8 +162,13 @@ class Writer {
     const names = this.names;
     if (names === undefined) return this.str(s);
     const id = names.get(s);
-    if (id !== undefined) return this.varint(id + 1);
-    this.u8(0);
+    if (id !== undefined) return this.varint(id + NAME_REF);
+    if (names.size >= MAX_NAMES) {
+      // The generation has named as many as it keeps: this one is written in full, every time.
+      this.u8(NAME_INLINE);
+      return this.str(s);
+    }
+    this.u8(NAME_DEFINE);
     this.str(s);
     names.define(s);
   }
@@ -248,13 +265,14 @@ class Reader {
     const names = this.names;
     if (names === undefined) return this.str();
     const ref = this.varint();
-    if (ref === 0) {
+    if (ref === NAME_DEFINE) {
       const s = this.str();
       names.push(s);
       return s;
     }
-    const s = names[ref - 1];
-    if (s === undefined) throw new RangeError(`journal name ${ref - 1} not defined`);
+    if (ref === NAME_INLINE) return this.str();
+    const s = names[ref - NAME_REF];
+    if (s === undefined) throw new RangeError(`journal name ${ref - NAME_REF} not defined`);
     return s;
   }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import { MemoryStore } from '../../../src/persistence/memory.js';
-import { decodeOps, encodeOps, encodeRecord, logHeader, LogNames, netOps, readLog } from '../../../src/persistence/sqlite/journal.js';
+import { decodeOps, encodeOps, encodeRecord, logHeader, LogNames, MAX_NAMES, netOps, readLog } from '../../../src/persistence/sqlite/journal.js';
 import type { StoredState, StoreOp } from '../../../src/persistence/types.js';
 import { inflight, msg, queued, session } from '../../contract/store.contract.js';
 import { Rng } from '../../helpers/codec-prng.js';
@@ -69,6 +69,27 @@ describe('SQLite journal', () => {
     assert.deepEqual(out, [...first, ...second]);
     // Read without the first record, the second one's numbers mean nothing: refused, not misread.
     assert.throws(() => decodeOps(two.subarray(12), [], []), /journal name 0 not defined/);
+  });
+
+  test(`a generation numbers at most ${MAX_NAMES} names; later ones are written in full, and read back`, () => {
+    const names = new LogNames();
+    for (let i = 0; i < MAX_NAMES; i++) names.define(`client-${i}`);
+    names.commit();
+    // The reader's view of those names: the same list, in order.
+    const known = Array.from({ length: MAX_NAMES }, (_, i) => `client-${i}`);
+    const ops: StoreOp[] = [
+      { op: 'complete', clientId: 'one-more-client', packetId: 1 },
+      { op: 'complete', clientId: 'one-more-client', packetId: 2 },
+      { op: 'complete', clientId: 'client-7', packetId: 3 },
+    ];
+    const record = Buffer.from(encodeRecord([ops], 1, names));
+    assert.equal(names.size, MAX_NAMES, 'nothing is defined past the bound');
+    const out: StoreOp[] = [];
+    decodeOps(record.subarray(12), out, known);
+    assert.deepEqual(out, ops);
+    assert.equal(known.length, MAX_NAMES);
+    // Written in full both times: the record is longer than with one of them numbered.
+    assert.ok(record.length > 12 + 2 * 'one-more-client'.length);
   });
 
   test('the names of a record that could not be written are taken back; the next record defines them again', () => {
