@@ -14,8 +14,10 @@
  * (varint 0, then the string) and as its number (varint index + 2) after that, up to MAX_NAMES
  * names per generation (later ones are written in full each time: varint 1, then the string); a delivery's
  * message id, when it is the message put last in the same record (the usual case: a message and
- * its deliveries are one write), is one byte. A delivery then costs a few bytes besides its seq
- * and packet id instead of three strings, and encoding it a map lookup instead of copying them.
+ * its deliveries are one write), is one byte; a queue or inflight entry packs its QoS, retain
+ * flag and state into one byte and writes its seq as a varint. A delivery then costs about ten
+ * bytes instead of three strings and a float64, and encoding it a map lookup instead of copying
+ * them.
  */
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
@@ -108,6 +110,16 @@ class Writer {
     while (v >= 0x80) {
       this.buf[this.pos++] = (v & 0x7f) | 0x80;
       v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  /** A non-negative safe integer, 7 bits per byte (varint is for 32-bit values). */
+  uvarint(v: number): void {
+    this.#room(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
     }
     this.buf[this.pos++] = v;
   }
@@ -207,6 +219,8 @@ class Reader {
   /** The generation's names read so far (current log format), or undefined (strings in full). */
   readonly names: string[] | undefined;
   lastMessage: string | undefined;
+  /** The flags byte of the entry read last (current format). */
+  flags = 0;
 
   constructor(buf: Buffer, names: string[] | undefined) {
     this.buf = buf;
@@ -231,6 +245,18 @@ class Reader {
       if (b < 0x80) return v;
       shift += 7;
       if (shift > 35) throw new RangeError('journal varint too long');
+    }
+  }
+
+  uvarint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.u8();
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+      if (scale > 2 ** 49) throw new RangeError('journal varint too long');
     }
   }
 
@@ -363,17 +389,70 @@ function readSubscription(r: Reader): StoredSubscription {
   return { topicFilter, qos, noLocal: (flags & 1) !== 0, retainAsPublished: (flags & 2) !== 0, retainHandling: r.u8() as 0 | 1 | 2, subscriptionIdentifier: r.optF64() };
 }
 
-function writeEntry(w: Writer, e: QueueEntry): void {
+/** Entry flags of the current format: QoS in bits 0–1, then these. */
+const ENTRY_RETAIN = 4;
+const ENTRY_SUB_IDS = 8;
+const ENTRY_PUBREL = 16;
+/** The seq is not a safe non-negative integer (never from the broker): float64 instead of a varint. */
+const ENTRY_SEQ_F64 = 32;
+
+/**
+ * A queue entry, or the entry of an inflight op with its packet id and state. Current format:
+ * client name, one flags byte, seq as a varint, message reference, subscription ids if flagged,
+ * the packet id; earlier formats: every field on its own, seq as float64.
+ */
+function writeEntry(w: Writer, e: QueueEntry, inflight: InflightEntry | undefined): void {
+  if (w.names === undefined) {
+    w.str(e.clientId);
+    w.f64(e.seq);
+    w.str(e.messageId);
+    w.u8(e.qos);
+    w.u8(e.retain ? 1 : 0);
+    w.numbers(e.subscriptionIds);
+    if (inflight !== undefined) {
+      w.varint(inflight.packetId);
+      w.u8(inflight.state === 'pubrel' ? 1 : 0);
+    }
+    return;
+  }
   w.name(e.clientId);
-  w.f64(e.seq);
+  const seq = e.seq;
+  const wide = !(Number.isSafeInteger(seq) && seq >= 0);
+  const ids = e.subscriptionIds;
+  w.u8(e.qos | (e.retain ? ENTRY_RETAIN : 0) | (ids === undefined ? 0 : ENTRY_SUB_IDS)
+    | (inflight?.state === 'pubrel' ? ENTRY_PUBREL : 0) | (wide ? ENTRY_SEQ_F64 : 0));
+  if (wide) w.f64(seq);
+  else w.uvarint(seq);
   w.messageRef(e.messageId);
-  w.u8(e.qos);
-  w.u8(e.retain ? 1 : 0);
-  w.numbers(e.subscriptionIds);
+  if (ids !== undefined) {
+    w.varint(ids.length);
+    for (let i = 0; i < ids.length; i++) w.f64(ids[i]!);
+  }
+  if (inflight !== undefined) w.varint(inflight.packetId);
 }
 
 function readEntry(r: Reader): QueueEntry {
-  return { clientId: r.name(), seq: r.f64(), messageId: r.messageRef(), qos: r.u8() as QoS, retain: r.u8() === 1, subscriptionIds: r.numbers() };
+  if (r.names === undefined) {
+    return { clientId: r.str(), seq: r.f64(), messageId: r.str(), qos: r.u8() as QoS, retain: r.u8() === 1, subscriptionIds: r.numbers() };
+  }
+  const clientId = r.name();
+  const flags = r.u8();
+  r.flags = flags;
+  const seq = (flags & ENTRY_SEQ_F64) !== 0 ? r.f64() : r.uvarint();
+  const messageId = r.messageRef();
+  let subscriptionIds: number[] | undefined;
+  if ((flags & ENTRY_SUB_IDS) !== 0) {
+    const n = r.varint();
+    subscriptionIds = [];
+    for (let i = 0; i < n; i++) subscriptionIds.push(r.f64());
+  }
+  return { clientId, seq, messageId, qos: (flags & 3) as QoS, retain: (flags & ENTRY_RETAIN) !== 0, subscriptionIds };
+}
+
+function readInflight(r: Reader): InflightEntry {
+  const e = readEntry(r);
+  if (r.names === undefined) return { ...e, packetId: r.varint(), state: r.u8() === 1 ? 'pubrel' : 'publish' };
+  return { ...e, packetId: r.varint(), state: (r.flags & ENTRY_PUBREL) !== 0 ? 'pubrel' : 'publish' };
 }
 
 /** Reused by every encodeOps call: the store binds the blob (SQLite copies it) before the next one. */
@@ -491,9 +570,9 @@ function encodeInto(w: Writer, batches: readonly (readonly StoreOp[])[]): Buffer
         case 'dropSession': w.name(op.clientId); break;
         case 'subscribe': w.name(op.clientId); writeSubscription(w, op.subscription); break;
         case 'unsubscribe': w.name(op.clientId); w.str(op.topicFilter); break;
-        case 'enqueue': writeEntry(w, op.entry); break;
+        case 'enqueue': writeEntry(w, op.entry, undefined); break;
         case 'dequeue': w.name(op.clientId); w.f64(op.seq); break;
-        case 'inflight': writeEntry(w, op.entry); w.varint(op.entry.packetId); w.u8(op.entry.state === 'pubrel' ? 1 : 0); break;
+        case 'inflight': writeEntry(w, op.entry, op.entry); break;
         case 'complete': case 'pubrec': case 'pubrel': w.name(op.clientId); w.varint(op.packetId); break;
         case 'retain': w.name(op.topic); w.messageRef(op.messageId); break;
         case 'unretain': w.name(op.topic); break;
@@ -521,12 +600,7 @@ export function decodeOps(blob: Buffer, out: StoreOp[], names?: string[]): void 
       case OP_CODES.unsubscribe: out.push({ op: 'unsubscribe', clientId: r.name(), topicFilter: r.str() }); break;
       case OP_CODES.enqueue: out.push({ op: 'enqueue', entry: readEntry(r) }); break;
       case OP_CODES.dequeue: out.push({ op: 'dequeue', clientId: r.name(), seq: r.f64() }); break;
-      case OP_CODES.inflight: {
-        const e = readEntry(r);
-        const entry: InflightEntry = { ...e, packetId: r.varint(), state: r.u8() === 1 ? 'pubrel' : 'publish' };
-        out.push({ op: 'inflight', entry });
-        break;
-      }
+      case OP_CODES.inflight: out.push({ op: 'inflight', entry: readInflight(r) }); break;
       case OP_CODES.complete: out.push({ op: 'complete', clientId: r.name(), packetId: r.varint() }); break;
       case OP_CODES.pubrec: out.push({ op: 'pubrec', clientId: r.name(), packetId: r.varint() }); break;
       case OP_CODES.pubrel: out.push({ op: 'pubrel', clientId: r.name(), packetId: r.varint() }); break;

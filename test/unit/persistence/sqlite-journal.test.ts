@@ -39,6 +39,21 @@ describe('SQLite journal', () => {
     assert.deepEqual(out, every);
   });
 
+  test('every op kind and field round trips through log records of the current format too, seqs past 32 bits and odd ones included', () => {
+    const odd: StoreOp[] = [
+      { op: 'enqueue', entry: queued('a', 2 ** 53 - 1, 'm1', { qos: 0, retain: true }) },
+      { op: 'enqueue', entry: queued('b', 1.5, 'm2', { subscriptionIds: [] }) },
+      { op: 'inflight', entry: inflight('b', -3, 1, 'm1', { qos: 1, subscriptionIds: [7], state: 'pubrel' }) },
+    ];
+    const names = new LogNames();
+    const first = Buffer.from(encodeRecord([every.slice(0, 5), [], every.slice(5)], 3, names));
+    names.commit();
+    const second = Buffer.from(encodeRecord([odd], 3, names));
+    const out: StoreOp[] = [];
+    assert.equal(readLog(Buffer.concat([logHeader(3), first, second]), out)?.records, 2);
+    assert.deepEqual(out, [...every, ...odd]);
+  });
+
   test('a damaged blob is refused, not misread', () => {
     const blob = Buffer.from(encodeOps([every]));
     assert.throws(() => decodeOps(blob.subarray(0, blob.length - 3), []), RangeError);
