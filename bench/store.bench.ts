@@ -14,7 +14,8 @@
  *    their own topic with BENCH_BROKER_WINDOW, default 20, PUBLISHes in flight; one subscriber
  *    each, Clean Session 0, acknowledging every delivery), as the throughput benchmark's
  *    p2p-durable without sockets or a load generator: process CPU (user + system, the log's
- *    syncs in the thread pool included) per delivered message, and deliveries per second.
+ *    syncs in the thread pool included) per delivered message, and deliveries per second
+ *    (BENCH_BROKER_STORES: which rows, by name, e.g. "memory store,sqlite interval").
  * 5. Fan-out through each store alone, shaped as the broker writes it: per turn, 10 messages
  *    (128 B payload) each put with its deliveries to 4 of 512 online persistent sessions (one
  *    write, as a turn of PUBLISHes writes them; at most 8 turns wait for their commit, as
@@ -285,13 +286,17 @@ async function brokerRun(store: Store | undefined): Promise<{ cpuUs: number; rat
 async function brokerFlows(): Promise<void> {
   console.log(`\n4. The broker in process: QoS 1 p2p ${PAIRS}→${PAIRS} to persistent sessions, window ${BROKER_WINDOW}, ${fmt(BROKER_MESSAGES)} messages per publisher`);
   const runs: { name: string; make: () => Store | undefined }[] = [
-    { name: 'memory (no store)', make: () => undefined },
+    { name: 'no store', make: () => undefined },
+    { name: 'memory store', make: () => new MemoryStore() },
     { name: 'sqlite commit', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'b-')) }) },
     { name: 'sqlite commit, preallocated log', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'b-')), preallocate: 16 * 1024 * 1024 }) },
     { name: 'sqlite interval', make: () => new SqliteStore({ dataDir: mkdtempSync(join(root, 'b-')), durability: 'interval' }) },
   ];
+  // BENCH_BROKER_STORES: the rows to run, by name (comma-separated), all by default.
+  const only = process.env.BENCH_BROKER_STORES?.split(',');
   for (let round = 1; round <= 2; round++) {
     for (const { name, make } of runs) {
+      if (only !== undefined && !only.includes(name)) continue;
       const { cpuUs, rate } = await brokerRun(make());
       console.log(`round ${round}  ${name.padEnd(32)} ${cpuUs.toFixed(2).padStart(7)} µs CPU/msg  ${fmt(rate).padStart(9)} msg/s  (load ${os.loadavg()[0]?.toFixed(1)})`);
     }
