@@ -563,19 +563,21 @@ function encodeInto(w: Writer, batches: readonly (readonly StoreOp[])[]): Buffer
   w.lastMessage = undefined;
   for (const ops of batches) {
     for (const op of ops) {
-      w.u8(OP_CODES[op.op]);
+      // The op code a constant per case: a lookup by the op's name would cost a hash per op.
       switch (op.op) {
-        case 'message': writeMessage(w, op.message); break;
-        case 'session': writeSession(w, op.session); break;
-        case 'dropSession': w.name(op.clientId); break;
-        case 'subscribe': w.name(op.clientId); writeSubscription(w, op.subscription); break;
-        case 'unsubscribe': w.name(op.clientId); w.str(op.topicFilter); break;
-        case 'enqueue': writeEntry(w, op.entry, undefined); break;
-        case 'dequeue': w.name(op.clientId); w.f64(op.seq); break;
-        case 'inflight': writeEntry(w, op.entry, op.entry); break;
-        case 'complete': case 'pubrec': case 'pubrel': w.name(op.clientId); w.varint(op.packetId); break;
-        case 'retain': w.name(op.topic); w.messageRef(op.messageId); break;
-        case 'unretain': w.name(op.topic); break;
+        case 'message': w.u8(OP_CODES.message); writeMessage(w, op.message); break;
+        case 'session': w.u8(OP_CODES.session); writeSession(w, op.session); break;
+        case 'dropSession': w.u8(OP_CODES.dropSession); w.name(op.clientId); break;
+        case 'subscribe': w.u8(OP_CODES.subscribe); w.name(op.clientId); writeSubscription(w, op.subscription); break;
+        case 'unsubscribe': w.u8(OP_CODES.unsubscribe); w.name(op.clientId); w.str(op.topicFilter); break;
+        case 'enqueue': w.u8(OP_CODES.enqueue); writeEntry(w, op.entry, undefined); break;
+        case 'dequeue': w.u8(OP_CODES.dequeue); w.name(op.clientId); w.f64(op.seq); break;
+        case 'inflight': w.u8(OP_CODES.inflight); writeEntry(w, op.entry, op.entry); break;
+        case 'complete': w.u8(OP_CODES.complete); w.name(op.clientId); w.varint(op.packetId); break;
+        case 'pubrec': w.u8(OP_CODES.pubrec); w.name(op.clientId); w.varint(op.packetId); break;
+        case 'pubrel': w.u8(OP_CODES.pubrel); w.name(op.clientId); w.varint(op.packetId); break;
+        case 'retain': w.u8(OP_CODES.retain); w.name(op.topic); w.messageRef(op.messageId); break;
+        case 'unretain': w.u8(OP_CODES.unretain); w.name(op.topic); break;
       }
     }
   }
