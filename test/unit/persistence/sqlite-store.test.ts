@@ -106,6 +106,32 @@ describe('SqliteStore', () => {
     assert.equal(state.messages.get('m2')?.topic, 'sensors/building-7/temperature');
   });
 
+  test('recovery deletes the rows the tables hold, and skips the deletes of rows that never reached them', async () => {
+    const store = open({ compactMs: 1_000_000, cutMs: 1_000_000 });
+    await store.open();
+    await store.write([
+      { op: 'message', message: msg('m1') }, { op: 'inflight', entry: inflight('a', 1, 1, 'm1') },
+      { op: 'message', message: msg('m2') }, { op: 'enqueue', entry: queued('b', 1, 'm2') },
+      { op: 'message', message: msg('m5') }, { op: 'inflight', entry: inflight('a', 5, 5, 'm5') }, { op: 'enqueue', entry: queued('b', 5, 'm5') },
+      { op: 'message', message: msg('m6') }, { op: 'enqueue', entry: queued('b', 6, 'm6') },
+    ]);
+    // A read compacts: these rows are in the tables now.
+    assert.equal((await store.readQueue('b', 0, 10)).length, 3);
+    await store.write([
+      // The session's highest seq in the table is 6: its delete must happen.
+      { op: 'complete', clientId: 'a', packetId: 1 }, { op: 'dequeue', clientId: 'b', seq: 1 }, { op: 'dequeue', clientId: 'b', seq: 6 },
+      // Stored, sent and acknowledged before the next compaction: never in the tables.
+      { op: 'message', message: msg('m3') }, { op: 'inflight', entry: inflight('a', 2, 2, 'm3') }, { op: 'complete', clientId: 'a', packetId: 2 },
+      { op: 'message', message: msg('m4') }, { op: 'enqueue', entry: queued('b', 2, 'm4') }, { op: 'dequeue', clientId: 'b', seq: 2 },
+      // Deletes of rows no one ever wrote.
+      { op: 'complete', clientId: 'c', packetId: 9 }, { op: 'dequeue', clientId: 'c', seq: 9 },
+    ]);
+    const state = await crashCopy(dataDir);
+    assert.deepEqual(state.inflight, [inflight('a', 5, 5, 'm5')]);
+    assert.deepEqual(state.queue, [queued('b', 5, 'm5')]);
+    assert.deepEqual([...state.messages.keys()], ['m5']);
+  });
+
   test('a failing log write rejects every write of its turn, leaves no partial record, and the next turn works', async (t) => {
     const store = open();
     await store.open();
