@@ -22,15 +22,20 @@
  *    publishers wait for their acknowledgements), and the completes of the deliveries of 8 turns
  *    before (a lazy write), one event-loop turn each, for BENCH_FANOUT_TURNS turns (default
  *    6,000): process CPU per delivery, and the bytes of operation log per delivery.
- * Run: npm run bench:store (BENCH_PARTS=flows,size,open,broker,fanout: which parts, all by default).
+ * 6. open() after a crash that left a full log: a child process (store-crash-writer.ts) writes the
+ *    part 5 fan-out workload with completes 100 turns late into a store with the server's 16 MiB
+ *    preallocated log until the log is nearly full, and kills itself with SIGKILL; then the time
+ *    to open() what it left, twice (a copy each time).
+ * Run: npm run bench:store (BENCH_PARTS=flows,size,open,broker,fanout,crash: which parts, all by default).
  * Files go to a temporary directory, removed at the end.
  */
 import { Buffer } from 'node:buffer';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { BrokerCore } from '../src/broker/broker.js';
 import { MemoryStore, SqliteStore, type Store, type StoredMessage, type StoreOp } from '../src/persistence/index.js';
 import { encode, PacketType } from '../src/protocol/index.js';
@@ -168,7 +173,7 @@ async function openTime(): Promise<void> {
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 4);
 const BROKER_MESSAGES = Number(process.env.BENCH_BROKER_MESSAGES ?? 50_000);
 const BROKER_WINDOW = Number(process.env.BENCH_BROKER_WINDOW ?? 20);
-const PARTS = (process.env.BENCH_PARTS ?? 'flows,size,open,broker,fanout').split(',');
+const PARTS = (process.env.BENCH_PARTS ?? 'flows,size,open,broker,fanout,crash').split(',');
 const FANOUT_TURNS = Number(process.env.BENCH_FANOUT_TURNS ?? 6_000);
 const FANOUT_LAG = Number(process.env.BENCH_FANOUT_LAG ?? 8);
 
@@ -371,6 +376,26 @@ async function fanout(): Promise<void> {
   }
 }
 
+async function crashOpen(): Promise<void> {
+  const log = 16 * 1024 * 1024;
+  console.log(`\n6. open() after a crash with a nearly full ${log / 1024 / 1024} MiB log (fan-out workload)`);
+  const dataDir = join(root, 'crash');
+  const writer = fileURLToPath(new URL('./store-crash-writer.js', import.meta.url));
+  const child = spawnSync(process.execPath, [writer, dataDir, String(log), String(Math.floor(log * 0.95))], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  if (child.signal !== 'SIGKILL') throw new Error(`the writer ended with ${child.signal ?? child.status}, not SIGKILL`);
+  console.log(`writer: ${child.stdout.toString().trim()}`);
+  for (let run = 1; run <= 2; run++) {
+    const copy = join(root, `crash-${run}`);
+    cpSync(dataDir, copy, { recursive: true });
+    const store = new SqliteStore({ dataDir: copy, preallocate: log });
+    const start = process.hrtime.bigint();
+    const state = await store.open({ lazyQueues: true });
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    console.log(`open #${run}: ${seconds.toFixed(2)} s; ${fmt(state.sessions.length)} sessions, ${fmt(state.inflight.length)} deliveries in flight, ${fmt(state.messages.size)} messages`);
+    await store.close();
+  }
+}
+
 console.log(`Petrel store benchmark; node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; files in ${root}`);
 try {
   if (PARTS.includes('flows')) await flows();
@@ -378,6 +403,7 @@ try {
   if (PARTS.includes('open')) await openTime();
   if (PARTS.includes('broker')) await brokerFlows();
   if (PARTS.includes('fanout')) await fanout();
+  if (PARTS.includes('crash')) await crashOpen();
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
