@@ -526,15 +526,20 @@ export function isCurrentLog(file: Buffer): boolean {
  * in the middle of a write leaves the log's end.
  * A file without a valid header (empty, or cut inside the header) holds nothing.
  */
-export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: number; records: number; validBytes: number } | undefined {
+/** The generation in the header of an operation log of any format; undefined when it has no valid header. */
+export function logGeneration(file: Buffer): number | undefined {
   if (file.length < LOG_HEADER_BYTES) return undefined;
   const magic = file.subarray(0, 8);
-  const v1 = magic.equals(LOG_MAGIC_V1);
-  const current = !v1 && isCurrentLog(file);
-  if (!v1 && !current && !magic.equals(LOG_MAGIC_V2)) return undefined;
+  if (!magic.equals(LOG_MAGIC) && !magic.equals(LOG_MAGIC_V2) && !magic.equals(LOG_MAGIC_V1)) return undefined;
+  return file.readDoubleLE(8);
+}
+
+export function readLog(file: Buffer, out: StoreOp[], from = 0): { generation: number; records: number; validBytes: number } | undefined {
+  const generation = logGeneration(file);
+  if (generation === undefined) return undefined;
+  const v1 = file.subarray(0, 8).equals(LOG_MAGIC_V1);
   // The generation's names, defined by its records in order (every record is decoded, also those before `from`).
-  const names: string[] | undefined = current ? [] : undefined;
-  const generation = file.readDoubleLE(8);
+  const names: string[] | undefined = isCurrentLog(file) ? [] : undefined;
   const head = v1 ? RECORD_HEAD_V1 : RECORD_HEAD;
   const tag = generation >>> 0;
   let pos = LOG_HEADER_BYTES;

@@ -55,7 +55,7 @@ import { StoreError } from '../errors.js';
 import type {
   InflightEntry, OpenOptions, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoreOp, WriteOptions,
 } from '../types.js';
-import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logHeader, LogNames, netOps, readLog } from './journal.js';
+import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logGeneration, logHeader, LogNames, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
 import { OpWindow } from './window.js';
 
@@ -528,12 +528,15 @@ export class SqliteStore implements Store {
         const recovered: StoreOp[] = [];
         const file = readFileSync(this.#logPath);
         reusable = isCurrentLog(file);
-        const header = readLog(file, [], Number.MAX_SAFE_INTEGER);
-        const from = header === undefined || header.generation > appliedGeneration ? 0 : header.generation === appliedGeneration ? appliedOffset : Number.MAX_SAFE_INTEGER;
+        const logged = logGeneration(file);
+        const from = logged === undefined || logged > appliedGeneration ? 0 : logged === appliedGeneration ? appliedOffset : Number.MAX_SAFE_INTEGER;
         const log = readLog(file, recovered, from);
         if (log !== undefined && recovered.length > 0) {
           try {
-            this.#runCompaction(withoutAbsentDeletes(db, netOps(recovered)), log.generation, log.validBytes);
+            // Most of a replayed log is deliveries acknowledged before any compaction wrote them:
+            // knowing which rows the tables hold, applying their deletes costs no statement.
+            this.#trackTables(db);
+            this.#runCompaction(netOps(recovered), log.generation, log.validBytes);
           } finally {
             this.#released.clear();
             this.#sizes.clear();
@@ -557,6 +560,7 @@ export class SqliteStore implements Store {
       this.#lastCut = Date.now();
       fdatasyncSync(this.#fd);
     } catch (err) {
+      this.#tracking = false;
       if (this.#fd !== undefined) closeSync(this.#fd);
       this.#fd = undefined;
       this.#stmts = undefined;
@@ -569,6 +573,25 @@ export class SqliteStore implements Store {
       this.#timer = setInterval(() => this.#checkpoint(), this.#intervalMs);
       this.#timer.unref();
     }
+  }
+
+  /**
+   * Starts the index of what the queue and inflight tables hold (`TableRows`, kept by `#apply`
+   * from then on) from the tables: every inflight row (what was in flight at the last compaction)
+   * and each session's highest queue seq. `#read` builds it again with the state it returns.
+   */
+  #trackTables(db: Db): void {
+    this.#queueMax.clear();
+    this.#inflightRows.clear();
+    for (const [clientId, max] of db.prepare('SELECT client_id, max(seq) FROM queue GROUP BY client_id').raw().iterate() as IterableIterator<[string, number]>) {
+      this.#queueMax.set(clientId, max);
+    }
+    for (const [clientId, packetId] of db.prepare('SELECT client_id, packet_id FROM inflight').raw().iterate() as IterableIterator<[string, number]>) {
+      let rows = this.#inflightRows.get(clientId);
+      if (rows === undefined) this.#inflightRows.set(clientId, rows = new Set());
+      rows.add(packetId);
+    }
+    this.#tracking = true;
   }
 
   /** Empties the log (or, preallocated, leaves the old records to be ignored) and writes the header of `generation`. */
@@ -1039,40 +1062,6 @@ function preallocate(fd: number, bytes: number): void {
 function writeAll(fd: number, buf: Buffer, position: number): void {
   let done = 0;
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
-}
-
-/**
- * `ops` (netted) without the deletes of rows the tables do not hold. A replayed log is mostly
- * deliveries stored, sent and acknowledged between two compactions: netting leaves one
- * 'complete' of each such row, and a row is only ever on the table if a compaction put it there,
- * so at most the deliveries in flight at the last compaction are. Deleting the others would cost
- * a statement each (a crash with a full 16 MiB log leaves about 140,000 of them). The inflight
- * table is read whole (it holds what was in flight); the queue, which can hold millions of rows,
- * is asked for each session's highest seq, once per session with a dequeue.
- */
-function withoutAbsentDeletes(db: Db, ops: StoreOp[]): StoreOp[] {
-  let inflight: Set<string> | undefined;
-  let queueMax: Map<string, number> | undefined;
-  const maxSeq = db.prepare('SELECT max(seq) FROM queue WHERE client_id = ?').pluck();
-  const out: StoreOp[] = [];
-  for (const op of ops) {
-    if (op.op === 'complete') {
-      if (inflight === undefined) {
-        inflight = new Set();
-        for (const [clientId, packetId] of db.prepare('SELECT client_id, packet_id FROM inflight').raw().iterate() as IterableIterator<[string, number]>) {
-          inflight.add(`${packetId} ${clientId}`);
-        }
-      }
-      if (!inflight.has(`${op.packetId} ${op.clientId}`)) continue;
-    } else if (op.op === 'dequeue') {
-      queueMax ??= new Map();
-      let max = queueMax.get(op.clientId);
-      if (max === undefined) queueMax.set(op.clientId, max = (maxSeq.get(op.clientId) as number | null) ?? -1);
-      if (op.seq > max) continue;
-    }
-    out.push(op);
-  }
-  return out;
 }
 
 /** Whether `ops` puts message `id` (writes are a few ops: a scan beats building a set). */
