@@ -16,9 +16,9 @@
  *    p2p-durable without sockets or a load generator: process CPU (user + system, the log's
  *    syncs in the thread pool included) per delivered message, and deliveries per second
  *    (BENCH_BROKER_STORES: which rows, by name, e.g. "memory store,sqlite interval").
- * 5. Fan-out through each store alone, shaped as the broker writes it: per turn, 10 messages
- *    (128 B payload) each put with its deliveries to 4 of 512 online persistent sessions (one
- *    write, as a turn of PUBLISHes writes them; at most 8 turns wait for their commit, as
+ * 5. Fan-out through each store alone, shaped as the broker writes it (fanout-workload.ts): per
+ *    turn, 10 messages (128 B payload) each put with its deliveries to 4 of 512 online persistent
+ *    sessions (one write, as a turn of PUBLISHes writes them; at most 8 turns wait for their commit, as
  *    publishers wait for their acknowledgements), and the completes of the deliveries of 8 turns
  *    before (a lazy write), one event-loop turn each, for BENCH_FANOUT_TURNS turns (default
  *    6,000): process CPU per delivery, and the bytes of operation log per delivery.
@@ -39,6 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { BrokerCore } from '../src/broker/broker.js';
 import { MemoryStore, SqliteStore, type Store, type StoredMessage, type StoreOp } from '../src/persistence/index.js';
 import { encode, PacketType } from '../src/protocol/index.js';
+import { FanoutWorkload } from './fanout-workload.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
@@ -310,45 +311,18 @@ async function brokerFlows(): Promise<void> {
 
 /** Part 5: CPU per fan-out delivery and log bytes per delivery through `store` alone. */
 async function fanoutRun(store: Store): Promise<{ cpuUs: number; logBytes: number | undefined }> {
-  const sessions = 512;
-  const receivers = 4;
-  const perTurn = 10;
-  const lag = FANOUT_LAG;
+  const workload = new FanoutWorkload();
   await store.open();
-  // As in the broker, every op of a session carries the session's own client id string, and a
-  // message its publisher's; a topic is a string of its own per message there (decoded from
-  // the PUBLISH), here one of 128.
-  const clients = Array.from({ length: sessions }, (_, i) => `fanout-sub-${i}`);
-  const topics = Array.from({ length: 128 }, (_, i) => `sensors/${i}/temp`);
-  const senders = Array.from({ length: 10 }, (_, i) => `fanout-pub-${i}`);
-  await store.write(clients.map((clientId): StoreOp => ({ op: 'session', session: { clientId, expiryInterval: 3600, expiresAt: undefined, will: undefined, willAt: undefined } })));
-  const packetIds = new Uint16Array(sessions);
-  const seqs = new Float64Array(sessions);
+  await store.write(workload.sessionOps());
   const pending: StoreOp[][] = [];
   const inflight: Promise<void>[] = [];
   const window = 8;
-  let next = 0;
-  let deliveries = 0;
   const cpu0 = process.cpuUsage();
   for (let turn = 0; turn < FANOUT_TURNS; turn++) {
-    const ops: StoreOp[] = [];
-    const completes: StoreOp[] = [];
-    for (let m = 0; m < perTurn; m++) {
-      const n = next++;
-      const id = `fanout.${n.toString(36)}`;
-      ops.push({ op: 'message', message: { id, topic: topics[n % 128]!, payload, qos: 1, retain: false, properties: undefined, expiresAt: undefined, senderId: senders[n % 10]! } });
-      for (let k = 0; k < receivers; k++) {
-        const s = ((n % 128) * receivers + k) % sessions;
-        const packetId = packetIds[s] = (packetIds[s]! % 65535) + 1;
-        const seq = seqs[s] = seqs[s]! + 1;
-        ops.push({ op: 'inflight', entry: { clientId: clients[s]!, seq, messageId: id, qos: 1, retain: false, subscriptionIds: undefined, packetId, state: 'publish' } });
-        completes.push({ op: 'complete', clientId: clients[s]!, packetId });
-        deliveries++;
-      }
-    }
+    const { ops, completes } = workload.turn();
     inflight.push(store.write(ops));
     pending.push(completes);
-    if (pending.length > lag) void store.write(pending.shift()!, { lazy: true });
+    if (pending.length > FANOUT_LAG) void store.write(pending.shift()!, { lazy: true });
     // One event-loop turn per turn of writes, as in the broker; at most `window` turns wait for their commit.
     if (inflight.length > window) await inflight.shift();
     else await new Promise<void>((resolve) => setImmediate(resolve));
@@ -358,6 +332,7 @@ async function fanoutRun(store: Store): Promise<{ cpuUs: number; logBytes: numbe
   const cpu = process.cpuUsage(cpu0);
   const logBytes = store instanceof SqliteStore ? store.stats.logBytes : undefined;
   await store.close();
+  const deliveries = workload.deliveries;
   return { cpuUs: (cpu.user + cpu.system) / deliveries, logBytes: logBytes === undefined ? undefined : logBytes / deliveries };
 }
 

@@ -219,8 +219,6 @@ class Reader {
   /** The generation's names read so far (current log format), or undefined (strings in full). */
   readonly names: string[] | undefined;
   lastMessage: string | undefined;
-  /** The flags byte of the entry read last (current format). */
-  flags = 0;
 
   constructor(buf: Buffer, names: string[] | undefined) {
     this.buf = buf;
@@ -431,32 +429,41 @@ function writeEntry(w: Writer, e: QueueEntry, inflight: InflightEntry | undefine
   if (inflight !== undefined) w.varint(inflight.packetId);
 }
 
-function readEntry(r: Reader): QueueEntry {
-  if (r.names === undefined) {
-    return { clientId: r.str(), seq: r.f64(), messageId: r.str(), qos: r.u8() as QoS, retain: r.u8() === 1, subscriptionIds: r.numbers() };
-  }
-  const clientId = r.name();
-  const flags = r.u8();
-  r.flags = flags;
-  const seq = (flags & ENTRY_SEQ_F64) !== 0 ? r.f64() : r.uvarint();
-  const messageId = r.messageRef();
+/** A queue entry, or (`inflight`) an inflight one with its packet id and state, each object built once. */
+function readEntry(r: Reader, inflight: false): QueueEntry;
+function readEntry(r: Reader, inflight: true): InflightEntry;
+function readEntry(r: Reader, inflight: boolean): QueueEntry | InflightEntry {
+  let clientId: string;
+  let seq: number;
+  let messageId: string;
+  let qos: QoS;
+  let retain: boolean;
   let subscriptionIds: number[] | undefined;
-  if ((flags & ENTRY_SUB_IDS) !== 0) {
-    const n = r.varint();
-    subscriptionIds = [];
-    for (let i = 0; i < n; i++) subscriptionIds.push(r.f64());
+  let flags = 0;
+  if (r.names === undefined) {
+    clientId = r.str();
+    seq = r.f64();
+    messageId = r.str();
+    qos = r.u8() as QoS;
+    retain = r.u8() === 1;
+    subscriptionIds = r.numbers();
+  } else {
+    clientId = r.name();
+    flags = r.u8();
+    seq = (flags & ENTRY_SEQ_F64) !== 0 ? r.f64() : r.uvarint();
+    messageId = r.messageRef();
+    qos = (flags & 3) as QoS;
+    retain = (flags & ENTRY_RETAIN) !== 0;
+    if ((flags & ENTRY_SUB_IDS) !== 0) {
+      const n = r.varint();
+      subscriptionIds = [];
+      for (let i = 0; i < n; i++) subscriptionIds.push(r.f64());
+    }
   }
-  return { clientId, seq, messageId, qos: (flags & 3) as QoS, retain: (flags & ENTRY_RETAIN) !== 0, subscriptionIds };
-}
-
-function readInflight(r: Reader): InflightEntry {
-  const e = readEntry(r);
-  // Built field by field: a spread of the queue entry made every replayed inflight op a slow object.
+  if (!inflight) return { clientId, seq, messageId, qos, retain, subscriptionIds };
   const packetId = r.varint();
-  const state = r.names === undefined ? (r.u8() === 1 ? 'pubrel' : 'publish') : (r.flags & ENTRY_PUBREL) !== 0 ? 'pubrel' : 'publish';
-  return {
-    clientId: e.clientId, seq: e.seq, messageId: e.messageId, qos: e.qos, retain: e.retain, subscriptionIds: e.subscriptionIds, packetId, state,
-  };
+  const pubrel = r.names === undefined ? r.u8() === 1 : (flags & ENTRY_PUBREL) !== 0;
+  return { clientId, seq, messageId, qos, retain, subscriptionIds, packetId, state: pubrel ? 'pubrel' : 'publish' };
 }
 
 /** Reused by every encodeOps call: the store binds the blob (SQLite copies it) before the next one. */
@@ -609,9 +616,9 @@ export function decodeOps(blob: Buffer, out: StoreOp[], names?: string[]): void 
       case OP_CODES.dropSession: out.push({ op: 'dropSession', clientId: r.name() }); break;
       case OP_CODES.subscribe: out.push({ op: 'subscribe', clientId: r.name(), subscription: readSubscription(r) }); break;
       case OP_CODES.unsubscribe: out.push({ op: 'unsubscribe', clientId: r.name(), topicFilter: r.str() }); break;
-      case OP_CODES.enqueue: out.push({ op: 'enqueue', entry: readEntry(r) }); break;
+      case OP_CODES.enqueue: out.push({ op: 'enqueue', entry: readEntry(r, false) }); break;
       case OP_CODES.dequeue: out.push({ op: 'dequeue', clientId: r.name(), seq: r.f64() }); break;
-      case OP_CODES.inflight: out.push({ op: 'inflight', entry: readInflight(r) }); break;
+      case OP_CODES.inflight: out.push({ op: 'inflight', entry: readEntry(r, true) }); break;
       case OP_CODES.complete: out.push({ op: 'complete', clientId: r.name(), packetId: r.varint() }); break;
       case OP_CODES.pubrec: out.push({ op: 'pubrec', clientId: r.name(), packetId: r.varint() }); break;
       case OP_CODES.pubrel: out.push({ op: 'pubrel', clientId: r.name(), packetId: r.varint() }); break;
