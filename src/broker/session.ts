@@ -11,6 +11,7 @@
  *   the store (up to `maxStoredBytes`); while anything is spilled, every QoS 1/2 delivery goes
  *   behind it (spilled too), and spilled entries are read back in seq order as the queue drains.
  */
+import { RotatingMap, RotatingSet } from '../session/rotating.js';
 import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
@@ -152,11 +153,11 @@ const WATCHING = 4;
 export class Session {
   readonly clientId: string;
   #subscriptions: Map<string, SubRecord> | undefined;
-  #inflight: Map<number, Outgoing> | undefined;
+  #inflight: RotatingMap<number, Outgoing> | undefined;
   /** Deliveries waiting for the link or the window; the shared empty NO_QUEUE until the first one. */
   queue: Deque<Outgoing> = NO_QUEUE;
   /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]; created on first use. */
-  #inboundQos2: Set<number> | undefined;
+  #inboundQos2: RotatingSet<number> | undefined;
   link: SessionLink | undefined;
   /** Seconds the session outlives its connection; 0xFFFFFFFF: forever. */
   expiryInterval = 0;
@@ -287,7 +288,7 @@ export class Session {
 
   /** PUBREC sent for an inbound QoS 2 PUBLISH: a repeat of it is not routed again until PUBREL [MQTT-4.3.3-10]. */
   receivedQos2(packetId: number): void {
-    (this.#inboundQos2 ??= new Set()).add(packetId);
+    (this.#inboundQos2 ??= new RotatingSet()).add(packetId);
     this.durable?.pubrec(this, packetId);
   }
 
@@ -299,8 +300,8 @@ export class Session {
   }
 
   /** QoS 1/2 deliveries awaiting acknowledgement, in send order; created on first use. */
-  get inflight(): Map<number, Outgoing> {
-    return (this.#inflight ??= new Map());
+  get inflight(): RotatingMap<number, Outgoing> {
+    return (this.#inflight ??= new RotatingMap());
   }
 
   /** How many deliveries are in flight, without creating the map (metrics read every session). */
@@ -687,7 +688,7 @@ export class Session {
   }
 
   restoreQos2(packetId: number): void {
-    (this.#inboundQos2 ??= new Set()).add(packetId);
+    (this.#inboundQos2 ??= new RotatingSet()).add(packetId);
   }
 
   /** Every delivery that the store holds for this session (seq set), queue and inflight. */

@@ -58,6 +58,7 @@ import type {
 import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logGeneration, logHeader, LogNames, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
 import { OpWindow } from './window.js';
+import { RotatingSet } from '../../session/rotating.js';
 
 export interface SqliteStoreOptions {
   /** Directory of the database file (created if missing). */
@@ -265,9 +266,9 @@ export class SqliteStore implements Store {
   /** Ops journaled since the last compaction (in the log; the window keeps fewer). */
   #journaledOps = 0;
   /** Ids of messages put by writes not compacted yet (pending or journaled). */
-  readonly #known = new Set<string>();
+  readonly #known = new RotatingSet<string>();
   /** #check's scratch: the message ids of the write being checked. */
-  readonly #puts = new Set<string>();
+  readonly #puts = new RotatingSet<string>();
   /** How the running transaction changes each message's count (applied once per message at its end). */
   readonly #deltas = new Map<string, number>();
   /** Messages whose count may have reached 0 in the running transaction. */

@@ -24,6 +24,7 @@
  * the row index of its session; `netOps` supersedes the session's earlier ops at compaction.
  */
 import type { StoreOp } from '../types.js';
+import { RotatingMap, RotatingSet } from '../../session/rotating.js';
 
 /** What the tables may hold, asked when a delete comes: false only when the store knows the row is absent. */
 export interface TableRows {
@@ -33,9 +34,9 @@ export interface TableRows {
 
 /** The window index of the latest op on each row of one session. */
 class Rows {
-  readonly queue = new Map<number, number>();
-  readonly inflight = new Map<number, number>();
-  readonly inboundQos2 = new Map<number, number>();
+  readonly queue = new RotatingMap<number, number>();
+  readonly inflight = new RotatingMap<number, number>();
+  readonly inboundQos2 = new RotatingMap<number, number>();
 }
 
 /** A message the window's ops reference: where its 'message' op is (-1: not in the window), and how many kept ops reference it. */
@@ -55,11 +56,11 @@ export class OpWindow {
   /** The session of the latest op, and its rows (consecutive ops are often one session's). */
   #lastClient: string | undefined;
   #lastRows: Rows | undefined;
-  readonly #sessions = new Map<string, Rows>();
+  readonly #sessions = new RotatingMap<string, Rows>();
   /** Sessions that a 'dropSession' in the window drops (`split` holds none of their ops). */
-  readonly #dropped = new Set<string>();
-  readonly #retained = new Map<string, number>();
-  readonly #messages = new Map<string, Held>();
+  readonly #dropped = new RotatingSet<string>();
+  readonly #retained = new RotatingMap<string, number>();
+  readonly #messages = new RotatingMap<string, Held>();
   /** Messages whose count reached 0 in the batch being added: dropped at its end unless referenced again. */
   readonly #unreferenced: string[] = [];
   readonly #table: TableRows;
@@ -251,14 +252,14 @@ export class OpWindow {
   }
 
   /** A delete of row `key`: drops the window's op on the row, and is kept only when the tables may hold the row. */
-  #delete(rows: Map<number, number>, key: number, op: StoreOp, inTables: boolean): void {
+  #delete(rows: RotatingMap<number, number>, key: number, op: StoreOp, inTables: boolean): void {
     this.#supersede(rows, key, -1);
     if (inTables) rows.set(key, this.#push(op));
     else rows.delete(key);
   }
 
   /** Makes `at` the latest op on the row `key` of `rows` (-1: the caller sets it) and drops the op it supersedes. */
-  #supersede<K>(rows: Map<K, number>, key: K, at: number): void {
+  #supersede<K>(rows: RotatingMap<K, number>, key: K, at: number): void {
     const prev = rows.get(key);
     if (at >= 0) rows.set(key, at);
     if (prev === undefined) return;
