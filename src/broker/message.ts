@@ -225,12 +225,14 @@ export function addReceiverVariant(
  */
 export class TemplateCache {
   static readonly MAX = 512;
-  readonly #byTopic = new Map<string, PublishTemplate>();
+  #byTopic = new Map<string, PublishTemplate>();
 
   get(topic: string): PublishTemplate {
     let t = this.#byTopic.get(topic);
     if (t === undefined) {
-      if (this.#byTopic.size >= TemplateCache.MAX) this.#byTopic.clear();
+      // A new Map, not clear(): a cleared table would keep its successor, and every later one
+      // with its templates, alive through young collections (session/rotating.ts).
+      if (this.#byTopic.size >= TemplateCache.MAX) this.#byTopic = new Map();
       t = publishTemplate(topic, undefined);
       this.#byTopic.set(topic, t);
     }

@@ -3,6 +3,7 @@
  * retained messages, wills, timers (one wheel) and the write scheduler. Knows packets,
  * sessions and streams; never sockets.
  */
+import { RotatingSet } from '../session/rotating.js';
 import { Buffer } from 'node:buffer';
 import type { Logger } from '../observability/logger.js';
 import {
@@ -330,7 +331,7 @@ export class BrokerState implements DropSink, Router {
    */
   pressure: Session | undefined;
   /** Sessions holding publishers back now: while there are any, a PUBLISH checks its receivers first. */
-  readonly pressing = new Set<Session>();
+  readonly pressing = new RotatingSet<Session>();
 
   backlogged(session: Session): void {
     if (this.options.slowSubscriberTimeout === 0) return;

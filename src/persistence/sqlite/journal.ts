@@ -47,7 +47,7 @@ export const MAX_NAMES = 65_536;
  * written takes its definitions back (`rollback`).
  */
 export class LogNames {
-  readonly #ids = new Map<string, number>();
+  #ids = new Map<string, number>();
   readonly #list: string[] = [];
   #committed = 0;
 
@@ -75,7 +75,8 @@ export class LogNames {
   }
 
   clear(): void {
-    this.#ids.clear();
+    // A new Map, not clear() (session/rotating.ts: a cleared table keeps its successor alive).
+    this.#ids = new Map();
     this.#list.length = 0;
     this.#committed = 0;
   }

@@ -58,7 +58,7 @@ import type {
 import { encodeRecord, isCurrentLog, LOG_HEADER_BYTES, logGeneration, logHeader, LogNames, netOps, readLog } from './journal.js';
 import { migrations } from './schema.js';
 import { OpWindow } from './window.js';
-import { RotatingSet } from '../../session/rotating.js';
+import { RotatingMap, RotatingSet } from '../../session/rotating.js';
 
 export interface SqliteStoreOptions {
   /** Directory of the database file (created if missing). */
@@ -270,11 +270,11 @@ export class SqliteStore implements Store {
   /** #check's scratch: the message ids of the write being checked. */
   readonly #puts = new RotatingSet<string>();
   /** How the running transaction changes each message's count (applied once per message at its end). */
-  readonly #deltas = new Map<string, number>();
+  readonly #deltas = new RotatingMap<string, number>();
   /** Messages whose count may have reached 0 in the running transaction. */
-  readonly #released = new Set<string>();
+  readonly #released = new RotatingSet<string>();
   /** Byte sizes (as the queue's `bytes` column counts them) of the messages stored by the running transaction. */
-  readonly #sizes = new Map<string, number>();
+  readonly #sizes = new RotatingMap<string, number>();
   /**
    * What the queue and inflight tables can hold, so that a delete of a row that was never written
    * (a delivery stored, sent and acknowledged between two compactions nets down to that) costs no
@@ -283,7 +283,7 @@ export class SqliteStore implements Store {
    * rollback would leave them ahead of the tables) until the next open().
    */
   readonly #queueMax = new Map<string, number>();
-  readonly #inflightRows = new Map<string, Set<number>>();
+  readonly #inflightRows = new Map<string, RotatingSet<number>>();
   #tracking = false;
   #transactions = 0;
   /** Ops a compaction left to the next one (window.ts `split`). */
@@ -589,7 +589,7 @@ export class SqliteStore implements Store {
     }
     for (const [clientId, packetId] of db.prepare('SELECT client_id, packet_id FROM inflight').raw().iterate() as IterableIterator<[string, number]>) {
       let rows = this.#inflightRows.get(clientId);
-      if (rows === undefined) this.#inflightRows.set(clientId, rows = new Set());
+      if (rows === undefined) this.#inflightRows.set(clientId, rows = new RotatingSet());
       rows.add(packetId);
     }
     this.#tracking = true;
@@ -861,7 +861,7 @@ export class SqliteStore implements Store {
         const old = absent ? undefined : s.inflightAt.get(e.clientId, e.packetId) as string | undefined;
         if (old !== e.messageId && !this.#ref(e.messageId)) return;
         s.putInflight.run(e.clientId, e.packetId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, encodeNumbers(e.subscriptionIds), e.state);
-        if (rows === undefined) this.#inflightRows.set(e.clientId, rows = new Set());
+        if (rows === undefined) this.#inflightRows.set(e.clientId, rows = new RotatingSet());
         rows.add(e.packetId);
         if (old !== undefined && old !== e.messageId) this.#unref(old);
         return;
@@ -976,7 +976,7 @@ export class SqliteStore implements Store {
       const entry: InflightEntry = { ...queueEntry(r), packetId: r[6] as number, state: r[7] as 'publish' | 'pubrel' };
       state.inflight.push(entry);
       let rows = this.#inflightRows.get(entry.clientId);
-      if (rows === undefined) this.#inflightRows.set(entry.clientId, rows = new Set());
+      if (rows === undefined) this.#inflightRows.set(entry.clientId, rows = new RotatingSet());
       rows.add(entry.packetId);
     }
     for (const r of db.prepare('SELECT client_id, packet_id FROM inbound_qos2').raw().iterate() as IterableIterator<Row>) {
