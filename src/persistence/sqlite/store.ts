@@ -267,8 +267,6 @@ export class SqliteStore implements Store {
   #journaledOps = 0;
   /** Ids of messages put by writes not compacted yet (pending or journaled). */
   readonly #known = new RotatingSet<string>();
-  /** #check's scratch: the message ids of the write being checked. */
-  readonly #puts = new RotatingSet<string>();
   /** How the running transaction changes each message's count (applied once per message at its end). */
   readonly #deltas = new RotatingMap<string, number>();
   /** Messages whose count may have reached 0 in the running transaction. */
@@ -368,7 +366,10 @@ export class SqliteStore implements Store {
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
     const refused = this.#check(ops);
     if (refused !== undefined) return Promise.reject(refused);
-    for (const id of this.#puts) this.#known.add(id);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.op === 'message') this.#known.add(op.message.id);
+    }
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ ops, resolve, reject, lazy: options?.lazy === true });
       this.#pendingOps += ops.length;
@@ -607,11 +608,8 @@ export class SqliteStore implements Store {
 
   /** Why `ops` cannot be stored, checked before they are queued: the write is refused alone. */
   #check(ops: readonly StoreOp[]): StoreError | undefined {
-    // Messages of this write seen so far (a reference usually follows its message); a scan of the
-    // write only for an id that is neither there nor known.
-    const puts = this.#puts;
-    puts.clear();
-    // The message put last: its deliveries usually follow it in the same write.
+    // The message put last: its deliveries usually follow it in the same write. A reference to
+    // another one looks in the store's known ids, then in the write, then in the tables.
     let last: string | undefined;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
@@ -619,7 +617,6 @@ export class SqliteStore implements Store {
         case 'message':
           if (!isQos(op.message.qos)) return invalid(`message ${op.message.id}: qos ${op.message.qos}`);
           last = op.message.id;
-          puts.add(last);
           break;
         case 'subscribe': {
           const sub = op.subscription;
@@ -653,7 +650,7 @@ export class SqliteStore implements Store {
 
   /** Whether message `id` is stored, pending, or put by `ops` (the write being checked). */
   #holds(id: string, ops: readonly StoreOp[]): boolean {
-    return this.#puts.has(id) || this.#known.has(id) || putIn(ops, id) || this.#stmts!.messageExists.get(id) !== undefined;
+    return this.#known.has(id) || putIn(ops, id) || this.#stmts!.messageExists.get(id) !== undefined;
   }
 
   /** Appends the pending writes to the log: one record; in 'commit' mode they resolve after the next sync. */
