@@ -12,6 +12,7 @@
  *   PUBREC [MQTT-4.4.0-1] [MQTT-3.3.1-1]; on a new session it starts over. Its promise settles
  *   when the flow completes, on whichever connection.
  */
+import { RotatingMap } from '../session/rotating.js';
 import type { Buffer } from 'node:buffer';
 import {
   type AckPacket, encode, type PacketType, type Properties, ProtocolVersion, type PublishPacket,
@@ -59,7 +60,7 @@ function noop(): void {}
 export class Outbound {
   readonly #ids: PacketIds;
   readonly #store: InflightStore;
-  readonly #flows = new Map<number, Flow>();
+  readonly #flows = new RotatingMap<number, Flow>();
   readonly #waiting = new Deque<Flow>();
   #link: Link | undefined;
   #quota = 0xffff;

@@ -3,12 +3,13 @@
  * Invariants: an identifier is never handed out while in use [MQTT-2.2.1-3]; allocation walks
  * 1..65535 and wraps, skipping identifiers in use, so a just-freed identifier is reused last.
  */
+import { RotatingSet } from '../session/rotating.js';
 import { ProtocolError } from '../protocol/index.js';
 
 const MAX_ID = 0xffff;
 
 export class PacketIds {
-  readonly #used = new Set<number>();
+  readonly #used = new RotatingSet<number>();
   #last = 0;
 
   get inUse(): number {

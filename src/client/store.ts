@@ -7,6 +7,7 @@
  * durable implementation keeps a memory copy and writes behind (a journal with a commit point),
  * as the broker's store does; `MemoryStore` is that copy alone.
  */
+import { RotatingMap, RotatingSet } from '../session/rotating.js';
 import type { PublishPacket } from '../protocol/index.js';
 
 export interface OutgoingEntry {
@@ -31,8 +32,8 @@ export interface InflightStore {
 }
 
 export class MemoryStore implements InflightStore {
-  readonly #outgoing = new Map<number, OutgoingEntry>();
-  readonly #incoming = new Set<number>();
+  readonly #outgoing = new RotatingMap<number, OutgoingEntry>();
+  readonly #incoming = new RotatingSet<number>();
 
   getOutgoing(packetId: number): OutgoingEntry | undefined {
     return this.#outgoing.get(packetId);

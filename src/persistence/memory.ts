@@ -6,6 +6,7 @@
  * the end of the write that removed its last reference. A write is atomic: every referenced
  * message id is checked before anything is applied, so a rejected write changes nothing.
  */
+import { RotatingMap, RotatingSet } from '../session/rotating.js';
 import { StoreError } from './errors.js';
 import type {
   InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp, WriteOptions,
@@ -17,13 +18,13 @@ const resolved = Promise.resolve();
 
 export class MemoryStore implements Store {
   readonly durable = false;
-  readonly #messages = new Map<string, Held>();
+  readonly #messages = new RotatingMap<string, Held>();
   readonly #sessions = new Map<string, StoredSession>();
   readonly #subscriptions = new Map<string, Map<string, StoredSubscription>>();
-  readonly #queue = new Map<string, Map<number, QueueEntry>>();
-  readonly #inflight = new Map<string, Map<number, InflightEntry>>();
-  readonly #inboundQos2 = new Map<string, Set<number>>();
-  readonly #retained = new Map<string, string>();
+  readonly #queue = new RotatingMap<string, RotatingMap<number, QueueEntry>>();
+  readonly #inflight = new RotatingMap<string, RotatingMap<number, InflightEntry>>();
+  readonly #inboundQos2 = new RotatingMap<string, RotatingSet<number>>();
+  readonly #retained = new RotatingMap<string, string>();
   /** Messages whose reference count reached 0 during the current write. */
   readonly #released: string[] = [];
   #closed = false;
@@ -115,9 +116,12 @@ export class MemoryStore implements Store {
       case 'dropSession':
         this.#dropSession(op.clientId);
         return;
-      case 'subscribe':
-        inner(this.#subscriptions, op.clientId).set(op.subscription.topicFilter, op.subscription);
+      case 'subscribe': {
+        let subs = this.#subscriptions.get(op.clientId);
+        if (subs === undefined) this.#subscriptions.set(op.clientId, subs = new Map());
+        subs.set(op.subscription.topicFilter, op.subscription);
         return;
+      }
       case 'unsubscribe':
         this.#subscriptions.get(op.clientId)?.delete(op.topicFilter);
         return;
@@ -135,7 +139,7 @@ export class MemoryStore implements Store {
         return;
       case 'pubrec': {
         let ids = this.#inboundQos2.get(op.clientId);
-        if (ids === undefined) this.#inboundQos2.set(op.clientId, ids = new Set());
+        if (ids === undefined) this.#inboundQos2.set(op.clientId, ids = new RotatingSet());
         ids.add(op.packetId);
         return;
       }
@@ -162,7 +166,7 @@ export class MemoryStore implements Store {
     }
   }
 
-  #put<E extends QueueEntry>(table: Map<string, Map<number, E>>, clientId: string, key: number, entry: E): void {
+  #put<E extends QueueEntry>(table: RotatingMap<string, RotatingMap<number, E>>, clientId: string, key: number, entry: E): void {
     this.#ref(entry.messageId);
     const entries = inner(table, clientId);
     const old = entries.get(key);
@@ -170,7 +174,7 @@ export class MemoryStore implements Store {
     if (old !== undefined) this.#unref(old.messageId);
   }
 
-  #remove(table: Map<string, Map<number, QueueEntry>>, clientId: string, key: number): void {
+  #remove(table: RotatingMap<string, RotatingMap<number, QueueEntry>>, clientId: string, key: number): void {
     const entries = table.get(clientId);
     const old = entries?.get(key);
     if (old === undefined) return;
@@ -201,9 +205,9 @@ export class MemoryStore implements Store {
   }
 }
 
-function inner<K, V>(outer: Map<string, Map<K, V>>, key: string): Map<K, V> {
+function inner<K, V>(outer: RotatingMap<string, RotatingMap<K, V>>, key: string): RotatingMap<K, V> {
   let map = outer.get(key);
-  if (map === undefined) outer.set(key, map = new Map());
+  if (map === undefined) outer.set(key, map = new RotatingMap());
   return map;
 }
 
