@@ -13,10 +13,13 @@
  * collections took 5–20 ms instead of about 1, a quarter of the broker's time, and the state
  * never ended once it began.
  *
- * These classes break the chain: after as many deletes as the map holds entries (1,024 at
- * least), the entries are copied into a new Map, whose table is young and which no older table
- * points to; `clear()` starts a new Map instead of clearing the old one. A copy costs one insert
- * per entry, at most one per delete made since the last one.
+ * These classes break the chain: at the first insert after as many deletes as the map holds
+ * entries (1,024 at least), the entries are copied into a new Map, whose table is young and
+ * which no older table points to; `clear()` starts a new Map instead of clearing the old one. A
+ * copy costs one insert per entry, at most one per delete made since the last one. The copy
+ * happens on an insert, never on a delete, so a loop that deletes entries while it iterates
+ * (the common pattern) sees the map as a Map would show it; a loop that inserts while it
+ * iterates may not see what it inserted.
  */
 
 const MIN_DELETES = 1024;
@@ -40,18 +43,20 @@ export class RotatingMap<K, V> {
   }
 
   set(key: K, value: V): void {
+    if (this.#deletes >= MIN_DELETES && this.#deletes >= this.#map.size) this.#rotate();
     this.#map.set(key, value);
   }
 
   delete(key: K): boolean {
-    const map = this.#map;
-    if (!map.delete(key)) return false;
-    if (++this.#deletes >= MIN_DELETES && this.#deletes >= map.size) {
-      this.#map = new Map(map);
-      this.#deletes = 0;
-      this.rotations++;
-    }
+    if (!this.#map.delete(key)) return false;
+    this.#deletes++;
     return true;
+  }
+
+  #rotate(): void {
+    this.#map = new Map(this.#map);
+    this.#deletes = 0;
+    this.rotations++;
   }
 
   clear(): void {
@@ -92,18 +97,20 @@ export class RotatingSet<T> {
   }
 
   add(value: T): void {
+    if (this.#deletes >= MIN_DELETES && this.#deletes >= this.#set.size) this.#rotate();
     this.#set.add(value);
   }
 
   delete(value: T): boolean {
-    const set = this.#set;
-    if (!set.delete(value)) return false;
-    if (++this.#deletes >= MIN_DELETES && this.#deletes >= set.size) {
-      this.#set = new Set(set);
-      this.#deletes = 0;
-      this.rotations++;
-    }
+    if (!this.#set.delete(value)) return false;
+    this.#deletes++;
     return true;
+  }
+
+  #rotate(): void {
+    this.#set = new Set(this.#set);
+    this.#deletes = 0;
+    this.rotations++;
   }
 
   clear(): void {

@@ -52,10 +52,37 @@ describe('RotatingMap', () => {
     for (let i = 0; i < 2000; i++) map.delete(i);
     assert.equal(map.rotations, 0);
     for (let i = 2000; i < 2600; i++) map.delete(i);
-    // 2,600 deletes against 2,400 entries left.
+    // 2,600 deletes against 2,400 entries left: copied at the next insert.
+    assert.equal(map.rotations, 0);
+    map.set(9999, 9999);
+    map.delete(9999);
     assert.equal(map.rotations, 1);
     assert.deepEqual([...map.keys()].slice(0, 2), [2600, 2601]);
     assert.equal(map.size, 2400);
+  });
+
+  test('a loop that deletes entries while it iterates sees what a Map would show', () => {
+    const map = new RotatingMap<number, number>();
+    const model = new Map<number, number>();
+    for (let i = 0; i < 3000; i++) {
+      map.set(i, i);
+      model.set(i, i);
+    }
+    const walk = (m: { keys(): IterableIterator<number>; delete(k: number): boolean }): number[] => {
+      const seen: number[] = [];
+      // Deletes the visited entry and the one after it: past 1,024 deletes, as many as are left.
+      for (const k of m.keys()) {
+        seen.push(k);
+        m.delete(k);
+        m.delete(k + 1);
+      }
+      return seen;
+    };
+    assert.deepEqual(walk(map), walk(model));
+    assert.equal(map.size, 0);
+    map.set(1, 1);
+    assert.equal(map.rotations, 1);
+    assert.deepEqual([...map], [[1, 1]]);
   });
 
   test('a delete of an absent key is not counted', () => {
