@@ -11,13 +11,13 @@
  *   the store (up to `maxStoredBytes`); while anything is spilled, every QoS 1/2 delivery goes
  *   behind it (spilled too), and spilled entries are read back in seq order as the queue drains.
  */
-import { RotatingMap, RotatingSet } from '../session/rotating.js';
 import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
 import { isExpired, type Message, sizeOf } from './message.js';
 import { withBit } from '../session/bits.js';
+import { RotatingMap, RotatingSet } from '../session/rotating.js';
 
 /** How an acknowledgement from the client matched the session's deliveries. */
 export type AckResult = 'done' | 'unknown' | 'mismatch';

@@ -3,7 +3,6 @@
  * retained messages, wills, timers (one wheel) and the write scheduler. Knows packets,
  * sessions and streams; never sockets.
  */
-import { RotatingSet } from '../session/rotating.js';
 import { Buffer } from 'node:buffer';
 import type { Logger } from '../observability/logger.js';
 import {
@@ -33,6 +32,7 @@ import { tick } from './timers.js';
 import { BrokerCounters } from './counters.js';
 import { SysTopics } from './sys-topics.js';
 import { asError, type HookDeadline, UserCode } from './user-code.js';
+import { RotatingSet } from '../session/rotating.js';
 
 
 export type Timed = Connection | Session | PendingWill | HookDeadline | StallWatch | InboundBudget | SysTopics;

@@ -12,7 +12,6 @@
  *   PUBREC [MQTT-4.4.0-1] [MQTT-3.3.1-1]; on a new session it starts over. Its promise settles
  *   when the flow completes, on whichever connection.
  */
-import { RotatingMap } from '../session/rotating.js';
 import type { Buffer } from 'node:buffer';
 import {
   type AckPacket, encode, type PacketType, type Properties, ProtocolVersion, type PublishPacket,
@@ -25,6 +24,7 @@ import { PublishError } from './errors.js';
 import type { Link } from './link.js';
 import type { PacketIds } from './packet-ids.js';
 import type { InflightStore } from './store.js';
+import { RotatingMap } from '../session/rotating.js';
 
 export interface PublishResult {
   /** The identifier the PUBLISH used (QoS 1/2). */

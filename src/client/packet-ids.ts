@@ -3,8 +3,8 @@
  * Invariants: an identifier is never handed out while in use [MQTT-2.2.1-3]; allocation walks
  * 1..65535 and wraps, skipping identifiers in use, so a just-freed identifier is reused last.
  */
-import { RotatingSet } from '../session/rotating.js';
 import { ProtocolError } from '../protocol/index.js';
+import { RotatingSet } from '../session/rotating.js';
 
 const MAX_ID = 0xffff;
 

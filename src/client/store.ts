@@ -7,8 +7,8 @@
  * durable implementation keeps a memory copy and writes behind (a journal with a commit point),
  * as the broker's store does; `MemoryStore` is that copy alone.
  */
-import { RotatingMap, RotatingSet } from '../session/rotating.js';
 import type { PublishPacket } from '../protocol/index.js';
+import { RotatingMap, RotatingSet } from '../session/rotating.js';
 
 export interface OutgoingEntry {
   /** The PUBLISH as sent (with its packet identifier), for a resend with DUP [MQTT-4.4.0-1]. */

@@ -6,11 +6,11 @@
  * the end of the write that removed its last reference. A write is atomic: every referenced
  * message id is checked before anything is applied, so a rejected write changes nothing.
  */
-import { RotatingMap, RotatingSet } from '../session/rotating.js';
 import { StoreError } from './errors.js';
 import type {
   InflightEntry, QueueEntry, Store, StoredMessage, StoredSession, StoredState, StoredSubscription, StoreOp, WriteOptions,
 } from './types.js';
+import { RotatingMap, RotatingSet } from '../session/rotating.js';
 
 interface Held { readonly message: StoredMessage; refs: number }
 
@@ -20,7 +20,7 @@ export class MemoryStore implements Store {
   readonly durable = false;
   readonly #messages = new RotatingMap<string, Held>();
   readonly #sessions = new Map<string, StoredSession>();
-  readonly #subscriptions = new Map<string, Map<string, StoredSubscription>>();
+  readonly #subscriptions = new RotatingMap<string, RotatingMap<string, StoredSubscription>>();
   readonly #queue = new RotatingMap<string, RotatingMap<number, QueueEntry>>();
   readonly #inflight = new RotatingMap<string, RotatingMap<number, InflightEntry>>();
   readonly #inboundQos2 = new RotatingMap<string, RotatingSet<number>>();
@@ -116,12 +116,9 @@ export class MemoryStore implements Store {
       case 'dropSession':
         this.#dropSession(op.clientId);
         return;
-      case 'subscribe': {
-        let subs = this.#subscriptions.get(op.clientId);
-        if (subs === undefined) this.#subscriptions.set(op.clientId, subs = new Map());
-        subs.set(op.subscription.topicFilter, op.subscription);
+      case 'subscribe':
+        inner(this.#subscriptions, op.clientId).set(op.subscription.topicFilter, op.subscription);
         return;
-      }
       case 'unsubscribe':
         this.#subscriptions.get(op.clientId)?.delete(op.topicFilter);
         return;
