@@ -66,6 +66,40 @@ function onPacket(this: Connection, packet: Packet, bytes: number): void {
 function onData(this: Duplex, chunk: Buffer): void {
   connectionOf(this).onData(chunk);
 }
+/** A direct read (ListenerInfo.readDirect): `buf` is shared and overwritten by the next read. */
+function onDirect(this: Duplex, nread: number, buf: Buffer): void {
+  const c = connectionOf(this);
+  // Only acknowledgements and PINGREQ, which keep no bytes, are decoded where they are; anything
+  // else (a payload, a partial packet) is copied first, one copy for the whole read.
+  if (c.keepsNoBytes(buf, nread)) c.onData(buf.subarray(0, nread));
+  else {
+    const copy = Buffer.allocUnsafe(nread);
+    buf.copy(copy, 0, 0, nread);
+    c.onData(copy);
+  }
+}
+/**
+ * True when bytes 0..n of `buf` are whole PUBACK, PUBREC, PUBREL, PUBCOMP (packet id, an optional
+ * reason code, no properties) and PINGREQ packets and nothing else: decoded, they reference no
+ * byte of `buf`.
+ */
+function onlyAcks(buf: Buffer, n: number): boolean {
+  let pos = 0;
+  while (pos + 1 < n) {
+    const first = buf[pos] as number;
+    const length = buf[pos + 1] as number;
+    if (first === 0xc0) {
+      if (length !== 0) return false;
+    } else if (first === 0x40 || first === 0x50 || first === 0x62 || first === 0x70) {
+      // 2: packet id; 3: and a reason code; 4: and an empty property length.
+      if (length < 2 || length > 4 || (length === 4 && buf[pos + 5] !== 0)) return false;
+    } else {
+      return false;
+    }
+    pos += 2 + length;
+  }
+  return pos === n;
+}
 function onDrain(this: Duplex): void {
   connectionOf(this).onDrain();
 }
@@ -240,7 +274,9 @@ export class Connection implements SessionLink, Waiter {
     // Listeners are shared functions that find the connection on the stream: no closures per
     // connection, which matters with tens of thousands of idle clients.
     (stream as unknown as Record<symbol, Connection>)[CONNECTION] = this;
-    stream.on('data', onData);
+    // A plain TCP socket reads into a shared buffer when its listener offers it (ListenerInfo.readDirect).
+    const direct = meta.listener?.readDirect;
+    if (direct === undefined || !direct(stream, onDirect)) stream.on('data', onData);
     stream.on('drain', onDrain);
     listenEnd(stream);
     stream.on('close', onEnd);
@@ -429,6 +465,11 @@ export class Connection implements SessionLink, Waiter {
 
   set auth(value: AuthState | undefined) {
     if (this.#extra !== undefined || value !== NO_EXTRAS.auth) (this.#extra ??= new Extras()).auth = value;
+  }
+
+  /** `onDirect`: bytes 0..n of a shared read buffer may be decoded in place (nothing waits in a decoder, nothing would be kept). */
+  keepsNoBytes(buf: Buffer, n: number): boolean {
+    return this.#decoder === undefined && onlyAcks(buf, n);
   }
 
   onData(chunk: Buffer): void {

@@ -11,6 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureVersion, type TLSSocket } from 'node:tls';
+import { readDirect } from './direct-read.js';
 import { parseProxyHeader, PROXY_HEADER_MAX, type ProxyHeader } from './proxy-protocol.js';
 import { certUsernameOf, secureContextOf, type TlsCredentials, tlsInfoOf, tlsServerOptions } from './tls.js';
 import type { ConnectionMeta, ListenerInfo, ListenerLimits, ProxySource, StreamHandler, TransportType } from './types.js';
@@ -192,7 +193,9 @@ export async function listen(handler: StreamHandler, options: ListenOptions = {}
     maxConnectionRatePerSource: options.limits?.maxConnectionRatePerSource ?? 0,
   };
   // Set once the port is bound; the metadata of every connection points at this one object.
-  const info = { name: '', type, host: options.host ?? '0.0.0.0', port: 0, limits } as { -readonly [K in keyof ListenerInfo]: ListenerInfo[K] };
+  const info = {
+    name: '', type, host: options.host ?? '0.0.0.0', port: 0, limits, ...(type === 'tcp' ? { readDirect } : {}),
+  } as { -readonly [K in keyof ListenerInfo]: ListenerInfo[K] };
 
   /** Raw sockets not yet handed to the handler (PROXY, TLS or upgrade stage): ended by close(). */
   const pending = new Set<Socket>();

@@ -25,7 +25,17 @@ export interface ListenerInfo {
   readonly host: string;
   readonly port: number;
   readonly limits?: Readonly<ListenerLimits>;
+  /**
+   * How this listener's plain TCP sockets can be read without the stream layer (direct-read.ts):
+   * installs `sink` on `stream` and returns true, or returns false and changes nothing. Absent on
+   * listeners whose streams are read as a Duplex only.
+   */
+  readonly readDirect?: DirectReader;
 }
+
+/** Called with the stream as `this`, the byte count and a shared buffer whose bytes 0..nread are valid only during the call. */
+export type DirectSink = (this: Duplex, nread: number, buf: Buffer) => void;
+export type DirectReader = (stream: Duplex, sink: DirectSink) => boolean;
 
 /** A verified (or at least presented) TLS client certificate, reduced to what auth decisions use. */
 export interface PeerCertificate {
