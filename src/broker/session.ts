@@ -11,11 +11,12 @@
  *   the store (up to `maxStoredBytes`); while anything is spilled, every QoS 1/2 delivery goes
  *   behind it (spilled too), and spilled entries are read back in seq order as the queue drains.
  */
+import { Buffer } from 'node:buffer';
 import type { QoS, Subscription } from '../protocol/index.js';
 import type { SharedGroup } from '../router/index.js';
 import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
-import { isExpired, type Message, sizeOf } from './message.js';
+import { createMessage, isExpired, type Message, sizeOf } from './message.js';
 import { withBit } from '../session/bits.js';
 import { RotatingMap, RotatingSet } from '../session/rotating.js';
 
@@ -132,6 +133,44 @@ export class StallWatch {
  * nothing, and `#enqueue` gives the session its own deque before the first push. Never written.
  */
 const NO_QUEUE = new Deque<Outgoing>();
+
+type Spare = { -readonly [K in keyof Outgoing]: Outgoing[K] };
+/**
+ * Deliveries that ended (acknowledged, or a queued QoS 0 sent) and that nothing else refers to,
+ * kept for the next `deliver` of any session. At QoS 1 towards many subscribers a delivery lives
+ * from PUBLISH to PUBACK, long enough to survive a young collection: allocated per delivery,
+ * these objects were most of what each scavenge copied and promoted. Reused, they stay in the
+ * old generation and nothing is allocated per delivery. Only entries the store never saw (seq 0,
+ * no durable sink) come back here; their message is let go at once, so a spare keeps no payload.
+ */
+const spares: Spare[] = [];
+const MAX_SPARES = 4096;
+const NO_MESSAGE: Message = createMessage({ topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, now: 0 });
+
+function newOutgoing(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, group: SharedGroup<SubRecord> | undefined, now: number): Outgoing {
+  const o = spares.pop();
+  if (o === undefined) return { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now, seq: 0 };
+  o.msg = msg;
+  o.qos = qos;
+  o.retain = retain;
+  o.subIds = subIds;
+  o.group = group;
+  o.sentAt = now;
+  return o;
+}
+
+/** `o` ended and nobody refers to it any more (see `spares`). */
+function recycle(o: Outgoing): void {
+  if (o.seq !== 0 || spares.length >= MAX_SPARES) return;
+  const s = o as Spare;
+  s.msg = NO_MESSAGE;
+  s.subIds = undefined;
+  s.group = undefined;
+  s.packetId = 0;
+  s.released = false;
+  s.deferred = false;
+  spares.push(s);
+}
 
 /** A stored session's delivery counters, one object instead of six fields on every session. */
 class StoreState {
@@ -329,7 +368,7 @@ export class Session {
       }
       if (link === undefined && !this.limits.queueQos0Offline) return;
     }
-    const o: Outgoing = { msg, qos, retain, subIds, group, packetId: 0, released: false, deferred: false, sentAt: now, seq: 0 };
+    const o = newOutgoing(msg, qos, retain, subIds, group, now);
     if (link !== undefined && !link.congested && this.queue.length === 0 && this.inflight.size < this.window && this.spilled === 0) {
       this.#send(link, o, now, false);
       return;
@@ -440,6 +479,7 @@ export class Session {
     if (o.qos === 0) {
       this.lastProgress = now;
       if (!link.sendPublish(now, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
+      if (this.durable === undefined) recycle(o);
       return;
     }
     o.packetId = this.#allocateId();
@@ -512,7 +552,8 @@ export class Session {
     this.lastProgress = now;
     this.#undefer(o);
     this.inflight.delete(packetId);
-    this.#unstore(o, true);
+    if (this.durable === undefined) recycle(o);
+    else this.#unstore(o, true);
     this.#freed(now);
     return 'done';
   }

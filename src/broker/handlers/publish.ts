@@ -160,16 +160,18 @@ const storeFailed = (): Error => new MqttError(ReasonCode.UnspecifiedError, 'the
 
 /** Sends PUBREL for a delivery the client acknowledged with PUBREC (after its new state is committed, with a store). */
 export function sendPubrel(c: Connection, packetId: number, known: boolean): void {
-  const send = (): void => {
-    // [MQTT-4.3.3-4]: answer PUBREC with PUBREL; 5.0 reports an unknown identifier with 0x92.
-    if (known) c.sendAck(PacketType.Pubrel, packetId);
-    else c.send({ type: PacketType.Pubrel, packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
-  };
   const durability = c.state.durability;
+  // Without a store, at once (and no closure per PUBREC).
+  if (durability === undefined) return writePubrel(c, packetId, known);
   // With a store, PUBREL waits until "PUBREC received" is durable: a restart then resends PUBREL,
   // never the PUBLISH the client may already have handed to its application [MQTT-4.3.3-5].
-  if (durability === undefined) send();
-  else replyAfterCommit(durability, c.state.ackChains, c, send, storeFailed);
+  replyAfterCommit(durability, c.state.ackChains, c, () => writePubrel(c, packetId, known), storeFailed);
+}
+
+function writePubrel(c: Connection, packetId: number, known: boolean): void {
+  // [MQTT-4.3.3-4]: answer PUBREC with PUBREL; 5.0 reports an unknown identifier with 0x92.
+  if (known) c.sendAck(PacketType.Pubrel, packetId);
+  else c.send({ type: PacketType.Pubrel, packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
 }
 
 function sendAck(c: Connection, p: PublishPacket, code: number, reason: string | undefined): void {
