@@ -140,8 +140,9 @@ type Spare = { -readonly [K in keyof Outgoing]: Outgoing[K] };
  * kept for the next `deliver` of any session. At QoS 1 towards many subscribers a delivery lives
  * from PUBLISH to PUBACK, long enough to survive a young collection: allocated per delivery,
  * these objects were most of what each scavenge copied and promoted. Reused, they stay in the
- * old generation and nothing is allocated per delivery. Only entries the store never saw (seq 0,
- * no durable sink) come back here; their message is let go at once, so a spare keeps no payload.
+ * old generation and nothing is allocated per delivery. Only entries the store no longer holds
+ * (seq 0: never stored, or `#unstore`d; the durable sink copies what it writes and keeps no
+ * reference) come back here; their message is let go at once, so a spare keeps no payload.
  */
 const spares: Spare[] = [];
 const MAX_SPARES = 4096;
@@ -479,7 +480,7 @@ export class Session {
     if (o.qos === 0) {
       this.lastProgress = now;
       if (!link.sendPublish(now, o.msg, 0, o.retain, o.subIds, 0, false)) this.#drops.dropped(this, o.msg, 'too-large');
-      if (this.durable === undefined) recycle(o);
+      recycle(o);
       return;
     }
     o.packetId = this.#allocateId();
@@ -552,8 +553,8 @@ export class Session {
     this.lastProgress = now;
     this.#undefer(o);
     this.inflight.delete(packetId);
-    if (this.durable === undefined) recycle(o);
-    else this.#unstore(o, true);
+    this.#unstore(o, true);
+    recycle(o);
     this.#freed(now);
     return 'done';
   }
