@@ -18,7 +18,8 @@ import { Deque } from '../session/deque.js';
 import type { DropReason } from './events.js';
 import { createMessage, isExpired, type Message, sizeOf } from './message.js';
 import { withBit } from '../session/bits.js';
-import { RotatingMap, RotatingSet } from '../session/rotating.js';
+import { InflightTable } from '../session/inflight.js';
+import { RotatingSet } from '../session/rotating.js';
 
 /** How an acknowledgement from the client matched the session's deliveries. */
 export type AckResult = 'done' | 'unknown' | 'mismatch';
@@ -193,7 +194,7 @@ const WATCHING = 4;
 export class Session {
   readonly clientId: string;
   #subscriptions: Map<string, SubRecord> | undefined;
-  #inflight: RotatingMap<number, Outgoing> | undefined;
+  #inflight: InflightTable<Outgoing> | undefined;
   /** Deliveries waiting for the link or the window; the shared empty NO_QUEUE until the first one. */
   queue: Deque<Outgoing> = NO_QUEUE;
   /** Inbound QoS 2 packet identifiers awaiting PUBREL [MQTT-4.3.3-9]; created on first use. */
@@ -340,8 +341,8 @@ export class Session {
   }
 
   /** QoS 1/2 deliveries awaiting acknowledgement, in send order; created on first use. */
-  get inflight(): RotatingMap<number, Outgoing> {
-    return (this.#inflight ??= new RotatingMap());
+  get inflight(): InflightTable<Outgoing> {
+    return (this.#inflight ??= new InflightTable());
   }
 
   /** How many deliveries are in flight, without creating the map (metrics read every session). */
@@ -667,9 +668,9 @@ export class Session {
     if (this.#inflight === undefined && this.queue.length === 0) return [];
     const match = (o: Outgoing): boolean => o.group !== undefined && !o.released && movable(o);
     const out: Outgoing[] = [];
-    for (const [id, o] of this.inflight) {
+    for (const o of this.inflight.values()) {
       if (!match(o)) continue;
-      this.inflight.delete(id);
+      this.inflight.delete(o.packetId);
       if (o.deferred) this.#deferred--;
       this.#unstore(o, true);
       out.push(o);
