@@ -7,18 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InflightTable } from '../../../src/session/inflight.js';
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../router/random.js';
 
 function assertSame(table: InflightTable<string>, model: Map<number, string>, where: string): void {
   assert.equal(table.size, model.size, `${where}: size`);
