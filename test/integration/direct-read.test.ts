@@ -128,4 +128,84 @@ describe('direct reads of plain TCP sockets', () => {
     assert.equal(back.payload, retained.toString());
     assert.equal(back.retain, true);
   });
+
+  test('hostile bytes over TCP (acknowledgement-shaped, bit-flipped, truncated, split) crash nothing and corrupt no one else\'s payloads', async (t) => {
+    const { broker, port, url } = await startBroker();
+    const clients: MqttClient[] = [];
+    const raws: RawClient[] = [];
+    t.after(async () => {
+      for (const r of raws) r.destroy();
+      await endAll(clients);
+      await broker.close();
+    });
+    const sub = await connectClient(url, 5, { clientId: 'ctl-sub' });
+    const pub = await connectClient(url, 4, { clientId: 'ctl-pub' });
+    clients.push(sub, pub);
+    const inbox = new Inbox(sub);
+    await sub.subscribeAsync('ctl/#', { qos: 1 });
+    // A seeded generator: the same bytes every run.
+    let seed = 0x5eed;
+    const rand = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const ackShaped = (): Buffer => {
+      const types = [0x40, 0x50, 0x62, 0x70, 0xc0];
+      const first = types[rand(types.length)] as number;
+      if (first === 0xc0) return Buffer.from([0xc0, 0]);
+      const len = 2 + rand(3);
+      const b = Buffer.alloc(2 + len);
+      b[0] = first;
+      b[1] = len;
+      for (let i = 2; i < b.length; i++) b[i] = rand(256);
+      return b;
+    };
+    const hostile = (): Buffer => {
+      const parts: Buffer[] = [];
+      for (let i = 0, k = 1 + rand(12); i < k; i++) {
+        const b = ackShaped();
+        const r = rand(4);
+        if (r === 0) {
+          const at = rand(b.length);
+          b[at] = (b[at] as number) ^ (1 << rand(8)); // a flipped bit
+        }
+        parts.push(r === 1 ? b.subarray(0, rand(b.length)) : b); // truncated
+        if (rand(8) === 0) parts.push(Buffer.from([rand(256), rand(256), rand(256)])); // noise
+      }
+      return Buffer.concat(parts);
+    };
+    const CONNECTIONS = 30;
+    const CHUNKS = 40;
+    for (let c = 0; c < CONNECTIONS; c++) {
+      const raw = await RawClient.connect(port, c % 2 === 0 ? 4 : 5);
+      raws.push(raw);
+      raw.sendConnect({ clientId: `hostile-${c}` });
+    }
+    // Control traffic and hostile bytes interleave in the shared read buffer.
+    const n = 200;
+    const published = Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(`ctl/${i % 7}`, payloadOf(i), { qos: 1 })));
+    for (let round = 0; round < CHUNKS; round++) {
+      for (const raw of raws) {
+        if (raw.socket.destroyed) continue;
+        const bytes = hostile();
+        const cut = rand(bytes.length + 1);
+        raw.socket.write(bytes.subarray(0, cut));
+        raw.socket.write(bytes.subarray(cut));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await withTimeout(published, 3 * WAIT_MS, 'control publishes acknowledged');
+    await inbox.count(n, 3 * WAIT_MS);
+    const want = new Set(Array.from({ length: n }, (_, i) => `ctl/${i % 7} ${payloadOf(i)}`));
+    const seen = new Set(inbox.messages.map((m) => `${m.topic} ${m.payload}`));
+    assert.equal(seen.size, n);
+    assert.deepEqual([...seen].filter((x) => !want.has(x)), []);
+    // Malformed packets closed some hostile connections [MQTT-4.8.0-1]; the broker stands and takes
+    // new clients.
+    await withTimeout(Promise.race(raws.map((r) => r.closed)), WAIT_MS, 'a hostile connection closed');
+    const late = await connectClient(url, 4, { clientId: 'late' });
+    clients.push(late);
+    await late.publishAsync('ctl/late', 'still here', { qos: 1 });
+    assert.equal((await inbox.next('ctl/late')).payload, 'still here');
+  });
 });
