@@ -28,13 +28,11 @@ export class InflightTable<V> {
   #size = 0;
   #inserted = 0;
 
-  constructor(capacity = MIN_CAPACITY) {
-    let cap = MIN_CAPACITY;
-    while (cap < capacity) cap *= 2;
-    this.#keys = new Uint16Array(cap);
-    this.#values = new Array<V | undefined>(cap).fill(undefined);
-    this.#order = new Float64Array(cap);
-    this.#mask = cap - 1;
+  constructor() {
+    this.#keys = new Uint16Array(MIN_CAPACITY);
+    this.#values = new Array<V | undefined>(MIN_CAPACITY).fill(undefined);
+    this.#order = new Float64Array(MIN_CAPACITY);
+    this.#mask = MIN_CAPACITY - 1;
   }
 
   get size(): number {
@@ -70,15 +68,27 @@ export class InflightTable<V> {
   /** Inserts, or replaces the value of a present key (which keeps its place in the order, as a Map's would). */
   set(key: number, value: V): void {
     if ((key & 0xffff) !== key || key === 0) throw new RangeError(`packet identifier out of range: ${key}`);
-    const found = this.#find(key);
-    if (found >= 0) {
-      this.#values[found] = value;
+    // One probe run: it ends at the key (replace) or at the empty slot the key goes into.
+    const keys = this.#keys;
+    const mask = this.#mask;
+    let i = key & mask;
+    for (let k = keys[i] as number; k !== 0; k = keys[i] as number) {
+      if (k === key) {
+        this.#values[i] = value;
+        return;
+      }
+      i = (i + 1) & mask;
+    }
+    this.#size++;
+    // At most half full: probes stay short and an empty slot always ends them.
+    if (this.#size * 2 > keys.length) {
+      this.#grow();
+      this.#place(key, value, ++this.#inserted);
       return;
     }
-    // At most half full: probes stay short and an empty slot always ends them.
-    if ((this.#size + 1) * 2 > this.#keys.length) this.#grow();
-    this.#place(key, value, ++this.#inserted);
-    this.#size++;
+    keys[i] = key;
+    this.#values[i] = value;
+    this.#order[i] = ++this.#inserted;
   }
 
   #place(key: number, value: V, order: number): void {
