@@ -18,7 +18,12 @@ export interface DeliveryStats {
   topicErrors: number;
   /** performance.now() of the last delivery. */
   lastDeliveryAt: number;
+  /** Latency of the messages sent from `steadyFrom` on (after the warm-up). */
   hist: Histogram;
+  /** Latency of every message, warm-up included. */
+  histAll: Histogram;
+  /** performance.now() from which a message's latency counts as steady state (Flow.run sets it). */
+  steadyFrom: number;
 }
 
 interface Waiter {
@@ -90,7 +95,8 @@ export class BenchClient implements FrameSink {
       const now = performance.now();
       s.delivered++;
       s.lastDeliveryAt = now;
-      s.hist.recordMs(now - sentAtMs);
+      s.histAll.recordMs(now - sentAtMs);
+      if (sentAtMs >= s.steadyFrom) s.hist.recordMs(now - sentAtMs);
       if (!topicOk) s.topicErrors++;
       if (!this.#mark(stream, seq)) s.duplicates++;
     }

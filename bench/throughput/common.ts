@@ -70,6 +70,11 @@ export interface FlowResult {
   latencyP50Ms: number;
   latencyP99Ms: number;
   latencyMaxMs: number;
+  /** Seconds at the start of publishing whose messages the latency figures above leave out (warm-up). */
+  warmupSeconds: number;
+  /** p99 and maximum over every message, warm-up included. */
+  latencyP99AllMs: number;
+  latencyMaxAllMs: number;
   /** Generator CPU time (user + system) over the measured window, in seconds. */
   generatorCpuSec: number;
   /** Generator CPU as a share of the window: near 1.0 means the generator was saturated. */

@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   if (!isFlowScenario(scenario)) throw new Error(`unknown scenario ${scenario}`);
   const qos: BenchQoS = qosArg === '2' ? 2 : qosArg === '1' ? 1 : 0;
   const spec = flowSpec(scenario, qos);
-  const stats: DeliveryStats = { delivered: 0, duplicates: 0, topicErrors: 0, lastDeliveryAt: 0, hist: new Histogram() };
+  const stats: DeliveryStats = { delivered: 0, duplicates: 0, topicErrors: 0, lastDeliveryAt: 0,
+    hist: new Histogram(), histAll: new Histogram(), steadyFrom: Number.POSITIVE_INFINITY };
   const conn: ClientOptions = {
     port: Number(portArg), host: HOST, transport: transportOf(scenario),
     ...(caFile !== undefined ? { ca: fs.readFileSync(caFile) } : {}),

@@ -91,7 +91,7 @@ function ratio(a: number | undefined, b: number | undefined): string {
 
 const FLOW_HEAD = [
   'scenario', 'proto', 'QoS', 'broker', 'delivered/s', 'lost', 'dup', 'CPU µs/msg', 'CPU share',
-  'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'gen CPU', 'load', 'steal %', 'rate P/M', 'µs/msg P/M',
+  'p50 ms', 'p99 ms', 'max ms', 'p99 all ms', 'RSS MiB', 'gen CPU', 'load', 'steal %', 'rate P/M', 'µs/msg P/M',
 ];
 
 const key = (r: RunRecord): string => `${r.scenario}:${r.qos ?? ''}`;
@@ -99,15 +99,15 @@ const key = (r: RunRecord): string => `${r.scenario}:${r.qos ?? ''}`;
 function flowCells(r: RunRecord, mosquitto: RunRecord | undefined): string[] {
   const head = [SCENARIO_TITLES[r.scenario], protocolName(r.protocol), String(r.qos ?? ''), r.broker];
   const load = `${fmt(r.load1, 1)}${r.load1After === undefined ? '' : `–${fmt(r.load1After, 1)}`}`;
-  if (r.skipped !== undefined) return [...head, `not run: ${r.skipped}`, '', '', '', '', '', '', '', '', '', '', '', '', ''];
+  if (r.skipped !== undefined) return [...head, `not run: ${r.skipped}`, '', '', '', '', '', '', '', '', '', '', '', '', '', ''];
   const f = r.flow;
-  if (f === undefined) return [...head, `failed: ${r.error ?? '?'}`, '', '', '', '', '', '', '', '', '', load, '', '', ''];
+  if (f === undefined) return [...head, `failed: ${r.error ?? '?'}`, '', '', '', '', '', '', '', '', '', '', load, '', '', ''];
   const lost = f.lost > 0 ? `**${fmt(f.lost, 0)}** (${((100 * f.lost) / Math.max(1, f.expected)).toFixed(1)}%)` : '0';
   const dup = f.duplicates > 0 ? `**${fmt(f.duplicates, 0)}**` : '0';
   const m = r.broker === 'petrel' ? mosquitto?.flow : undefined;
   return [
     ...head, fmt(f.deliveredPerSec, 0), lost, dup, fmt(f.brokerCpuUsPerMsg, 2), fmt(f.brokerCpuShare, 2),
-    fmt(f.latencyP50Ms, 2), fmt(f.latencyP99Ms, 2), fmt(f.latencyMaxMs, 1), fmt(f.brokerRssMiB, 1),
+    fmt(f.latencyP50Ms, 2), fmt(f.latencyP99Ms, 2), fmt(f.latencyMaxMs, 1), fmt(f.latencyP99AllMs, 2), fmt(f.brokerRssMiB, 1),
     fmt(f.generatorCpuShare, 2), load,
     r.stealPct === undefined ? '' : `${fmt(r.stealPct, 1)}${(r.attempts ?? 1) > 1 ? ` (best of ${r.attempts})` : ''}`,
     m === undefined ? '' : ratio(f.deliveredPerSec, m.deliveredPerSec),

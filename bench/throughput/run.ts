@@ -68,7 +68,7 @@ async function runFlow(b: RunningBroker, scenario: FlowScenarioName, qos: BenchQ
     };
     const f = rec.flow;
     console.log(`    ${f?.deliveredPerSec.toFixed(0)} msg/s delivered, p50 ${f?.latencyP50Ms.toFixed(2)} ms, p99 ${f?.latencyP99Ms.toFixed(2)} ms, ` +
-      `max ${f?.latencyMaxMs.toFixed(1)} ms, broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), ` +
+      `max ${f?.latencyMaxMs.toFixed(1)} ms (after ${flow.warmupSeconds} s warm-up; whole run p99 ${flow.latencyP99AllMs.toFixed(2)}, max ${flow.latencyMaxAllMs.toFixed(1)} ms), broker ${f?.brokerCpuUsPerMsg.toFixed(2)} µs/msg (CPU ${((f?.brokerCpuShare ?? 0) * 100).toFixed(0)}%), ` +
       `RSS ${f?.brokerRssMiB.toFixed(1)} MiB, generator CPU ${(flow.generatorCpuShare * 100).toFixed(0)}%, window ${flow.window}, steal ${steal.toFixed(1)}%`);
     if (flow.drainEnd !== 'complete') {
       console.log(`    wait after publishing: ${flow.drainEnd} after ${flow.drainSeconds.toFixed(1)} s; ${flow.unfinished} QoS ${qos} exchanges still open; ` +
