@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine, usage } from '../config/load.js';
+import { lowerHelperThreads } from '../observability/helper-threads.js';
 import { startServer } from '../server.js';
 
 /** The version in Petrel's package.json, found from this module (dist/bin/ or build/src/bin/). */
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
     process.stdout.write(`petrel ${packageVersion()}\n`);
     return;
   }
+  // Before anything starts libuv's thread pool: its threads then keep the event loop's priority.
+  lowerHelperThreads(command.config.helperThreadNice);
   // Signal handlers first: the `listening` record can reach an operator (or a test) before
   // startServer's promise resumes here, and a SIGHUP then must not end the process.
   const started: { server?: Awaited<ReturnType<typeof startServer>> } = {};

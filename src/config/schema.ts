@@ -142,6 +142,11 @@ export interface ServerConfig {
   /** When `port` is taken, try up to this many following ports. */
   portFallback: number;
   logLevel: LogLevel;
+  /**
+   * Nice value (1..19) given at start to the process's helper threads (V8's compiler and GC
+   * threads) so that the event loop preempts them; 0 leaves them as they are. Linux only.
+   */
+  helperThreadNice: number;
   /** The broker's value options (code options such as hooks are injected, not configured). */
   broker: Required<Omit<ValueOptions, 'responseInformation' | 'serverReference'>> & {
     responseInformation?: string;
@@ -162,6 +167,7 @@ const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsP
   host: { kind: 'string' },
   portFallback: int(0, 1000),
   logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  helperThreadNice: int(0, 19),
 };
 
 const listenerRules: Record<keyof ListenerConfig, Rule> = {
@@ -198,6 +204,7 @@ export function defaultConfig(): ServerConfig {
     host: '0.0.0.0',
     portFallback: 0,
     logLevel: 'info',
+    helperThreadNice: 10,
     broker: {
       maxPacketSize: 1024 * 1024,
       maxInflight: 100,

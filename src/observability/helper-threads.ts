@@ -1,0 +1,45 @@
+/**
+ * The event loop's thread before V8's helpers. A process starts with V8's platform threads
+ * (background compilation, concurrent marking and sweeping, the delayed-task scheduler). Where they
+ * share a core with the event loop (a broker pinned to one core, a container with one CPU), a
+ * woken event loop can wait a scheduler slice, 1–2 ms, behind a compile job, and every
+ * message in that turn waits with it. Lowering those threads' priority (a higher nice value)
+ * lets the loop preempt them at once; they still run whenever the loop is idle.
+ *
+ * Linux only (threads are listed in /proc/self/task; setpriority on a thread id changes that
+ * thread alone). Threads created later (libuv's pool, on its first use) inherit the creating
+ * thread's priority, the event loop's, so call this at start, before anything uses the pool.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+
+export interface HelperPriorityResult {
+  /** Threads whose nice value was raised to `nice`. */
+  lowered: number;
+  /** Threads that could not be changed (gone meanwhile, or not permitted). */
+  failed: number;
+}
+
+/** Raises the nice value of every thread of this process but the main one to `nice` (1..19); 0 or another OS: nothing. */
+export function lowerHelperThreads(nice: number, taskDir = '/proc/self/task'): HelperPriorityResult {
+  const result: HelperPriorityResult = { lowered: 0, failed: 0 };
+  if (!(nice >= 1 && nice <= 19) || process.platform !== 'linux') return result;
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(taskDir);
+  } catch {
+    return result;
+  }
+  for (const t of tids) {
+    const tid = Number(t);
+    if (!Number.isInteger(tid) || tid === process.pid) continue;
+    try {
+      // Only ever lower: a thread already at or below this priority keeps its own.
+      if (os.getPriority(tid) < nice) os.setPriority(tid, nice);
+      result.lowered++;
+    } catch {
+      result.failed++;
+    }
+  }
+  return result;
+}
