@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     process.stdout.write(`petrel ${packageVersion()}\n`);
     return;
   }
-  // Before anything starts libuv's thread pool: its threads then keep the event loop's priority.
+  // helperThreadNice (off by default): V8's helper threads and libuv's pool below the event loop.
   lowerHelperThreads(command.config.helperThreadNice);
   // Signal handlers first: the `listening` record can reach an operator (or a test) before
   // startServer's promise resumes here, and a SIGHUP then must not end the process.

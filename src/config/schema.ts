@@ -144,7 +144,8 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /**
    * Nice value (1..19) given at start to the process's helper threads (V8's compiler and GC
-   * threads) so that the event loop preempts them; 0 leaves them as they are. Linux only.
+   * threads, and libuv's pool, which the ES module loader has started by then) so that the event
+   * loop preempts them; 0 (the default) leaves them as they are. Linux only.
    */
   helperThreadNice: number;
   /** The broker's value options (code options such as hooks are injected, not configured). */
@@ -204,7 +205,7 @@ export function defaultConfig(): ServerConfig {
     host: '0.0.0.0',
     portFallback: 0,
     logLevel: 'info',
-    helperThreadNice: 10,
+    helperThreadNice: 0,
     broker: {
       maxPacketSize: 1024 * 1024,
       maxInflight: 100,

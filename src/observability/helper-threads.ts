@@ -7,8 +7,9 @@
  * lets the loop preempt them at once; they still run whenever the loop is idle.
  *
  * Linux only (threads are listed in /proc/self/task; setpriority on a thread id changes that
- * thread alone). Threads created later (libuv's pool, on its first use) inherit the creating
- * thread's priority, the event loop's, so call this at start, before anything uses the pool.
+ * thread alone). libuv's pool is lowered too: the ES module loader has started it before any
+ * module runs, and no thread can be told from another here. The pool runs the SQLite store's
+ * fdatasync, so a saturated broker waits longer for its commits; hence it is opt-in.
  */
 import fs from 'node:fs';
 import os from 'node:os';
