@@ -95,8 +95,9 @@ export class BenchClient implements FrameSink {
       const now = performance.now();
       s.delivered++;
       s.lastDeliveryAt = now;
-      s.histAll.recordMs(now - sentAtMs);
-      if (sentAtMs >= s.steadyFrom) s.hist.recordMs(now - sentAtMs);
+      const latency = now - sentAtMs;
+      s.histAll.recordMs(latency);
+      if (sentAtMs >= s.steadyFrom) s.hist.recordMs(latency);
       if (!topicOk) s.topicErrors++;
       if (!this.#mark(stream, seq)) s.duplicates++;
     }

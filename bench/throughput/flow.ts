@@ -31,7 +31,7 @@ const PACE_MS = 5;
  * phase's garbage is still being collected. The whole run's p99 and maximum are reported beside.
  * BENCH_WARMUP_SECONDS (default 2), at most a quarter of the run.
  */
-export function warmupOf(seconds: number): number {
+function warmupOf(seconds: number): number {
   const asked = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
   return Math.max(0, Math.min(Number.isFinite(asked) ? asked : 2, seconds / 4));
 }

@@ -22,12 +22,12 @@ export interface HelperPriorityResult {
 }
 
 /** Raises the nice value of every thread of this process but the main one to `nice` (1..19); 0 or another OS: nothing. */
-export function lowerHelperThreads(nice: number, taskDir = '/proc/self/task'): HelperPriorityResult {
+export function lowerHelperThreads(nice: number): HelperPriorityResult {
   const result: HelperPriorityResult = { lowered: 0, failed: 0 };
   if (!(nice >= 1 && nice <= 19) || process.platform !== 'linux') return result;
   let tids: string[];
   try {
-    tids = fs.readdirSync(taskDir);
+    tids = fs.readdirSync('/proc/self/task');
   } catch {
     return result;
   }
