@@ -42,6 +42,17 @@ export interface Message {
   storeId: string | undefined;
   /** With a durable store: the stored entries (queue, inflight, retained) referencing it through this object. */
   storeRefs: number;
+  /**
+   * With a durable store: the publisher's withheld acknowledgement (durability.ts) that may go
+   * before the commit once every stored entry of this object was acknowledged by its receiver.
+   */
+  ackWaiter: DeliveryWaiter | undefined;
+}
+
+/** See `Message.ackWaiter`. */
+export interface DeliveryWaiter {
+  /** Every stored entry of the message was acknowledged by its receiver. */
+  delivered(): void;
 }
 
 /**
@@ -112,6 +123,7 @@ export function createMessage(init: MessageInit): Message {
     template: undefined,
     storeId: undefined,
     storeRefs: 0,
+    ackWaiter: undefined,
   };
 }
 

@@ -94,6 +94,8 @@ export interface BrokerMetrics {
     batches: number;
     records: number;
     errors: number;
+    /** QoS 1 PUBACKs sent before their commit, every stored receiver having acknowledged the message. */
+    earlyAcks: number;
     /** From a batch's first record to its commit. */
     commit: HistogramSnapshot;
     /** The store's write call per batch. */
@@ -175,7 +177,7 @@ export function brokerMetrics(st: BrokerState): BrokerMetrics {
     queued: { messages: queuedMessages, bytes: queuedBytes, deepest, spilled },
     hooks,
     store: st.durability === undefined ? undefined : {
-      batches: c.storeBatches, records: c.storeOps, errors: c.storeErrors, commit: c.storeCommit.snapshot(), write: c.storeWrite.snapshot(),
+      batches: c.storeBatches, records: c.storeOps, errors: c.storeErrors, earlyAcks: c.storeEarlyAcks, commit: c.storeCommit.snapshot(), write: c.storeWrite.snapshot(),
     },
   };
 }

@@ -115,7 +115,7 @@ export function restoreState(st: BrokerState, stored: StoredState): { sessions: 
     if (m === undefined) continue;
     const msg = messageOf(m);
     // Its own object, counting its own stored reference (the retained entry).
-    const kept: Message = { ...msg, receivers: 2, storeRefs: 0 };
+    const kept: Message = { ...msg, receivers: 2, storeRefs: 0, ackWaiter: undefined };
     st.retained.set(topic, kept);
     d.known(kept, messageId);
     d.referenced(kept);

@@ -83,8 +83,10 @@ export interface DurableSink {
   sent(session: Session, o: Outgoing, fromQueue: boolean): void;
   /** PUBREC came for `o`: PUBREL sent, PUBCOMP awaited. */
   released(session: Session, o: Outgoing): void;
-  /** The inflight entry `o` ended (acknowledged, dropped, moved). */
+  /** The inflight entry `o` ended (dropped, moved, refused with a PUBREC error). */
   completed(session: Session, o: Outgoing): void;
+  /** The inflight entry `o` ended with its receiver's PUBACK or PUBCOMP. */
+  acknowledged(session: Session, o: Outgoing): void;
   /** Inbound QoS 2: PUBREC is to be sent for `packetId` / PUBREL came for it. */
   pubrec(session: Session, packetId: number): void;
   pubrel(session: Session, packetId: number): void;
@@ -554,7 +556,11 @@ export class Session {
     this.lastProgress = now;
     this.#undefer(o);
     this.inflight.delete(packetId);
-    this.#unstore(o, true);
+    const durable = this.durable;
+    if (durable !== undefined && o.seq !== 0) {
+      durable.acknowledged(this, o);
+      o.seq = 0;
+    }
     recycle(o);
     this.#freed(now);
     return 'done';

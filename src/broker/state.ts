@@ -281,7 +281,7 @@ export class BrokerState implements DropSink, Router {
     // A copy: payload and correlation data may be views of a large network chunk.
     // Retained: delivered to every later subscriber, so worth caching encodings for.
     const kept: Message = {
-      ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2, storeRefs: 0,
+      ...msg, payload: Buffer.from(msg.payload), properties: ownedProperties(msg.properties), encoded: undefined, receivers: 2, storeRefs: 0, ackWaiter: undefined,
     };
     this.retained.set(msg.topic, kept);
     if (durability === undefined) return;
@@ -321,7 +321,7 @@ export class BrokerState implements DropSink, Router {
    * filters match [MQTT-4.7.2-1].
    */
   publishSys(msg: Message): void {
-    this.sysRetained.set(msg.topic, { ...msg, encoded: undefined, receivers: 2 });
+    this.sysRetained.set(msg.topic, { ...msg, encoded: undefined, receivers: 2, ackWaiter: undefined });
     this.stats.messagesRouted += route(this, msg, this.clock.now());
   }
 

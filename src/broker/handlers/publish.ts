@@ -8,7 +8,7 @@ import {
   MqttError, PacketType, ProtocolError, ProtocolVersion, type PublishPacket, ReasonCode, topicLevels, topicNameProblem,
 } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
-import { createMessage } from '../message.js';
+import { createMessage, type Message } from '../message.js';
 import type { ClientInfo } from '../events.js';
 import { aclAllowsPublish, type PublishChange, type PublishVerdict } from '../extensions.js';
 import { replyAfterCommit } from '../durability.js';
@@ -137,11 +137,13 @@ function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChan
     c.holdFor(pressure);
   }
   if (qos === 2) session.receivedQos2(p.packetId as number);
-  if (qos > 0) ack(c, p, receivers === 0 && v5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
+  // A QoS 1 PUBACK may go before its commit once every persistent receiver acknowledged the
+  // message (durability.ts, "delivered before durable"); not with a retained copy to store.
+  if (qos > 0) ack(c, p, receivers === 0 && v5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success, undefined, qos === 1 && !msg.retain ? msg : undefined);
   st.emitPublished(msg);
 }
 
-function ack(c: Connection, p: PublishPacket, code: number, reason?: string): void {
+function ack(c: Connection, p: PublishPacket, code: number, reason?: string, delivered?: Message): void {
   if (p.qos === 0) return;
   // With a store, an acknowledgement waits for what its PUBLISH made durable (the message, its
   // queue and inflight entries at persistent receivers, a retained message, the QoS 2 receiver
@@ -153,7 +155,7 @@ function ack(c: Connection, p: PublishPacket, code: number, reason?: string): vo
   const cluster = st.cluster;
   const forwarded = cluster !== undefined && cluster.pending ? cluster.forwarded() : undefined;
   if (st.durability === undefined && forwarded === undefined) return sendAck(c, p, code, reason);
-  replyAfterCommit(st.durability, st.ackChains, c, () => sendAck(c, p, code, reason), storeFailed, forwarded);
+  replyAfterCommit(st.durability, st.ackChains, c, () => sendAck(c, p, code, reason), storeFailed, forwarded, delivered);
 }
 
 const storeFailed = (): Error => new MqttError(ReasonCode.UnspecifiedError, 'the message could not be stored');

@@ -137,8 +137,9 @@ interface Pending {
   readonly ops: readonly StoreOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
-  /** `WriteOptions.lazy`: synced with the next write that is not, or after `lazySyncMs`. */
+  /** `WriteOptions.lazy`: synced with the next write that is not, or after `lazySyncMs` (`within`, when shorter). */
   readonly lazy: boolean;
+  readonly within: number;
 }
 
 type Db = Database.Database;
@@ -295,11 +296,19 @@ export class SqliteStore implements Store {
   readonly #lazySyncMs: number;
   /** Set while lazy writes wait for a sync that nothing else started. */
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When (performance.now()) #lazyTimer fires. */
+  #lazyDeadline = Infinity;
+  /** The shortest `within` of the unsynced lazy writes. */
+  #lazyWithin = Infinity;
   /** An unsynced write that is not lazy waits: the next sync starts as soon as it can. */
   #eagerWaiting = false;
   readonly #lazySync = (): void => {
     this.#lazyTimer = undefined;
-    if (!this.#closed) this.#startSync();
+    this.#lazyDeadline = Infinity;
+    if (this.#closed) return;
+    // Due now: if both syncs are busy, the next one starts as soon as one of them ends.
+    if (this.#unsynced.length > 0) this.#eagerWaiting = true;
+    this.#startSync();
   };
   readonly #compactSoon = (): void => {
     this.#compactTimer = undefined;
@@ -371,7 +380,8 @@ export class SqliteStore implements Store {
       if (op.op === 'message') this.#known.add(op.message.id);
     }
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ ops, resolve, reject, lazy: options?.lazy === true });
+      const lazy = options?.lazy === true;
+      this.#pending.push({ ops, resolve, reject, lazy, within: lazy ? (options?.syncWithinMs ?? Infinity) : 0 });
       this.#pendingOps += ops.length;
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -456,9 +466,16 @@ export class SqliteStore implements Store {
   /** Starts a sync for the unsynced writes now, or, when all of them are lazy, after lazySyncMs at the latest. */
   #nextSync(): void {
     if (this.#eagerWaiting) this.#startSync();
-    else if (this.#unsynced.length > 0 && this.#lazyTimer === undefined) {
+    else if (this.#unsynced.length > 0) {
+      const wait = Math.min(this.#lazySyncMs, this.#lazyWithin);
+      const deadline = performance.now() + wait;
+      if (this.#lazyTimer !== undefined) {
+        if (deadline >= this.#lazyDeadline) return;
+        clearTimeout(this.#lazyTimer);
+      }
+      this.#lazyDeadline = deadline;
       // Not unref'd: a write's promise must settle even when nothing else keeps the process alive.
-      this.#lazyTimer = setTimeout(this.#lazySync, this.#lazySyncMs);
+      this.#lazyTimer = setTimeout(this.#lazySync, wait);
     }
   }
 
@@ -479,6 +496,8 @@ export class SqliteStore implements Store {
       clearTimeout(this.#lazyTimer);
       this.#lazyTimer = undefined;
     }
+    this.#lazyDeadline = Infinity;
+    this.#lazyWithin = Infinity;
     this.#syncs++;
     let finished!: () => void;
     const entry = { waiting, done: new Promise<void>((resolve) => (finished = resolve)) };
@@ -706,6 +725,7 @@ export class SqliteStore implements Store {
         const b = batch[i]!;
         this.#unsynced.push(b);
         if (!b.lazy) this.#eagerWaiting = true;
+        else if (b.within < this.#lazyWithin) this.#lazyWithin = b.within;
       }
       this.#nextSync();
     }

@@ -5,8 +5,10 @@
  * reply made after a link of the chain fired is never lost, and a failed write sends nothing.
  */
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import { Durability, replyAfterCommit, type ReplyTarget } from '../../../src/broker/durability.js';
+import { createMessage, type Message } from '../../../src/broker/message.js';
 import { MemoryStore } from '../../../src/persistence/memory.js';
 import type { StoreOp } from '../../../src/persistence/types.js';
 import { ManualClock } from '../../../src/session/clock.js';
@@ -112,5 +114,73 @@ describe('Durability: one write per turn, replies after it', () => {
     store.release();
     for (let i = 0; i < 10 && sent.length === 0; i++) await turn();
     assert.deepEqual(sent, [3]);
+  });
+
+  /** A message with `refs` stored entries, as routing to persistent receivers leaves it. */
+  const stored = (refs: number): Message => {
+    const m = createMessage({ topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, now: 0 });
+    m.storeRefs = refs;
+    return m;
+  };
+  /** Its receivers acknowledged it: what Durability.acknowledged does once the last stored entry ends. */
+  const deliver = (m: Message): void => {
+    m.storeRefs = 0;
+    const w = m.ackWaiter;
+    m.ackWaiter = undefined;
+    w?.delivered();
+  };
+
+  test('[MQTT-4.6.0-2] early replies of a turn share one link: it goes once all their messages are delivered, before the commit, in order', async () => {
+    const { store, d, chains, c } = await setup();
+    const sent: number[] = [];
+    const [m1, m2] = [stored(1), stored(2)];
+    d.unsubscribed('a', 'f');
+    replyAfterCommit(d, chains, c, () => sent.push(1), failure, undefined, m1);
+    replyAfterCommit(d, chains, c, () => sent.push(2), failure, undefined, m2);
+    assert.ok(m1.ackWaiter !== undefined && m1.ackWaiter === m2.ackWaiter, 'one link');
+    await turn();
+    deliver(m1);
+    await turn();
+    assert.deepEqual(sent, [], 'the second message is not delivered yet');
+    deliver(m2);
+    for (let i = 0; i < 10 && sent.length < 2; i++) await turn();
+    assert.deepEqual(sent, [1, 2], 'sent with the write still held');
+    // The held write fails later: what went early was delivered; the connection is not failed for it.
+    store.fail();
+    await d.commit().catch(() => undefined);
+    await turn();
+    assert.deepEqual(c.failures, []);
+  });
+
+  test('a reply that must wait for the commit holds the early replies it joins, and a link that went early takes no more replies', async () => {
+    const { store, d, chains, c } = await setup();
+    const sent: string[] = [];
+    const push = (what: string) => (): void => {
+      sent.push(what);
+    };
+    const m = stored(1);
+    d.unsubscribed('a', 'f');
+    replyAfterCommit(d, chains, c, push('early'), failure, undefined, m);
+    d.unsubscribed('b', 'f');
+    replyAfterCommit(d, chains, c, push('waits'), failure);
+    deliver(m);
+    for (let i = 0; i < 5; i++) await turn();
+    assert.deepEqual(sent, [], 'held by the reply that waits for the commit');
+    store.release();
+    for (let i = 0; i < 10 && sent.length < 2; i++) await turn();
+    assert.deepEqual(sent, ['early', 'waits']);
+    // A message with no stored entry left goes at once (its link is released as it starts); a
+    // later reply of the turn that must wait gets a link of its own instead of joining it.
+    const none = stored(0);
+    d.unsubscribed('c', 'f');
+    replyAfterCommit(d, chains, c, push('nothing stored'), failure, undefined, none);
+    d.unsubscribed('d', 'f');
+    replyAfterCommit(d, chains, c, push('after'), failure);
+    for (let i = 0; i < 10 && sent.length < 3; i++) await turn();
+    assert.deepEqual(sent, ['early', 'waits', 'nothing stored']);
+    store.release();
+    for (let i = 0; i < 10 && sent.length < 4; i++) await turn();
+    assert.deepEqual(sent, ['early', 'waits', 'nothing stored', 'after']);
+    assert.deepEqual(c.failures, []);
   });
 });

@@ -448,6 +448,25 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  test('a lazy write with syncWithinMs is synced by then, and a later lazy write with a longer bound does not push it back', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const store = open({ lazySyncMs: 100 });
+    await store.open();
+    const before = store.stats.syncs;
+    const done: string[] = [];
+    const soon = store.write([{ op: 'unretain', topic: 'x' }], { lazy: true, syncWithinMs: 5 }).then(() => done.push('soon'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const plain = store.write([{ op: 'unretain', topic: 'y' }], { lazy: true }).then(() => done.push('plain'));
+    await new Promise((resolve) => setImmediate(resolve));
+    t.mock.timers.tick(4);
+    assert.deepEqual([store.stats.transactions, store.stats.syncs - before, done], [2, 0, []]);
+    t.mock.timers.tick(1);
+    await Promise.all([soon, plain]);
+    assert.deepEqual(done, ['soon', 'plain'], 'one sync, at the shorter bound, covered both, in call order');
+    assert.equal(store.stats.syncs - before, 1);
+    await store.close();
+  });
+
   test('interval mode checkpoints every intervalMs after writes, and not when idle', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval'] });
     const store = open({ durability: 'interval', intervalMs: 250 });
