@@ -160,6 +160,11 @@ export interface WriteOptions {
    * when the receivers acknowledge first, no reply waits for the sync any more).
    */
   readonly syncWithinMs?: number;
+  /**
+   * With `syncWithinMs`: asked when that time has passed; false means nothing waits for this
+   * write any more (the broker's replies went early), and the write is then lazy like any other.
+   */
+  readonly stillWaited?: () => boolean;
 }
 
 export interface Store {

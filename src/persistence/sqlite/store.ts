@@ -96,6 +96,8 @@ export interface SqliteStoreOptions {
    * starts no sync: the next write that needs one covers it.
    */
   lazySyncMs?: number;
+  /** The clock of the sync deadlines, in milliseconds (tests); default performance.now. */
+  now?: () => number;
   /**
    * Bytes of the operation log file written with zeros at open and then reused by every log
    * generation instead of truncated (records carry their generation, so what an earlier one left
@@ -134,12 +136,17 @@ export interface SqliteStoreStats {
 }
 
 interface Pending {
-  readonly ops: readonly StoreOp[];
+  /** Emptied once written to the log: a write that waits for a sync keeps nothing else alive. */
+  ops: readonly StoreOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
   /** `WriteOptions.lazy`: synced with the next write that is not, or after `lazySyncMs` (`within`, when shorter). */
   readonly lazy: boolean;
   readonly within: number;
+  /** Once written to the log: when (#now()) its sync is due by `within`. */
+  due: number;
+  /** `WriteOptions.stillWaited`. */
+  readonly waited: (() => boolean) | undefined;
 }
 
 type Db = Database.Database;
@@ -294,20 +301,25 @@ export class SqliteStore implements Store {
   #compactions = 0;
   readonly #flushSoon = (): void => this.#flush();
   readonly #lazySyncMs: number;
+  readonly #now: () => number;
   /** Set while lazy writes wait for a sync that nothing else started. */
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When (performance.now()) #lazyTimer fires. */
+  /** When (#now()) #lazyTimer fires. */
   #lazyDeadline = Infinity;
-  /** The shortest `within` of the unsynced lazy writes. */
-  #lazyWithin = Infinity;
+  /** When (#now()) the oldest unsynced lazy write was written: it is synced lazySyncMs later at the latest. */
+  #lazySince = Infinity;
   /** An unsynced write that is not lazy waits: the next sync starts as soon as it can. */
   #eagerWaiting = false;
   readonly #lazySync = (): void => {
     this.#lazyTimer = undefined;
     this.#lazyDeadline = Infinity;
-    if (this.#closed) return;
+    if (this.#closed || this.#unsynced.length === 0) return;
+    // A write whose sync is due but that nobody waits for any more (its replies went early) is
+    // lazy like the rest from now on: the timer moves to the next deadline.
+    const due = this.#lazyDue();
+    if (due > this.#now() + 0.05) return this.#lazyAt(due);
     // Due now: if both syncs are busy, the next one starts as soon as one of them ends.
-    if (this.#unsynced.length > 0) this.#eagerWaiting = true;
+    this.#eagerWaiting = true;
     this.#startSync();
   };
   readonly #compactSoon = (): void => {
@@ -320,6 +332,7 @@ export class SqliteStore implements Store {
     this.#path = join(options.dataDir, options.fileName ?? 'petrel.db');
     this.#logPath = `${this.#path}.oplog`;
     this.#interval = options.durability === 'interval';
+    this.#now = options.now ?? (() => performance.now());
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#compactMs = options.compactMs ?? 500;
     this.#compactOps = options.compactOps ?? 200_000;
@@ -381,7 +394,8 @@ export class SqliteStore implements Store {
     }
     return new Promise<void>((resolve, reject) => {
       const lazy = options?.lazy === true;
-      this.#pending.push({ ops, resolve, reject, lazy, within: lazy ? (options?.syncWithinMs ?? Infinity) : 0 });
+      const within = lazy ? (options?.syncWithinMs ?? Infinity) : 0;
+      this.#pending.push({ ops, resolve, reject, lazy, within, due: Infinity, waited: within === Infinity ? undefined : options?.stillWaited });
       this.#pendingOps += ops.length;
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -466,17 +480,29 @@ export class SqliteStore implements Store {
   /** Starts a sync for the unsynced writes now, or, when all of them are lazy, after lazySyncMs at the latest. */
   #nextSync(): void {
     if (this.#eagerWaiting) this.#startSync();
-    else if (this.#unsynced.length > 0) {
-      const wait = Math.min(this.#lazySyncMs, this.#lazyWithin);
-      const deadline = performance.now() + wait;
-      if (this.#lazyTimer !== undefined) {
-        if (deadline >= this.#lazyDeadline) return;
-        clearTimeout(this.#lazyTimer);
-      }
-      this.#lazyDeadline = deadline;
-      // Not unref'd: a write's promise must settle even when nothing else keeps the process alive.
-      this.#lazyTimer = setTimeout(this.#lazySync, wait);
+    else if (this.#unsynced.length > 0) this.#lazyAt(this.#lazyDue());
+  }
+
+  /** When the unsynced lazy writes need a sync: lazySyncMs after the oldest, or the first `due` that a reply still waits for. */
+  #lazyDue(): number {
+    let due = this.#lazySince + this.#lazySyncMs;
+    const unsynced = this.#unsynced;
+    for (let i = 0; i < unsynced.length; i++) {
+      const p = unsynced[i]!;
+      if (p.due < due && stillWaited(p)) due = p.due;
     }
+    return due;
+  }
+
+  /** Has the lazy timer fire at `deadline` (#now() time), unless it fires before. */
+  #lazyAt(deadline: number): void {
+    if (this.#lazyTimer !== undefined) {
+      if (deadline >= this.#lazyDeadline) return;
+      clearTimeout(this.#lazyTimer);
+    }
+    this.#lazyDeadline = deadline;
+    // Not unref'd: a write's promise must settle even when nothing else keeps the process alive.
+    this.#lazyTimer = setTimeout(this.#lazySync, Math.max(0, deadline - this.#now()));
   }
 
   /**
@@ -497,7 +523,7 @@ export class SqliteStore implements Store {
       this.#lazyTimer = undefined;
     }
     this.#lazyDeadline = Infinity;
-    this.#lazyWithin = Infinity;
+    this.#lazySince = Infinity;
     this.#syncs++;
     let finished!: () => void;
     const entry = { waiting, done: new Promise<void>((resolve) => (finished = resolve)) };
@@ -711,6 +737,7 @@ export class SqliteStore implements Store {
       window.record(start, performance.now());
       for (let i = 0; i < lists.length; i++) window.add(lists[i]!);
       window.endBatch();
+      for (let i = 0; i < batch.length; i++) batch[i]!.ops = NO_OPS;
       this.#journaledOps += count;
       this.#transactions++;
       this.#dirty = true;
@@ -725,7 +752,11 @@ export class SqliteStore implements Store {
         const b = batch[i]!;
         this.#unsynced.push(b);
         if (!b.lazy) this.#eagerWaiting = true;
-        else if (b.within < this.#lazyWithin) this.#lazyWithin = b.within;
+        else {
+          const now = this.#now();
+          if (this.#lazySince === Infinity) this.#lazySince = now;
+          if (b.within !== Infinity) b.due = now + b.within;
+        }
       }
       this.#nextSync();
     }
@@ -1046,6 +1077,13 @@ function queueEntry(r: Row): QueueEntry {
     retain: r[4] === 1,
     subscriptionIds: decodeNumbers(r[5] as string | null),
   };
+}
+
+const NO_OPS: readonly StoreOp[] = Object.freeze([]);
+
+/** Whether a lazy write with a sync deadline still has a reply waiting for it (`WriteOptions.stillWaited`; none given: yes). */
+function stillWaited(p: Pending): boolean {
+  return p.waited === undefined || p.waited();
 }
 
 /**
