@@ -90,6 +90,8 @@ export class BrokerCounters {
   storeErrors = 0;
   /** QoS 1 acknowledgements sent before their commit: every stored receiver had acknowledged the message (durability.ts). */
   storeEarlyAcks = 0;
+  /** Ops left out of the store: messages delivered and acknowledged before their batch was written, with their deliveries. */
+  storeUnwritten = 0;
   /** From the first record of a batch to its commit: how long a durable change waits. */
   readonly storeCommit = new LatencyHistogram();
   /** The store's write call alone, per batch. */

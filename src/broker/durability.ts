@@ -126,13 +126,119 @@ class ReplyLink implements DeliveryWaiter {
 
 const LAZY: WriteOptions = Object.freeze({ lazy: true });
 /**
- * How long the sync of a batch whose replies may all go early (see `Durability.#write`) may wait.
+ * How long a batch of deliveries may be held back before it is written (see `Durability.#write`).
  * A point-to-point receiver acknowledges in 0.1–0.3 ms here, a sync takes 0.3–0.7 ms under load.
  */
-const EARLY_SYNC_MS = 1;
-/** The options of a batch whose replies may all go early: once they all went, nothing waits for its sync. */
-function soonOptions(batch: EarlyCount): WriteOptions {
-  return { lazy: true, syncWithinMs: EARLY_SYNC_MS, stillWaited: () => batch.early > 0 };
+const HOLD_MS = 1;
+/** See `Durability.#holdShare`. */
+const HOLD_MIN_SHARE = 0.2;
+const HOLD_PAUSE_MS = 100;
+
+/** A turn's collection held back before it is written (see `Durability.#write`). */
+interface Held {
+  ops: StoreOp[];
+  readonly batch: Batch | undefined;
+  /** Only ends of deliveries, and no reply waits. */
+  readonly ends: boolean;
+  /** When (performance.now()) it is written at the latest. */
+  readonly due: number;
+  /** When its first op came. */
+  readonly start: number;
+}
+
+/**
+ * `ops` without the messages whose every delivery in them ended in them too: a 'message' op, its
+ * 'inflight' ops (state 'publish': new rows, each followed by the 'complete' of its row) and
+ * those 'complete' ops go; a message that anything else references (a queue entry, a retained
+ * topic, a PUBREL state, a delivery still open, a second write of it) keeps all its ops. The rest
+ * keep their order.
+ */
+export function unwritten(ops: readonly StoreOp[]): readonly StoreOp[] {
+  const mask = droppable([{ ops: ops as StoreOp[] }])?.[0];
+  return mask === undefined ? ops : ops.filter((_, i) => mask[i] !== 1);
+}
+
+/** Per turn (in order, taken as one run of ops), which ops `unwritten` leaves out; undefined: none. */
+function droppable(turns: readonly { readonly ops: readonly StoreOp[] }[]): (Uint8Array | undefined)[] | undefined {
+  let messages: Map<string, HeldMessage> | undefined;
+  for (let t = 0; t < turns.length; t++) {
+    const ops = turns[t]!.ops;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.op !== 'message') continue;
+      messages ??= new Map();
+      // Written twice (its references went and came back): left alone.
+      const twice = messages.get(op.message.id);
+      if (twice !== undefined) twice.blocked = true;
+      else messages.set(op.message.id, { open: 0, blocked: false, at: [t, i] });
+    }
+  }
+  if (messages === undefined) return undefined;
+  // Open deliveries of held messages by session and packet id.
+  const rows = new Map<string, Map<number, HeldMessage>>();
+  for (let t = 0; t < turns.length; t++) {
+    const ops = turns[t]!.ops;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      switch (op.op) {
+        case 'inflight': {
+          const m = messages.get(op.entry.messageId);
+          if (m === undefined) break;
+          let byId = rows.get(op.entry.clientId);
+          if (byId === undefined) rows.set(op.entry.clientId, byId = new Map());
+          if (op.entry.state !== 'publish' || byId.has(op.entry.packetId)) {
+            m.blocked = true;
+            break;
+          }
+          byId.set(op.entry.packetId, m);
+          m.open++;
+          m.at.push(t, i);
+          break;
+        }
+        case 'complete': {
+          const byId = rows.get(op.clientId);
+          const m = byId?.get(op.packetId);
+          if (m === undefined) break;
+          byId!.delete(op.packetId);
+          m.open--;
+          m.at.push(t, i);
+          break;
+        }
+        case 'enqueue':
+          blockHeld(messages, op.entry.messageId);
+          break;
+        case 'retain':
+          blockHeld(messages, op.messageId);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  let masks: (Uint8Array | undefined)[] | undefined;
+  for (const m of messages.values()) {
+    if (m.open !== 0 || m.blocked) continue;
+    masks ??= new Array<Uint8Array | undefined>(turns.length).fill(undefined);
+    for (let k = 0; k < m.at.length; k += 2) {
+      const t = m.at[k]!;
+      (masks[t] ??= new Uint8Array(turns[t]!.ops.length))[m.at[k + 1]!] = 1;
+    }
+  }
+  return masks;
+}
+
+interface HeldMessage {
+  /** Deliveries opened and not ended in the ops. */
+  open: number;
+  /** Referenced by anything else: all its ops stay. */
+  blocked: boolean;
+  /** Its ops, as pairs of turn and index. */
+  at: number[];
+}
+
+function blockHeld(messages: Map<string, HeldMessage>, id: string): void {
+  const m = messages.get(id);
+  if (m !== undefined) m.blocked = true;
 }
 
 /** Reply links of a batch that wait for it or for their messages' delivery, whichever comes first. */
@@ -215,7 +321,27 @@ export class Durability implements DurableSink {
   #scheduled = false;
   readonly #writeSoon = (): void => {
     this.#scheduled = false;
-    this.#write();
+    this.#write(false);
+  };
+  /** The turns held back, oldest first (see #write). */
+  #held: Held[] = [];
+  /**
+   * How much holding turns back pays: a running share of the held messages that were left out.
+   * Where receivers acknowledge later than HOLD_MS (a saturated fan-out), holding only delays;
+   * below HOLD_MIN_SHARE the turns are written at once for HOLD_PAUSE_MS, then tried again.
+   */
+  #holdShare = 1;
+  #holdPausedUntil = 0;
+  /** Set while turns are held: fires when the oldest is due. */
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #holdOver = (): void => {
+    this.#holdTimer = undefined;
+    const held = this.#held;
+    const now = performance.now();
+    let due = 1;
+    while (due < held.length && held[due]!.due <= now) due++;
+    this.#release(due);
+    if (held.length > 0) this.#holdTimer = setTimeout(this.#holdOver, Math.max(0, held[0]!.due - now));
   };
   /** Message ids: a boot prefix and a counter, unique across restarts (kept on the Message, `storeId`). */
   readonly #prefix = randomBytes(6).toString('base64url');
@@ -300,44 +426,122 @@ export class Durability implements DurableSink {
     return this.#batch;
   }
 
-  /** Hands the collected batch to the store (and has it written now, when the store can). */
-  #write(): void {
+  /**
+   * Ends the turn's collection: hands it to the store (with every turn held before it), or holds
+   * it back; `now`: write everything now (close).
+   *
+   * A turn whose ops are only deliveries to receivers online (message, inflight, dequeue,
+   * complete) and that no reply waits for, or only QoS 1 PUBACKs that may go early, is held back
+   * for HOLD_MS: the receivers usually acknowledge within that time, and a message whose every
+   * delivery ended meanwhile is then left out of the write with its deliveries (`unwritten`), so
+   * it costs the store nothing. What a crash loses of the held ops is what no reply promised:
+   * deliveries whose PUBACK went early (their receivers have the message), PUBACKs not sent yet
+   * (the publisher sends again) and ends of deliveries (a resend). A turn with any other op, or a
+   * reply that must wait for the commit, is written at its end, with everything held before it.
+   */
+  #write(now: boolean): void {
     const ops = this.#ops;
-    if (ops.length === 0) return;
-    this.#ops = [];
-    const batch = this.#batch;
-    this.#batch = undefined;
-    // A turn that only ended deliveries (PUBACK, PUBCOMP received) and whose changes no reply
-    // waits for is written lazily: lost in a crash, it costs a resend that QoS 1 allows and that
-    // QoS 2 answers with PUBREL [MQTT-4.4.0-1]; it need not cost a sync of its own.
-    const lazy = batch === undefined && this.#onlyEnds;
-    // Only QoS 1 PUBACKs that may go early wait, for deliveries to receivers online: the receivers
-    // will most likely acknowledge before a sync could end, and then nobody waits for it. The sync
-    // may then wait a little (EARLY_SYNC_MS) to cover more; a reply still waiting gets it by then.
-    const soon = batch !== undefined && !batch.eager && this.#onlyDeliveries;
-    this.#onlyEnds = true;
-    this.#onlyDeliveries = true;
-    // Nothing asked for these ops' commit: a later reply need not wait for their sync either.
-    if (lazy) this.#added = false;
+    if (ops.length > 0) {
+      const batch = this.#batch;
+      const onlyEnds = this.#onlyEnds;
+      if (!(this.#onlyDeliveries && (batch === undefined ? onlyEnds : !batch.eager))) now = true;
+      else if (this.#holdShare < HOLD_MIN_SHARE && this.#held.length === 0) {
+        if (performance.now() < this.#holdPausedUntil) now = true;
+        else this.#holdShare = HOLD_MIN_SHARE;
+      }
+      this.#ops = [];
+      this.#batch = undefined;
+      this.#onlyEnds = true;
+      this.#onlyDeliveries = true;
+      // Ends alone promise nothing: a later reply need not wait for them.
+      if (batch === undefined && onlyEnds) this.#added = false;
+      this.#held.push({ ops, batch, ends: batch === undefined && onlyEnds, due: performance.now() + HOLD_MS, start: this.#batchStart });
+    }
+    const held = this.#held;
+    if (held.length === 0) return;
+    if (now) {
+      if (this.#holdTimer !== undefined) {
+        clearTimeout(this.#holdTimer);
+        this.#holdTimer = undefined;
+      }
+      this.#release(held.length);
+    } else this.#holdTimer ??= setTimeout(this.#holdOver, HOLD_MS);
+  }
+
+  /**
+   * Writes the `count` oldest held turns as one write, leaving out, from every held turn, the
+   * messages delivered and acknowledged within them. It is lazy unless a reply still waits for
+   * one of them (a reply that went early waits no more), or ops that no reply waits for but that
+   * are not mere ends of deliveries are in it.
+   */
+  #release(count: number): void {
+    const held = this.#held;
+    const drop = droppable(held);
+    const out: StoreOp[] = [];
+    const batches: Batch[] = [];
+    let sync = false;
+    let dropped = 0;
+    let opsIn = 0;
+    const start = held[0]!.start;
+    for (let t = 0; t < count; t++) {
+      const turn = held[t]!;
+      const ops = turn.ops;
+      opsIn += ops.length;
+      const mask = drop?.[t];
+      for (let i = 0; i < ops.length; i++) {
+        if (mask !== undefined && mask[i] === 1) dropped++;
+        else out.push(ops[i]!);
+      }
+      const batch = turn.batch;
+      if (batch !== undefined) {
+        batches.push(batch);
+        if (batch.eager || batch.early > 0) sync = true;
+      } else if (!turn.ends) sync = true;
+    }
+    // The turns still held lose what was dropped from them too.
+    for (let t = count; t < held.length; t++) {
+      const mask = drop?.[t];
+      if (mask === undefined) continue;
+      const turn = held[t]!;
+      const kept: StoreOp[] = [];
+      for (let i = 0; i < turn.ops.length; i++) {
+        if (mask[i] === 1) dropped++;
+        else kept.push(turn.ops[i]!);
+      }
+      turn.ops = kept;
+    }
+    held.splice(0, count);
     const counters = this.#counters;
-    const batchStart = this.#batchStart;
+    counters.storeUnwritten += dropped;
+    if (opsIn > 0) {
+      this.#holdShare = this.#holdShare * 0.75 + 0.25 * (dropped / opsIn);
+      if (this.#holdShare < HOLD_MIN_SHARE) this.#holdPausedUntil = performance.now() + HOLD_PAUSE_MS;
+    }
+    if (out.length === 0) {
+      // Every message of these turns was delivered and acknowledged: nothing is left to store.
+      for (let i = 0; i < batches.length; i++) batches[i]!.resolve();
+      return;
+    }
+    // A write that only ended deliveries (PUBACK, PUBCOMP received), or whose replies all went
+    // early, is lazy: lost in a crash, it costs a resend that QoS 1 allows and that QoS 2 answers
+    // with PUBREL [MQTT-4.4.0-1]; it need not cost a sync of its own.
     const writeStart = performance.now();
     const store = this.store;
-    const write = lazy ? store.write(ops, LAZY) : soon ? store.write(ops, soonOptions(batch)) : store.write(ops);
+    const write = sync ? store.write(out) : store.write(out, LAZY);
     store.flush?.();
-    // The count, not the ops: a write waiting for its sync keeps nothing of the turn alive.
-    const opCount = ops.length;
+    // The count, not the ops: a write waiting for its sync keeps nothing of the turns alive.
+    const opCount = out.length;
     this.#last = write.then(() => {
       const end = performance.now();
       counters.storeBatches++;
       counters.storeOps += opCount;
       counters.storeWrite.observe((end - writeStart) / 1000);
-      counters.storeCommit.observe((end - batchStart) / 1000);
-      batch?.resolve();
+      counters.storeCommit.observe((end - start) / 1000);
+      for (let i = 0; i < batches.length; i++) batches[i]!.resolve();
     }, (err: unknown) => {
       counters.storeErrors++;
       this.onError?.(err);
-      batch?.reject(err);
+      for (let i = 0; i < batches.length; i++) batches[i]!.reject(err);
     });
   }
 
@@ -535,7 +739,7 @@ export class Durability implements DurableSink {
 
   async close(): Promise<void> {
     const last = this.commit();
-    this.#write();
+    this.#write(true);
     await last.catch(() => undefined);
     await this.store.close();
   }

@@ -96,6 +96,8 @@ export interface BrokerMetrics {
     errors: number;
     /** QoS 1 PUBACKs sent before their commit, every stored receiver having acknowledged the message. */
     earlyAcks: number;
+    /** Ops never written: messages delivered and acknowledged while their batch was held back, with their deliveries. */
+    unwritten: number;
     /** From a batch's first record to its commit. */
     commit: HistogramSnapshot;
     /** The store's write call per batch. */
@@ -177,7 +179,7 @@ export function brokerMetrics(st: BrokerState): BrokerMetrics {
     queued: { messages: queuedMessages, bytes: queuedBytes, deepest, spilled },
     hooks,
     store: st.durability === undefined ? undefined : {
-      batches: c.storeBatches, records: c.storeOps, errors: c.storeErrors, earlyAcks: c.storeEarlyAcks, commit: c.storeCommit.snapshot(), write: c.storeWrite.snapshot(),
+      batches: c.storeBatches, records: c.storeOps, errors: c.storeErrors, earlyAcks: c.storeEarlyAcks, unwritten: c.storeUnwritten, commit: c.storeCommit.snapshot(), write: c.storeWrite.snapshot(),
     },
   };
 }

@@ -169,6 +169,7 @@ export function createMetrics(broker: MetricsSource, options: MetricsOptions = {
   counter('store_batches_total', 'Store batches committed.', [], (m) => (m.store === undefined ? [] : [[{}, m.store.batches]]));
   counter('store_records_total', 'Records in committed store batches.', [], (m) => (m.store === undefined ? [] : [[{}, m.store.records]]));
   counter('store_errors_total', 'Failed store writes.', [], (m) => (m.store === undefined ? [] : [[{}, m.store.errors]]));
+  counter('store_unwritten_total', 'Store ops never written: messages delivered and acknowledged before their batch was written, with their deliveries.', [], (m) => (m.store === undefined ? [] : [[{}, m.store.unwritten]]));
   counter('store_early_acks_total', 'QoS 1 PUBACKs sent before their commit: every stored receiver had acknowledged the message.', [], (m) => (m.store === undefined ? [] : [[{}, m.store.earlyAcks]]));
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix });

@@ -154,17 +154,6 @@ export interface WriteOptions {
    * again, which QoS 1 allows and QoS 2 answers with PUBREL, so it need not be synced on its own.
    */
   readonly lazy?: boolean;
-  /**
-   * With `lazy`: make it durable within this many milliseconds at the latest (the broker sets it
-   * for the writes of QoS 1 PUBLISHes whose PUBACK may go before the commit, see broker/durability.ts:
-   * when the receivers acknowledge first, no reply waits for the sync any more).
-   */
-  readonly syncWithinMs?: number;
-  /**
-   * With `syncWithinMs`: asked when that time has passed; false means nothing waits for this
-   * write any more (the broker's replies went early), and the write is then lazy like any other.
-   */
-  readonly stillWaited?: () => boolean;
 }
 
 export interface Store {

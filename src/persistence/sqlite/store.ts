@@ -96,8 +96,6 @@ export interface SqliteStoreOptions {
    * starts no sync: the next write that needs one covers it.
    */
   lazySyncMs?: number;
-  /** The clock of the sync deadlines, in milliseconds (tests); default performance.now. */
-  now?: () => number;
   /**
    * Bytes of the operation log file written with zeros at open and then reused by every log
    * generation instead of truncated (records carry their generation, so what an earlier one left
@@ -140,13 +138,8 @@ interface Pending {
   ops: readonly StoreOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
-  /** `WriteOptions.lazy`: synced with the next write that is not, or after `lazySyncMs` (`within`, when shorter). */
+  /** `WriteOptions.lazy`: synced with the next write that is not, or after `lazySyncMs`. */
   readonly lazy: boolean;
-  readonly within: number;
-  /** Once written to the log: when (#now()) its sync is due by `within`. */
-  due: number;
-  /** `WriteOptions.stillWaited`. */
-  readonly waited: (() => boolean) | undefined;
 }
 
 type Db = Database.Database;
@@ -301,26 +294,13 @@ export class SqliteStore implements Store {
   #compactions = 0;
   readonly #flushSoon = (): void => this.#flush();
   readonly #lazySyncMs: number;
-  readonly #now: () => number;
   /** Set while lazy writes wait for a sync that nothing else started. */
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When (#now()) #lazyTimer fires. */
-  #lazyDeadline = Infinity;
-  /** When (#now()) the oldest unsynced lazy write was written: it is synced lazySyncMs later at the latest. */
-  #lazySince = Infinity;
   /** An unsynced write that is not lazy waits: the next sync starts as soon as it can. */
   #eagerWaiting = false;
   readonly #lazySync = (): void => {
     this.#lazyTimer = undefined;
-    this.#lazyDeadline = Infinity;
-    if (this.#closed || this.#unsynced.length === 0) return;
-    // A write whose sync is due but that nobody waits for any more (its replies went early) is
-    // lazy like the rest from now on: the timer moves to the next deadline.
-    const due = this.#lazyDue();
-    if (due > this.#now() + 0.05) return this.#lazyAt(due);
-    // Due now: if both syncs are busy, the next one starts as soon as one of them ends.
-    this.#eagerWaiting = true;
-    this.#startSync();
+    if (!this.#closed) this.#startSync();
   };
   readonly #compactSoon = (): void => {
     this.#compactTimer = undefined;
@@ -332,7 +312,6 @@ export class SqliteStore implements Store {
     this.#path = join(options.dataDir, options.fileName ?? 'petrel.db');
     this.#logPath = `${this.#path}.oplog`;
     this.#interval = options.durability === 'interval';
-    this.#now = options.now ?? (() => performance.now());
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#compactMs = options.compactMs ?? 500;
     this.#compactOps = options.compactOps ?? 200_000;
@@ -393,9 +372,7 @@ export class SqliteStore implements Store {
       if (op.op === 'message') this.#known.add(op.message.id);
     }
     return new Promise<void>((resolve, reject) => {
-      const lazy = options?.lazy === true;
-      const within = lazy ? (options?.syncWithinMs ?? Infinity) : 0;
-      this.#pending.push({ ops, resolve, reject, lazy, within, due: Infinity, waited: within === Infinity ? undefined : options?.stillWaited });
+      this.#pending.push({ ops, resolve, reject, lazy: options?.lazy === true });
       this.#pendingOps += ops.length;
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -480,29 +457,10 @@ export class SqliteStore implements Store {
   /** Starts a sync for the unsynced writes now, or, when all of them are lazy, after lazySyncMs at the latest. */
   #nextSync(): void {
     if (this.#eagerWaiting) this.#startSync();
-    else if (this.#unsynced.length > 0) this.#lazyAt(this.#lazyDue());
-  }
-
-  /** When the unsynced lazy writes need a sync: lazySyncMs after the oldest, or the first `due` that a reply still waits for. */
-  #lazyDue(): number {
-    let due = this.#lazySince + this.#lazySyncMs;
-    const unsynced = this.#unsynced;
-    for (let i = 0; i < unsynced.length; i++) {
-      const p = unsynced[i]!;
-      if (p.due < due && stillWaited(p)) due = p.due;
+    else if (this.#unsynced.length > 0 && this.#lazyTimer === undefined) {
+      // Not unref'd: a write's promise must settle even when nothing else keeps the process alive.
+      this.#lazyTimer = setTimeout(this.#lazySync, this.#lazySyncMs);
     }
-    return due;
-  }
-
-  /** Has the lazy timer fire at `deadline` (#now() time), unless it fires before. */
-  #lazyAt(deadline: number): void {
-    if (this.#lazyTimer !== undefined) {
-      if (deadline >= this.#lazyDeadline) return;
-      clearTimeout(this.#lazyTimer);
-    }
-    this.#lazyDeadline = deadline;
-    // Not unref'd: a write's promise must settle even when nothing else keeps the process alive.
-    this.#lazyTimer = setTimeout(this.#lazySync, Math.max(0, deadline - this.#now()));
   }
 
   /**
@@ -522,8 +480,6 @@ export class SqliteStore implements Store {
       clearTimeout(this.#lazyTimer);
       this.#lazyTimer = undefined;
     }
-    this.#lazyDeadline = Infinity;
-    this.#lazySince = Infinity;
     this.#syncs++;
     let finished!: () => void;
     const entry = { waiting, done: new Promise<void>((resolve) => (finished = resolve)) };
@@ -752,11 +708,6 @@ export class SqliteStore implements Store {
         const b = batch[i]!;
         this.#unsynced.push(b);
         if (!b.lazy) this.#eagerWaiting = true;
-        else {
-          const now = this.#now();
-          if (this.#lazySince === Infinity) this.#lazySince = now;
-          if (b.within !== Infinity) b.due = now + b.within;
-        }
       }
       this.#nextSync();
     }
@@ -1080,11 +1031,6 @@ function queueEntry(r: Row): QueueEntry {
 }
 
 const NO_OPS: readonly StoreOp[] = Object.freeze([]);
-
-/** Whether a lazy write with a sync deadline still has a reply waiting for it (`WriteOptions.stillWaited`; none given: yes). */
-function stillWaited(p: Pending): boolean {
-  return p.waited === undefined || p.waited();
-}
 
 /**
  * Log syncs in flight at once in 'commit' mode. Two, not more: each fdatasync is a cache flush

@@ -434,69 +434,17 @@ describe('SqliteStore', () => {
 
   test('a lazy write alone is synced after lazySyncMs', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
-    let clock = 0;
-    const store = open({ lazySyncMs: 100, now: () => clock });
+    const store = open({ lazySyncMs: 100 });
     await store.open();
     const before = store.stats.syncs;
     let done = false;
     const lazy = store.write([{ op: 'unretain', topic: 'x' }], { lazy: true }).then(() => { done = true; });
     await new Promise((resolve) => setImmediate(resolve));
-    clock += 99;
     t.mock.timers.tick(99);
     assert.deepEqual([store.stats.transactions, store.stats.syncs - before, done], [1, 0, false]);
-    clock += 1;
     t.mock.timers.tick(1);
     await lazy;
     assert.equal(store.stats.syncs - before, 1);
-    await store.close();
-  });
-
-  test('a lazy write with syncWithinMs is synced by then, and a later lazy write with a longer bound does not push it back', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    let clock = 0;
-    const tick = (ms: number): void => {
-      clock += ms;
-      t.mock.timers.tick(ms);
-    };
-    const store = open({ lazySyncMs: 100, now: () => clock });
-    await store.open();
-    const before = store.stats.syncs;
-    const done: string[] = [];
-    const soon = store.write([{ op: 'unretain', topic: 'x' }], { lazy: true, syncWithinMs: 5 }).then(() => done.push('soon'));
-    await new Promise((resolve) => setImmediate(resolve));
-    const plain = store.write([{ op: 'unretain', topic: 'y' }], { lazy: true }).then(() => done.push('plain'));
-    await new Promise((resolve) => setImmediate(resolve));
-    tick(4);
-    assert.deepEqual([store.stats.transactions, store.stats.syncs - before, done], [2, 0, []]);
-    tick(1);
-    await Promise.all([soon, plain]);
-    assert.deepEqual(done, ['soon', 'plain'], 'one sync, at the shorter bound, covered both, in call order');
-    assert.equal(store.stats.syncs - before, 1);
-    await store.close();
-  });
-
-  test('a lazy write with syncWithinMs that nothing waits for any more when the time comes is synced after lazySyncMs instead', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    let clock = 0;
-    const tick = (ms: number): void => {
-      clock += ms;
-      t.mock.timers.tick(ms);
-    };
-    const store = open({ lazySyncMs: 100, now: () => clock });
-    await store.open();
-    const before = store.stats.syncs;
-    let waited = true;
-    let done = false;
-    const soon = store.write([{ op: 'unretain', topic: 'x' }], { lazy: true, syncWithinMs: 5, stillWaited: () => waited }).then(() => { done = true; });
-    await new Promise((resolve) => setImmediate(resolve));
-    waited = false;
-    tick(5);
-    assert.deepEqual([store.stats.syncs - before, done], [0, false], 'no sync at the deadline: nobody waits');
-    tick(94);
-    assert.equal(store.stats.syncs - before, 0);
-    tick(1);
-    await soon;
-    assert.equal(store.stats.syncs - before, 1, 'synced as a lazy write');
     await store.close();
   });
 
