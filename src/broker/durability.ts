@@ -340,7 +340,7 @@ export class Durability implements DurableSink {
     const now = performance.now();
     let due = 1;
     while (due < held.length && held[due]!.due <= now) due++;
-    this.#release(due);
+    this.#release(due, true);
     if (held.length > 0) this.#holdTimer = setTimeout(this.#holdOver, Math.max(0, held[0]!.due - now));
   };
   /** Message ids: a boot prefix and a counter, unique across restarts (kept on the Message, `storeId`). */
@@ -464,19 +464,20 @@ export class Durability implements DurableSink {
         clearTimeout(this.#holdTimer);
         this.#holdTimer = undefined;
       }
-      this.#release(held.length);
+      // A turn written at its own end was not held: looking for what to leave out would find little.
+      this.#release(held.length, held.length > 1);
     } else this.#holdTimer ??= setTimeout(this.#holdOver, HOLD_MS);
   }
 
   /**
-   * Writes the `count` oldest held turns as one write, leaving out, from every held turn, the
-   * messages delivered and acknowledged within them. It is lazy unless a reply still waits for
+   * Writes the `count` oldest held turns as one write, leaving out (with `prune`), from every
+   * held turn, the messages delivered and acknowledged within them. It is lazy unless a reply still waits for
    * one of them (a reply that went early waits no more), or ops that no reply waits for but that
    * are not mere ends of deliveries are in it.
    */
-  #release(count: number): void {
+  #release(count: number, prune: boolean): void {
     const held = this.#held;
-    const drop = droppable(held);
+    const drop = prune ? droppable(held) : undefined;
     const out: StoreOp[] = [];
     const batches: Batch[] = [];
     let sync = false;
@@ -513,7 +514,7 @@ export class Durability implements DurableSink {
     held.splice(0, count);
     const counters = this.#counters;
     counters.storeUnwritten += dropped;
-    if (opsIn > 0) {
+    if (prune && opsIn > 0) {
       this.#holdShare = this.#holdShare * 0.75 + 0.25 * (dropped / opsIn);
       if (this.#holdShare < HOLD_MIN_SHARE) this.#holdPausedUntil = performance.now() + HOLD_PAUSE_MS;
     }
