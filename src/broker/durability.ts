@@ -70,8 +70,9 @@ class ReplyLink implements DeliveryWaiter {
   }
 
   #track(early: Message | undefined): void {
-    if (early === undefined) this.blocking++;
-    else if (early.storeRefs > 0 && early.ackWaiter === undefined) {
+    // A message with a waiter already (never expected: one PUBLISH, one message) cannot tell two.
+    if (early === undefined || (early.storeRefs > 0 && early.ackWaiter !== undefined)) this.blocking++;
+    else if (early.storeRefs > 0) {
       early.ackWaiter = this;
       this.outstanding++;
     }
