@@ -57,6 +57,8 @@ class ReplyLink implements DeliveryWaiter {
   release: (() => void) | undefined = undefined;
   /** The batch that counts this link among its early waiters, until it went. */
   #batch: EarlyCount | undefined = undefined;
+  /** Told how many replies a release before the commit let go (its counters). */
+  #durability: Durability | undefined = undefined;
 
   constructor(wait: Promise<void> | undefined, send: () => void) {
     this.wait = wait;
@@ -79,10 +81,12 @@ class ReplyLink implements DeliveryWaiter {
   }
 
   /** For the first reply (`early` as in join); returns the early wait, or undefined when the reply must wait for the commit. */
-  start(early: Message | undefined, batch: EarlyCount | undefined): Promise<void> | undefined {
+  start(early: Message | undefined, durability: Durability): Promise<void> | undefined {
     this.#track(early);
     if (early === undefined) return undefined;
     const p = new Promise<void>((resolve) => (this.release = resolve));
+    this.#durability = durability;
+    const batch = durability.collecting;
     if (batch !== undefined) {
       this.#batch = batch;
       batch.early++;
@@ -109,6 +113,7 @@ class ReplyLink implements DeliveryWaiter {
     if (release === undefined || this.blocking > 0 || this.outstanding > 0) return;
     this.release = undefined;
     this.#leave();
+    this.#durability?.releasedEarly(this.sends.length);
     release();
   }
 
@@ -285,7 +290,7 @@ export function replyAfterCommit<C extends ReplyTarget>(
     }
   }
   const link = new ReplyLink(also === undefined ? commit : undefined, send);
-  const soon = commit !== undefined && also === undefined ? link.start(early, (durability as Durability).collecting) : undefined;
+  const soon = commit !== undefined && also === undefined ? link.start(early, durability as Durability) : undefined;
   if (soon === undefined) link.blocking = 1;
   const gate: Promise<unknown> | undefined = soon === undefined ? commit : Promise.race([commit as Promise<void>, soon]);
   const wait: Promise<unknown> | undefined = also === undefined ? gate : commit === undefined ? also : Promise.all([commit, also]);
@@ -420,6 +425,11 @@ export class Durability implements DurableSink {
     // `early`: the caller's reply may go before the commit (replyAfterCommit); any other waits for it.
     if (!early) batch.eager = true;
     return batch.promise;
+  }
+
+  /** `replies` QoS 1 PUBACKs were let go before their commit (ReplyLink). */
+  releasedEarly(replies: number): void {
+    this.#counters.storeEarlyAcks += replies;
   }
 
   /** The batch being collected, for a reply link that may go before its commit (it counts itself in `early`). */
@@ -612,7 +622,6 @@ export class Durability implements DurableSink {
     const waiter = msg.ackWaiter;
     if (waiter === undefined || msg.storeRefs > 0) return;
     msg.ackWaiter = undefined;
-    this.#counters.storeEarlyAcks++;
     waiter.delivered();
   }
 
