@@ -6,7 +6,7 @@
 import type { QoS } from '../protocol/index.js';
 import { SharedGroup, type ShareStrategy, type TopicTree } from '../router/index.js';
 import type { ClientInfo } from './events.js';
-import type { Message } from './message.js';
+import { DELIVERED_AS_COPY, type Message } from './message.js';
 import type { Session, SubRecord } from './session.js';
 
 export type RouteEntry = SubRecord | SharedGroup<SubRecord>;
@@ -29,7 +29,9 @@ export type DeliveryCheck = (clientId: string, client: ClientInfo | undefined, m
 
 /** The message `session` gets, after the delivery checks; undefined: it gets none. */
 export function checked(check: DeliveryCheck, session: Session, msg: Message): Message | undefined {
-  return check(session.clientId, (session.link as { info?: ClientInfo } | undefined)?.info, msg);
+  const out = check(session.clientId, (session.link as { info?: ClientInfo } | undefined)?.info, msg);
+  if (out !== undefined && out !== msg) msg.ackWaiter = DELIVERED_AS_COPY;
+  return out;
 }
 
 /**

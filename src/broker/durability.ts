@@ -11,13 +11,14 @@
  * of a PUBLISH waits for the commit of everything its routing wrote (handlers/publish.ts `ack`).
  * Times are stored as wall-clock milliseconds and converted to and from the broker's clock.
  *
- * Delivered before durable: the PUBACK of a QoS 1 PUBLISH (not retained, not in a cluster) whose
- * every stored entry was acknowledged by its receiver before the commit came goes without waiting
- * for it (still in order behind the connection's earlier replies). Nothing acknowledged can be
- * lost then: each persistent receiver has the message and said so. A crash before the sync may
- * leave the message's records in the log without their ends, and a restart then resends it, which
- * QoS 1 allows. QoS 2 never goes early: its PUBREC promises the stored "PUBREC sent" state
- * [MQTT-4.3.3-2], and so do SUBACK and PUBREL.
+ * Delivered before durable: the PUBACK of a QoS 1 PUBLISH (not retained, not in a cluster, not
+ * changed by a delivery interceptor) whose every stored entry was acknowledged by its receiver
+ * before the commit came goes without waiting for it (still in order behind the connection's
+ * earlier replies). Nothing acknowledged can be lost then: each persistent receiver has the
+ * message and said so. A crash before the sync may leave the message's records in the log
+ * without their ends, and a restart then resends it, which QoS 1 allows. QoS 2 never goes early:
+ * its PUBREC promises the stored "PUBREC sent" state [MQTT-4.3.3-2], and so do SUBACK, PUBREL and
+ * PUBCOMP.
  *
  * A message is written once and counted by the entries that reference it (`Message.storeRefs`, the
  * store's own rule): when a message that the store dropped (no reference left) is referenced
@@ -72,8 +73,9 @@ class ReplyLink implements DeliveryWaiter {
   }
 
   #track(early: Message | undefined): void {
-    // A message with a waiter already (never expected: one PUBLISH, one message) cannot tell two.
-    if (early === undefined || (early.storeRefs > 0 && early.ackWaiter !== undefined)) this.blocking++;
+    // A message with a waiter already: delivered as copies (DELIVERED_AS_COPY), or (never
+    // expected: one PUBLISH, one message) another link's, which one count cannot serve.
+    if (early === undefined || early.ackWaiter !== undefined) this.blocking++;
     else if (early.storeRefs > 0) {
       early.ackWaiter = this;
       this.outstanding++;
@@ -411,7 +413,11 @@ export class Durability implements DurableSink {
    */
   commit(early = false): Promise<void> {
     this.#added = false;
-    if (this.#ops.length === 0) return this.#last;
+    if (this.#ops.length === 0) {
+      // Turns held back are part of "so far": they go to the store now.
+      if (this.#held.length > 0) this.#write(true);
+      return this.#last;
+    }
     let batch = this.#batch;
     if (batch === undefined) {
       let resolve!: () => void;

@@ -56,6 +56,13 @@ export interface DeliveryWaiter {
 }
 
 /**
+ * The `ackWaiter` of a message that some receiver got as a copy (a delivery interceptor changed
+ * it): what is stored for that receiver is counted on the copy, not on this message, so its
+ * publisher's acknowledgement waits for the commit.
+ */
+export const DELIVERED_AS_COPY: DeliveryWaiter = Object.freeze({ delivered(): void {} });
+
+/**
  * A cached encoding of a message, linked to the next variant of the same message. Plain
  * variants (`key` < 16) have no per-receiver properties; receiver variants (`key` >= 16, 5.0)
  * carry the Topic Alias, remaining expiry and Subscription Identifiers they were written with.

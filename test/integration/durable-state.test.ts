@@ -326,6 +326,61 @@ describe('delivered before durable: a QoS 1 PUBACK before its commit', () => {
     await b.closeConnections();
   });
 
+  test('a message that a delivery interceptor changed reaches its receiver as a copy: the PUBACK waits for the commit', async () => {
+    const store = new GatedStore();
+    const b = brokerOn(store, { now: 1 });
+    b.intercept('delivery', (m) => ({ ...m, payload: Buffer.from('changed') }));
+    await b.restore();
+    const kept = (await TestClient.connect(b, persistent('kept'))).client;
+    await kept.subscribe('e/#', 1, 1);
+    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
+    await settled(b);
+    store.hold();
+    pub.publish('e/one', 'x', 1, 1);
+    const d = await kept.expect(PacketType.Publish);
+    assert.equal(Buffer.from(d.payload as Uint8Array).toString(), 'changed');
+    kept.send({ type: PacketType.Puback, packetId: d.packetId as number });
+    await settled(b);
+    await nothingBefore(pub, 'the stored entry is the copy\'s: nothing tells the PUBACK it was delivered');
+    assert.equal(b.metrics().store?.earlyAcks, 0);
+    store.release();
+    assert.equal((await pub.expect(PacketType.Puback)).packetId, 1);
+    await b.closeConnections();
+  });
+
+  test('settled() covers the turns held back: they go to the store at once', async (t) => {
+    const { store, b, kept, pub } = await setup();
+    const before = store.writes.length;
+    // The hold (1 ms) never ends by itself here.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      pub.publish('e/held', 'x', 1, 1);
+      await kept.expect(PacketType.Publish);
+      await settled(b);
+      assert.equal(store.writes.length, before, 'held');
+      await b.settled();
+      assert.ok(store.writes.slice(before).flat().some((op) => op.op === 'message' && op.message.topic === 'e/held'), 'written by settled()');
+    } finally {
+      t.mock.timers.reset();
+    }
+    await b.closeConnections();
+  });
+
+  test('[MQTT-4.3.3-12] PUBCOMP waits for the commit of the released identifier: a restart cannot take its next use for a repeat', async () => {
+    const { store, b } = await setup();
+    const pub = (await TestClient.connect(b, persistent('pub2'))).client;
+    await settled(b);
+    pub.publish('e/q2', 'x', 2, 1);
+    await pub.expect(PacketType.Pubrec);
+    store.hold();
+    pub.send({ type: PacketType.Pubrel, packetId: 1 });
+    await untilWritten(store, (s) => s.writes.flat().some((op) => op.op === 'pubrel' && op.clientId === 'pub2'), 'the release');
+    await nothingBefore(pub, 'no PUBCOMP before the release is committed');
+    store.release();
+    assert.equal((await pub.expect(PacketType.Pubcomp)).packetId, 1);
+    await b.closeConnections();
+  });
+
   test('a message queued for an offline persistent session waits for its commit', async () => {
     const { store, b, kept, pub } = await setup();
     kept.send({ type: PacketType.Disconnect, reasonCode: 0 });
