@@ -82,10 +82,9 @@ class ReplyLink implements DeliveryWaiter {
     }
   }
 
-  /** For the first reply (`early` as in join); returns the early wait, or undefined when the reply must wait for the commit. */
-  start(early: Message | undefined, durability: Durability): Promise<void> | undefined {
+  /** For a first reply that may go early (its message `early`): the early wait. */
+  start(early: Message, durability: Durability): Promise<void> {
     this.#track(early);
-    if (early === undefined) return undefined;
     const p = new Promise<void>((resolve) => (this.release = resolve));
     this.#durability = durability;
     const batch = durability.collecting;
@@ -262,9 +261,6 @@ interface Batch extends EarlyCount {
   eager: boolean;
 }
 
-/** Stands for "this reply waits for no message" when it joins a link: it stored nothing (see ReplyLink.join). */
-const NO_WAIT: Message = createMessage({ topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, now: 0 });
-
 /** The last link of each connection's reply chain (`chains` holds its promise). */
 const links = new WeakMap<object, ReplyLink>();
 
@@ -286,13 +282,14 @@ export function replyAfterCommit<C extends ReplyTarget>(
   if (also === undefined && before !== undefined) {
     const last = links.get(c);
     if (last !== undefined && last.open && last.after === before && (commit === undefined || commit === last.wait)) {
-      // A reply that waits for no commit of its own (nothing pending) needs no early wait either.
-      last.join(send, commit === undefined ? (early ?? NO_WAIT) : early);
+      // A reply that stored nothing (nothing pending) holds no early link back.
+      if (commit === undefined && early === undefined) last.sends.push(send);
+      else last.join(send, early);
       return;
     }
   }
   const link = new ReplyLink(also === undefined ? commit : undefined, send);
-  const soon = commit !== undefined && also === undefined ? link.start(early, durability as Durability) : undefined;
+  const soon = commit !== undefined && also === undefined && early !== undefined ? link.start(early, durability as Durability) : undefined;
   if (soon === undefined) link.blocking = 1;
   const gate: Promise<unknown> | undefined = soon === undefined ? commit : Promise.race([commit as Promise<void>, soon]);
   const wait: Promise<unknown> | undefined = also === undefined ? gate : commit === undefined ? also : Promise.all([commit, also]);
@@ -500,11 +497,11 @@ export class Durability implements DurableSink {
     let sync = false;
     let dropped = 0;
     let opsIn = 0;
+    for (let t = 0; t < held.length; t++) opsIn += held[t]!.ops.length;
     const start = held[0]!.start;
     for (let t = 0; t < count; t++) {
       const turn = held[t]!;
       const ops = turn.ops;
-      opsIn += ops.length;
       const mask = drop?.[t];
       for (let i = 0; i < ops.length; i++) {
         if (mask !== undefined && mask[i] === 1) dropped++;
