@@ -262,9 +262,11 @@ describe('delivered before durable: a QoS 1 PUBACK before its commit', () => {
     assert.equal((await client.next()).type, PacketType.Pingresp, what);
   }
 
-  async function setup(): Promise<{ store: GatedStore; b: BrokerCore; kept: TestClient; pub: TestClient }> {
+  /** A broker (`configure`d first) with a persistent subscriber `kept` on e/# and a publisher `pub`. */
+  async function setup(configure?: (b: BrokerCore) => void): Promise<{ store: GatedStore; b: BrokerCore; kept: TestClient; pub: TestClient }> {
     const store = new GatedStore();
     const b = brokerOn(store, { now: 1 });
+    configure?.(b);
     await b.restore();
     const kept = (await TestClient.connect(b, persistent('kept'))).client;
     await kept.subscribe('e/#', 1, 1);
@@ -327,14 +329,9 @@ describe('delivered before durable: a QoS 1 PUBACK before its commit', () => {
   });
 
   test('a message that a delivery interceptor changed reaches its receiver as a copy: the PUBACK waits for the commit', async () => {
-    const store = new GatedStore();
-    const b = brokerOn(store, { now: 1 });
-    b.intercept('delivery', (m) => ({ ...m, payload: Buffer.from('changed') }));
-    await b.restore();
-    const kept = (await TestClient.connect(b, persistent('kept'))).client;
-    await kept.subscribe('e/#', 1, 1);
-    const pub = (await TestClient.connect(b, { clientId: 'pub', version: 5 })).client;
-    await settled(b);
+    const { store, b, kept, pub } = await setup((broker) => {
+      broker.intercept('delivery', (m) => ({ ...m, payload: Buffer.from('changed') }));
+    });
     store.hold();
     pub.publish('e/one', 'x', 1, 1);
     const d = await kept.expect(PacketType.Publish);
