@@ -24,6 +24,7 @@
  * the row index of its session; `netOps` supersedes the session's earlier ops at compaction.
  */
 import type { StoreOp } from '../types.js';
+import { InflightTable } from '../../session/inflight.js';
 import { RotatingMap, RotatingSet } from '../../session/rotating.js';
 
 /** What the tables may hold, asked when a delete comes: false only when the store knows the row is absent. */
@@ -32,10 +33,25 @@ export interface TableRows {
   queue(clientId: string, seq: number): boolean;
 }
 
-/** The window index of the latest op on each row of one session. */
+/** A window's slot array larger than this is let go at `clear` instead of kept for the next one. */
+const MAX_KEPT_SLOTS = 1 << 20;
+
+/** Where the window's latest op on each row of a table is, by the row's key. */
+interface RowIndex<K> {
+  get(key: K): number | undefined;
+  set(key: K, at: number): void;
+  delete(key: K): boolean;
+}
+
+/**
+ * The window index of the latest op on each row of one session. Inflight rows are keyed by
+ * packet id, which the store checked (1..65535) before the op reached the window: an
+ * open-addressing table over typed arrays (session/inflight.ts), which, unlike a Map, allocates
+ * nothing as a delivery's row comes and goes.
+ */
 class Rows {
   readonly queue = new RotatingMap<number, number>();
-  readonly inflight = new RotatingMap<number, number>();
+  readonly inflight = new InflightTable<number>();
   readonly inboundQos2 = new RotatingMap<number, number>();
 }
 
@@ -48,6 +64,12 @@ interface Held {
 export class OpWindow {
   /** The ops in journal order; a dropped op leaves a hole. */
   #ops: (StoreOp | undefined)[] = [];
+  /**
+   * Slots used in `#ops`. The array is kept from one compaction to the next (emptied, not
+   * replaced): a window holds a few hundred thousand slots, and growing a new array to that size
+   * every compaction copied it a dozen times over.
+   */
+  #count = 0;
   /** The records added (`record`, `carry`): the slot of each one's first op, its log offset, and when it was written. */
   #recordSlots: number[] = [];
   #recordOffsets: number[] = [];
@@ -61,6 +83,9 @@ export class OpWindow {
   readonly #dropped = new RotatingSet<string>();
   readonly #retained = new RotatingMap<string, number>();
   readonly #messages = new RotatingMap<string, Held>();
+  /** The message `#ref` or a 'message' op looked up last, and its entry in `#messages`. */
+  #lastId: string | undefined;
+  #lastHeld: Held | undefined;
   /** Messages whose count reached 0 in the batch being added: dropped at its end unless referenced again. */
   readonly #unreferenced: string[] = [];
   readonly #table: TableRows;
@@ -78,7 +103,7 @@ export class OpWindow {
 
   /** Starts the ops of a new log record: written at log `offset` at time `at` (performance.now()). */
   record(offset: number, at: number): void {
-    this.#recordSlots.push(this.#ops.length);
+    this.#recordSlots.push(this.#count);
     this.#recordOffsets.push(offset);
     this.#recordTimes.push(at);
   }
@@ -99,7 +124,7 @@ export class OpWindow {
       if (held === undefined || held.refs > 0 || held.at < 0) continue;
       this.#ops[held.at] = undefined;
       this.#live--;
-      messages.delete(id);
+      this.#forget(id);
       this.#onDrop(id);
     }
     list.length = 0;
@@ -109,7 +134,8 @@ export class OpWindow {
   ops(): StoreOp[] {
     const out: StoreOp[] = [];
     const ops = this.#ops;
-    for (let i = 0; i < ops.length; i++) {
+    const count = this.#count;
+    for (let i = 0; i < count; i++) {
       const op = ops[i];
       if (op !== undefined) out.push(op);
     }
@@ -130,11 +156,12 @@ export class OpWindow {
    */
   split(young: number): { apply: StoreOp[]; held: StoreOp[]; heldOffsets: number[]; from: number } {
     const ops = this.#ops;
+    const count = this.#count;
     const times = this.#recordTimes;
-    let first = ops.length;
+    let first = count;
     for (let r = times.length - 1; r >= 0 && times[r]! >= young; r--) first = this.#recordSlots[r]!;
-    const holds = new Uint8Array(ops.length);
-    for (let i = first; i < ops.length; i++) {
+    const holds = new Uint8Array(count);
+    for (let i = first; i < count; i++) {
       const op = ops[i];
       if (op?.op !== 'inflight' || this.#dropped.has(op.entry.clientId)) continue;
       // Only with its message op: a message the tables hold may be deleted by this compaction
@@ -150,7 +177,7 @@ export class OpWindow {
     let from = -1;
     const slots = this.#recordSlots;
     let r = -1;
-    for (let i = 0; i < ops.length; i++) {
+    for (let i = 0; i < count; i++) {
       const op = ops[i];
       if (op === undefined) continue;
       if (holds[i] !== 1) apply.push(op);
@@ -175,7 +202,10 @@ export class OpWindow {
   }
 
   clear(): void {
-    this.#ops = [];
+    const ops = this.#ops;
+    if (ops.length > MAX_KEPT_SLOTS) this.#ops = [];
+    else ops.fill(undefined, 0, this.#count);
+    this.#count = 0;
     this.#recordSlots = [];
     this.#recordOffsets = [];
     this.#recordTimes = [];
@@ -186,6 +216,7 @@ export class OpWindow {
     this.#dropped.clear();
     this.#retained.clear();
     this.#messages.clear();
+    this.#lastId = this.#lastHeld = undefined;
     this.#unreferenced.length = 0;
   }
 
@@ -200,7 +231,11 @@ export class OpWindow {
 
   #push(op: StoreOp): number {
     this.#live++;
-    return this.#ops.push(op) - 1;
+    const ops = this.#ops;
+    const at = this.#count++;
+    if (at < ops.length) ops[at] = op;
+    else ops.push(op);
+    return at;
   }
 
   #add(op: StoreOp): void {
@@ -210,8 +245,12 @@ export class OpWindow {
         // A repeated put of the same message changes nothing: the first one stays.
         if (held !== undefined && held.at >= 0) return;
         const at = this.#push(op);
-        if (held === undefined) this.#messages.set(op.message.id, { at, refs: 0 });
-        else held.at = at;
+        if (held === undefined) {
+          const fresh: Held = { at, refs: 0 };
+          this.#messages.set(op.message.id, fresh);
+          this.#lastId = op.message.id;
+          this.#lastHeld = fresh;
+        } else held.at = at;
         return;
       }
       case 'dropSession':
@@ -252,14 +291,14 @@ export class OpWindow {
   }
 
   /** A delete of row `key`: drops the window's op on the row, and is kept only when the tables may hold the row. */
-  #delete(rows: RotatingMap<number, number>, key: number, op: StoreOp, inTables: boolean): void {
+  #delete(rows: RowIndex<number>, key: number, op: StoreOp, inTables: boolean): void {
     this.#supersede(rows, key, -1);
     if (inTables) rows.set(key, this.#push(op));
     else rows.delete(key);
   }
 
   /** Makes `at` the latest op on the row `key` of `rows` (-1: the caller sets it) and drops the op it supersedes. */
-  #supersede<K>(rows: RotatingMap<K, number>, key: K, at: number): void {
+  #supersede<K>(rows: RowIndex<K>, key: K, at: number): void {
     const prev = rows.get(key);
     if (at >= 0) rows.set(key, at);
     if (prev === undefined) return;
@@ -272,9 +311,21 @@ export class OpWindow {
   }
 
   #ref(id: string): void {
-    const held = this.#messages.get(id);
-    if (held === undefined) this.#messages.set(id, { at: -1, refs: 1 });
+    // A message's deliveries follow it: the last message looked up is nearly always the one.
+    if (id === this.#lastId) {
+      this.#lastHeld!.refs++;
+      return;
+    }
+    let held = this.#messages.get(id);
+    if (held === undefined) this.#messages.set(id, held = { at: -1, refs: 1 });
     else held.refs++;
+    this.#lastId = id;
+    this.#lastHeld = held;
+  }
+
+  #forget(id: string): void {
+    this.#messages.delete(id);
+    if (id === this.#lastId) this.#lastId = this.#lastHeld = undefined;
   }
 
   #unref(id: string): void {
@@ -282,7 +333,7 @@ export class OpWindow {
     if (held === undefined) return;
     if (--held.refs <= 0) {
       if (held.at >= 0) this.#unreferenced.push(id);
-      else this.#messages.delete(id);
+      else this.#forget(id);
     }
   }
 }
