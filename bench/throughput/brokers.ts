@@ -62,6 +62,15 @@ export interface RunningBroker {
   port: number;
   transport: Transport;
   child: ChildProcess;
+  /** The broker's data directory in the run's temporary directory (removed by stopBroker unless BENCH_KEEP_DATA is set). */
+  dataDir: string | undefined;
+}
+
+/** Where `command` puts a broker's data (the port makes it the run's own); undefined: none. */
+function dataDirOf(name: BrokerName, tmp: string, port: number): string | undefined {
+  if (name === 'petrel' || name === 'petrel-memory' || name === 'petrel-interval') return path.join(tmp, `petrel-data-${port}`);
+  if (name === 'mosquitto') return path.join(tmp, `mosquitto-data-${port}`);
+  return undefined;
 }
 
 export interface ProcSample {
@@ -190,7 +199,7 @@ function command(name: BrokerName, transport: Transport, port: number, extra: nu
         process.execPath, ...(process.env.BENCH_PETREL_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
         path.join(root, 'build/src/bin/petrel.js'), ...petrelListenerArgs(transport, tmp, port, certs), ...PETREL_ARGS,
         // The default SQLite store, in the run's own directory.
-        '--data-dir', path.join(tmp, `petrel-data-${port}`),
+        '--data-dir', dataDirOf(name, tmp, port)!,
         ...(name === 'petrel-memory' ? ['--store', 'memory'] : []),
         // BENCH_PETREL_CONFIG: a config file, for investigations only; reported runs use the defaults.
         ...(config !== undefined && transport !== 'wss' ? ['--config', config] : []),
@@ -201,7 +210,7 @@ function command(name: BrokerName, transport: Transport, port: number, extra: nu
       return [process.execPath, path.join(root, 'build/bench/throughput/aedes-server.js'), String(port), '127.0.0.1'];
     case 'mosquitto': {
       const conf = path.join(tmp, `mosquitto-${port}.conf`);
-      const dataDir = path.join(tmp, `mosquitto-data-${port}`);
+      const dataDir = dataDirOf(name, tmp, port)!;
       if (durable) fs.mkdirSync(dataDir, { recursive: true });
       const settings = durable ? mosquittoDurableSettings(dataDir) : MOSQUITTO_SETTINGS;
       fs.writeFileSync(conf, [...mosquittoListeners(transport, port, extra, certs), ...settings, ''].join('\n'));
@@ -263,7 +272,7 @@ export async function startBroker(name: BrokerName, root: string, tmp: string, t
   });
   fs.closeSync(log);
   if (child.pid === undefined) throw new Error(`could not spawn ${name}`);
-  const broker: RunningBroker = { name, pid: child.pid, port, transport, child };
+  const broker: RunningBroker = { name, pid: child.pid, port, transport, child, dataDir: dataDirOf(name, tmp, port) };
   try {
     await waitListening(port, child, 15_000);
     if (transport !== 'tcp') {
@@ -277,8 +286,17 @@ export async function startBroker(name: BrokerName, root: string, tmp: string, t
   return broker;
 }
 
-/** SIGTERM, wait up to 5 s, then SIGKILL and wait up to 2 s more. */
+/**
+ * SIGTERM, wait up to 5 s, then SIGKILL and wait up to 2 s more; then removes the broker's data
+ * directory (a durable run's SQLite store is tens of MB), unless BENCH_KEEP_DATA is set. The logs
+ * stay in the run's temporary directory.
+ */
 export async function stopBroker(b: RunningBroker): Promise<void> {
+  await stopProcess(b);
+  if (b.dataDir !== undefined && process.env.BENCH_KEEP_DATA === undefined) fs.rmSync(b.dataDir, { recursive: true, force: true });
+}
+
+async function stopProcess(b: RunningBroker): Promise<void> {
   const exited = (): boolean => b.child.exitCode !== null || b.child.signalCode !== null;
   const waitExit = async (ms: number): Promise<boolean> => {
     for (let t = 0; t < ms && !exited(); t += 20) await sleep(20);

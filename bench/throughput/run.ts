@@ -12,6 +12,8 @@
  * Petrel with `--store memory` (broker name petrel-memory, added by default when a durable
  * scenario is chosen; never run for the others), Petrel with `store.durability: interval`
  * (petrel-interval, when named in BENCH_BROKERS) and Mosquitto with `persistence true`.
+ * Brokers' logs stay in the run's temporary directory; their data directories are removed after
+ * each run unless BENCH_KEEP_DATA is set.
  */
 import fs from 'node:fs';
 import os from 'node:os';
