@@ -479,12 +479,16 @@ export class Connection implements SessionLink, Waiter {
     // The packets of this chunk see the new time (CONNECT schedules keep alive from it); when no
     // packet completes, the old time comes back.
     const seen = this.lastSeen;
-    this.lastSeen = Math.floor(this.state.clock.now());
+    const state = this.state;
+    const now = state.clock.now();
+    this.lastSeen = Math.floor(now);
+    // One clock reading for every packet of the chunk (BrokerState.now).
+    const outer = state.readAt(now);
     try {
       const decoder = this.#decoder;
       if (decoder === undefined) {
         // Whole packets are decoded in place; only an incomplete tail needs a Decoder to wait in.
-        const end = decodeWhole(chunk, this.version, this.state.options.maxPacketSize, onPacket, this);
+        const end = decodeWhole(chunk, this.version, state.options.maxPacketSize, onPacket, this);
         if (end === 0) this.lastSeen = seen;
         if (end < chunk.length && (this.phase as ConnState) !== 'closed') this.#buffer(end === 0 ? chunk : chunk.subarray(end));
       } else {
@@ -497,6 +501,8 @@ export class Connection implements SessionLink, Waiter {
     } catch (err) {
       this.fail(err);
       return;
+    } finally {
+      state.readDone(outer);
     }
     if (this.#heldBytes > HOLD_LIMIT && !this.#readPaused && (this.phase as ConnState) !== 'closed') {
       this.#readPaused = true;

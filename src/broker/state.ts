@@ -60,6 +60,8 @@ const BUSY_TURN = 512;
 export class BrokerState implements DropSink, Router {
   readonly options: ResolvedOptions;
   readonly clock: Clock;
+  /** The clock reading of the read being decoded (`readAt`), NaN outside one. */
+  #readTime = NaN;
   readonly logger: Logger;
   readonly events = new BrokerEmitter();
   /** Sessions and pending wills, with their lifecycle (registry.ts). */
@@ -192,6 +194,27 @@ export class BrokerState implements DropSink, Router {
     }
   };
 
+  /**
+   * The time for what a client's packets cause: inside a read (Connection.onData), the one clock
+   * reading taken for that read, shared by all its packets (they arrived together); outside,
+   * the clock itself.
+   */
+  now(): number {
+    const t = this.#readTime;
+    return t === t ? t : this.clock.now();
+  }
+
+  /** A read is being decoded at `now` (until `readDone`); returns the reading it replaces (a read inside a read). */
+  readAt(now: number): number {
+    const before = this.#readTime;
+    this.#readTime = now;
+    return before;
+  }
+
+  readDone(before: number): void {
+    this.#readTime = before;
+  }
+
   // ---- messages ---------------------------------------------------------------------------
 
   /** Routes a message to its subscribers; returns how many received it. */
@@ -207,7 +230,7 @@ export class BrokerState implements DropSink, Router {
    * again. `withShared` false: the shared groups are left out (the cluster link picked their members).
    */
   deliverRemote(msg: Message, withShared = true): number {
-    const now = this.clock.now();
+    const now = this.now();
     if (msg.retain) this.#retain(msg);
     const n = route(this, msg, now, withShared);
     this.stats.messagesRouted += n;

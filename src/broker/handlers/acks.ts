@@ -10,7 +10,7 @@ import { sendPubrel } from './publish.js';
 
 export function handlePuback(c: Connection, p: PubackPacket): void {
   // An unknown identifier is ignored: it may answer a message resent before a reconnect.
-  const result = c.session?.complete(p.packetId, 1, c.state.clock.now());
+  const result = c.session?.complete(p.packetId, 1, c.state.now());
   if (result === 'mismatch') throw new ProtocolError('PUBACK for a QoS 2 delivery');
 }
 
@@ -18,13 +18,13 @@ export function handlePubrec(c: Connection, p: PubrecPacket): void {
   const session = c.session;
   if (session === undefined) return;
   const failed = (p.reasonCode ?? 0) >= 0x80;
-  const result = session.received(p.packetId, failed, c.state.clock.now());
+  const result = session.received(p.packetId, failed, c.state.now());
   if (result === 'mismatch') throw new ProtocolError('PUBREC for a QoS 1 delivery');
   if (failed) return;
   sendPubrel(c, p.packetId, result === 'done');
 }
 
 export function handlePubcomp(c: Connection, p: PubcompPacket): void {
-  const result = c.session?.complete(p.packetId, 2, c.state.clock.now());
+  const result = c.session?.complete(p.packetId, 2, c.state.now());
   if (result === 'mismatch') throw new ProtocolError('PUBCOMP for a QoS 1 delivery or before PUBREC');
 }

@@ -121,12 +121,12 @@ function route(c: Connection, p: PublishPacket, v5: boolean, change: PublishChan
   const qos = p.qos;
   const msg = createMessage(change === undefined ? {
     topic: p.topic, payload: p.payload, qos, retain: p.retain, properties: p.properties,
-    senderId: session.clientId, now: st.clock.now(),
+    senderId: session.clientId, now: st.now(),
   } : {
     // A hook or interceptor cannot retain what the broker does not store [MQTT-3.2.2-14].
     topic: change.topic ?? p.topic, payload: change.payload ?? p.payload, qos: change.qos ?? qos,
     retain: (change.retain ?? p.retain) && st.options.retainAvailable,
-    properties: change.properties ?? p.properties, senderId: session.clientId, now: st.clock.now(),
+    properties: change.properties ?? p.properties, senderId: session.clientId, now: st.now(),
   });
   st.pressure = undefined;
   const receivers = st.publish(msg);
