@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine, usage } from '../config/load.js';
-import { lowerHelperThreads } from '../observability/helper-threads.js';
+import { applyParallelScavenge, lowerHelperThreads } from '../observability/helper-threads.js';
 import { startServer } from '../server.js';
 
 /** The version in Petrel's package.json, found from this module (dist/bin/ or build/src/bin/). */
@@ -52,6 +52,8 @@ async function main(): Promise<void> {
   }
   // helperThreadNice (off by default): V8's helper threads and libuv's pool below the event loop.
   lowerHelperThreads(command.config.helperThreadNice);
+  // parallelScavenge ('auto'): young collections on the main thread alone when this process may run on one CPU only.
+  applyParallelScavenge(command.config.parallelScavenge);
   // Signal handlers first: the `listening` record can reach an operator (or a test) before
   // startServer's promise resumes here, and a SIGHUP then must not end the process.
   const started: { server?: Awaited<ReturnType<typeof startServer>> } = {};

@@ -4,6 +4,7 @@
  * config/petrel.example.yaml documents every key.
  */
 import { brokerOptionRules, OptionsError, type Rule, ruleProblem, type SysOptions, sysOptionRules, type ValueOptions } from '../broker/options.js';
+import type { ParallelScavenge } from '../observability/helper-threads.js';
 import type { LogLevel } from '../observability/logger.js';
 import { ApiAuth, type ApiKeyConfig, AuthConfigError, type UserConfig } from '../ops/http/auth.js';
 
@@ -148,6 +149,12 @@ export interface ServerConfig {
    * loop preempts them; 0 (the default) leaves them as they are. Linux only.
    */
   helperThreadNice: number;
+  /**
+   * Whether V8 collects the young generation with helper threads: 'auto' (the default) does
+   * unless the process may run on one CPU only (pinned to a core, a one-CPU cpuset), where those
+   * threads take turns with the event loop instead of helping it; 'on' and 'off' force it.
+   */
+  parallelScavenge: ParallelScavenge;
   /** The broker's value options (code options such as hooks are injected, not configured). */
   broker: Required<Omit<ValueOptions, 'responseInformation' | 'serverReference'>> & {
     responseInformation?: string;
@@ -169,6 +176,7 @@ const topRules: Record<Exclude<keyof ServerConfig, 'broker' | 'listeners' | 'wsP
   portFallback: int(0, 1000),
   logLevel: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   helperThreadNice: int(0, 19),
+  parallelScavenge: { kind: 'enum', values: ['auto', 'on', 'off'] },
 };
 
 const listenerRules: Record<keyof ListenerConfig, Rule> = {
@@ -206,6 +214,7 @@ export function defaultConfig(): ServerConfig {
     portFallback: 0,
     logLevel: 'info',
     helperThreadNice: 0,
+    parallelScavenge: 'auto',
     broker: {
       maxPacketSize: 1024 * 1024,
       maxInflight: 100,

@@ -21,7 +21,7 @@ const SAMPLE = fileURLToPath(new URL('../../../config/petrel.example.yaml', impo
  */
 const TOP_KEYS: Record<keyof ServerConfig, true> = {
   port: true, wsPort: true, tlsPort: true, cert: true, key: true, ca: true, listeners: true, host: true, portFallback: true,
-  logLevel: true, helperThreadNice: true, broker: true, auth: true, plugins: true, store: true, cluster: true, http: true, sys: true,
+  logLevel: true, helperThreadNice: true, parallelScavenge: true, broker: true, auth: true, plugins: true, store: true, cluster: true, http: true, sys: true,
 };
 const HTTP_KEYS: Record<keyof ServerConfig['http'], true> = {
   enabled: true, port: true, host: true, apiKeys: true, users: true, metricsAuth: true, maxLoginFailures: true, loginWindow: true,

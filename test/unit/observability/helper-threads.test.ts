@@ -46,3 +46,48 @@ describe('lowerHelperThreads', { skip: process.platform !== 'linux' ? 'Linux onl
     }
   });
 });
+
+/**
+ * In a fresh Node process with --trace-gc-nvp: applyParallelScavenge(mode, cpus), then a workload
+ * that keeps a few MB alive through young collections; returns the decision and, per scavenge,
+ * the time V8's helper threads spent on it.
+ */
+function scavengesInChild(mode: string, cpus: number): { parallel: boolean; background: number[] } {
+  const script = `
+    const { applyParallelScavenge } = await import(${JSON.stringify(MODULE)});
+    const parallel = applyParallelScavenge(${JSON.stringify(mode)}, ${cpus});
+    let keep = [];
+    for (let r = 0; r < 30; r++) {
+      for (let i = 0; i < 40000; i++) keep.push({ a: i, b: [i], c: 'x' + i });
+      if (keep.length > 300000) keep = keep.slice(150000);
+    }
+    process.stdout.write('\\nRESULT ' + JSON.stringify({ parallel, kept: keep.length }) + '\\n');`;
+  const out = execFileSync(process.execPath, ['--trace-gc-nvp', '--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const result = out.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(result !== undefined, 'the child reported');
+  const background: number[] = [];
+  for (const line of out.split('\n')) {
+    if (!line.includes(' gc=s ')) continue;
+    const m = /background\.scavenge\.parallel=([0-9.]+)/.exec(line);
+    if (m !== null) background.push(Number(m[1]));
+  }
+  return { parallel: (JSON.parse(result.slice(7)) as { parallel: boolean }).parallel, background };
+}
+
+describe('applyParallelScavenge', () => {
+  test('auto: off on one CPU, on with more; on and off force it', () => {
+    assert.equal(scavengesInChild('auto', 1).parallel, false);
+    assert.equal(scavengesInChild('auto', 2).parallel, true);
+    assert.equal(scavengesInChild('on', 1).parallel, true);
+    assert.equal(scavengesInChild('off', 8).parallel, false);
+  });
+
+  test('off: no scavenge uses the helper threads; on: scavenges of the same workload do', () => {
+    const off = scavengesInChild('off', 8);
+    assert.ok(off.background.length >= 3, `young collections ran (${off.background.length})`);
+    for (const ms of off.background) assert.equal(ms, 0);
+    const on = scavengesInChild('on', 1);
+    assert.ok(on.background.length >= 3, `young collections ran (${on.background.length})`);
+    assert.ok(on.background.some((ms) => ms > 0), `helper threads took part: ${on.background.join(', ')}`);
+  });
+});
